@@ -1,0 +1,91 @@
+"""Input checks shared by every layer.
+
+Each helper raises ``ValueError`` with a message that names the argument, what it
+got and how to fix it, so that a shape slip is caught where it happens rather
+than as a broadcasting error three layers later.
+"""
+
+import numpy as np
+
+
+def check_float(name, a):
+    """Return ``a`` as an ndarray, requiring a floating dtype."""
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(
+            f"{name} has dtype {a.dtype}; layers compute in floating point: "
+            f"convert it with {name}.astype(np.float32) or .astype(np.float64)"
+        )
+    return a
+
+
+def check_ndim(name, a, ndim, layout=None):
+    """Require ``a.ndim == ndim``; ``layout`` (e.g. '(N, C, H, W)') goes in the message."""
+    if a.ndim != ndim:
+        want = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must be {ndim}-D{want}, got shape {a.shape}")
+    return a
+
+
+def check_shape(name, a, shape):
+    """Require ``a.shape == shape``."""
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+    return a
+
+
+def check_labels(y, num_samples, num_classes, name="y"):
+    """Return ``y`` as a 1-D integer array of length ``num_samples`` in ``[0, num_classes)``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != num_samples:
+        raise ValueError(
+            f"{name} must be a 1-D array of {num_samples} labels (one per row of the scores), "
+            f"got shape {y.shape}"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            raise ValueError(
+                f"{name} must hold integer class labels, got dtype {y.dtype}; "
+                f"convert with {name}.astype(np.int64)"
+            )
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if num_samples and (y.min() < 0 or y.max() >= num_classes):
+        bad = y[(y < 0) | (y >= num_classes)]
+        raise ValueError(
+            f"{name} holds labels out of range: {bad[:5].tolist()} (expected 0 <= label < "
+            f"{num_classes}, the number of score columns)"
+        )
+    return y
+
+
+def check_mode(name, param):
+    """Return ``param['mode']``, which must be 'train' or 'test'."""
+    if not isinstance(param, dict):
+        raise ValueError(f"{name} must be a dict, got {type(param).__name__}")
+    if "mode" not in param:
+        raise ValueError(f"{name} has no 'mode': set {name}['mode'] to 'train' or 'test'")
+    mode = param["mode"]
+    if mode not in ("train", "test"):
+        raise ValueError(f"{name}['mode'] must be 'train' or 'test', got {mode!r}")
+    return mode
+
+
+def conv_output_size(size, field, pad, stride, what="conv", axis="H"):
+    """Output length ``1 + (size + 2 * pad - field) // stride``, which must divide evenly."""
+    if stride <= 0 or int(stride) != stride:
+        raise ValueError(f"{what}: stride must be a positive integer, got {stride!r}")
+    if pad < 0 or int(pad) != pad:
+        raise ValueError(f"{what}: pad must be a non-negative integer, got {pad!r}")
+    span = size + 2 * pad - field
+    if span < 0:
+        raise ValueError(
+            f"{what}: window of {field} does not fit {axis} = {size} with pad {pad}"
+        )
+    if span % stride != 0:
+        raise ValueError(
+            f"{what}: geometry does not divide evenly along {axis}: "
+            f"({axis} + 2 * pad - field) = ({size} + 2*{pad} - {field}) = {span} is not a "
+            f"multiple of stride {stride}; change pad, stride or the input size"
+        )
+    return 1 + span // stride
