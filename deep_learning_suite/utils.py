@@ -101,3 +101,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
         if verbose:
             print(f"numerical: {num:f} analytic: {ana:f}, relative error: {err:e}")
     return errors
+
+
+# The course's notebooks import the CIFAR-10 loaders from utils; they live in data.py.
+from .data import load_CIFAR10, get_cifar10_data, get_CIFAR10_data  # noqa: E402,F401

@@ -1,0 +1,508 @@
+"""Datasets: CIFAR-10, Fashion-MNIST, MNIST and the Fashion-MNIST sample shipped in the package.
+
+Where the files are looked for, in order:
+
+1. an explicit directory (``data_dir=`` / ``cifar10_dir=``, the CLI's ``--data-dir``);
+2. an environment variable: ``CIFAR10_DIR``, ``FASHION_MNIST_DIR`` or ``MNIST_DIR``;
+3. the per-user cache ``$XDG_CACHE_HOME/cs231n-toolkit/`` (default ``~/.cache/cs231n-toolkit/``);
+4. for Fashion-MNIST only, Debian's ``/usr/share/datasets/fashion-mnist`` (package
+   ``dataset-fashion-mnist``).
+
+When nothing is found and ``download=True``, the official archive is downloaded to a temporary
+file, its published MD5 is checked, and only then is it moved (or safely extracted) into place.
+
+Nothing here unpickles arbitrary objects: the CIFAR-10 batches are Python pickles, so they
+are read with an unpickler that only admits the few NumPy names an array needs. IDX files
+(MNIST's format) are parsed by hand with their header checked against the file size.
+"""
+
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import struct
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+# Published MD5s of the official gzip files (Fashion-MNIST's README; the MNIST mirror's files).
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "fashion_mnist_sample.npz"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset is not on disk and could not be downloaded."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded file does not have its published checksum."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the target folder."""
+
+
+class CorruptDataError(ValueError):
+    """A data file is truncated, corrupt or not in the expected format."""
+
+
+def cache_dir():
+    """The per-user cache folder ``$XDG_CACHE_HOME/cs231n-toolkit`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cs231n-toolkit"
+
+
+# --------------------------------------------------------------------------- downloads
+
+def _md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_url(url, dest, md5=None, progress=True, timeout=60):
+    """Download ``url`` to the file ``dest``, atomically, verifying ``md5`` when given.
+
+    The bytes go to a temporary file next to ``dest``; only a complete file with the right
+    checksum is renamed to ``dest``, so an interrupted or tampered download never looks
+    like a good one.
+
+    Raises
+    ------
+    ChecksumError
+        The MD5 differs (the temporary file is removed).
+    OSError (urllib.error.URLError)
+        The URL cannot be reached; callers turn this into a message saying where to put
+        the files by hand.
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            total = resp.headers.get("Content-Length")
+            bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+                       desc=f"downloading {dest.name}", disable=not progress, leave=False)
+            with bar:
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if md5 is not None:
+            got = _md5(tmp)
+            if got != md5.lower():
+                raise ChecksumError(
+                    f"download of {url} has MD5 {got}, expected {md5}: the file is corrupt or "
+                    f"not the official one, so it was deleted; try again or fetch it by hand"
+                )
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return dest
+
+
+def _inside(base, path):
+    base = os.path.realpath(base)
+    return os.path.commonpath([base, os.path.realpath(path)]) == base
+
+
+def _check_members(tar, target):
+    """Refuse the whole archive before writing anything if one member could escape ``target``."""
+    for m in tar.getmembers():
+        name = PurePosixPath(m.name)
+        if name.is_absolute() or m.name.startswith(("/", "\\")) or ".." in name.parts \
+                or (len(m.name) > 1 and m.name[1] == ":"):
+            raise UnsafeArchiveError(f"archive member {m.name!r} has an absolute path or '..'; "
+                                     f"refusing to extract the archive")
+        dest = os.path.join(target, *name.parts)
+        if not _inside(target, dest):
+            raise UnsafeArchiveError(f"archive member {m.name!r} would land outside {target}")
+        if m.issym():
+            link = PurePosixPath(m.linkname)
+            if link.is_absolute() or not _inside(target, os.path.join(os.path.dirname(dest),
+                                                                      m.linkname)):
+                raise UnsafeArchiveError(
+                    f"archive member {m.name!r} is a symlink to {m.linkname!r} outside the "
+                    f"target folder; refusing to extract the archive")
+        elif m.islnk():
+            if PurePosixPath(m.linkname).is_absolute() or \
+                    not _inside(target, os.path.join(target, m.linkname)):
+                raise UnsafeArchiveError(
+                    f"archive member {m.name!r} is a hard link to {m.linkname!r} outside the "
+                    f"target folder; refusing to extract the archive")
+        elif not (m.isfile() or m.isdir()):
+            raise UnsafeArchiveError(f"archive member {m.name!r} is a device or FIFO; "
+                                     f"refusing to extract the archive")
+
+
+def safe_extract(archive, target):
+    """Extract the tar ``archive`` into the folder ``target`` after checking every member.
+
+    Members with absolute paths, ``..`` components, links pointing outside ``target``,
+    devices and FIFOs make the whole archive be refused (``UnsafeArchiveError``) before any
+    file is written.
+    """
+    target = str(target)
+    os.makedirs(target, exist_ok=True)
+    with tarfile.open(archive, "r:*") as tar:
+        _check_members(tar, target)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter="data")   # the stdlib's own checks, belt and braces
+        else:  # pragma: no cover - Python < 3.11.4
+            tar.extractall(target)
+
+
+def download_cifar10(root, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=True, timeout=60):
+    """Download, verify and extract CIFAR-10 so that ``root/cifar-10-batches-py`` exists.
+
+    The archive is extracted into a temporary folder inside ``root`` and the finished
+    ``cifar-10-batches-py`` folder is then renamed into place, so a crash leaves no half
+    dataset behind. Returns the path of ``cifar-10-batches-py``.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / CIFAR10_FOLDER
+    work = Path(tempfile.mkdtemp(prefix=".cifar10-", dir=root))
+    try:
+        archive = download_url(url, work / "cifar-10-python.tar.gz", md5=md5,
+                               progress=progress, timeout=timeout)
+        extracted = work / "extracted"
+        safe_extract(archive, extracted)
+        found = extracted / CIFAR10_FOLDER
+        missing = [b for b in CIFAR10_BATCHES if not (found / b).is_file()]
+        if missing:
+            raise CorruptDataError(f"archive from {url} lacks {CIFAR10_FOLDER}/{missing[0]}")
+        if final.exists():
+            if any(final.iterdir()):
+                raise DatasetNotFoundError(
+                    f"{final} exists but is incomplete; remove it and run again")
+            final.rmdir()
+        os.replace(found, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _offline_message(name, url, reason, where, env, files):
+    return (f"{name} was not found and could not be downloaded from {url} ({reason}). "
+            f"Put {files} in {where}, or set the environment variable {env} to the folder "
+            f"that holds them, or pass its path explicitly (data_dir= / --data-dir).")
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+def _latin1_encode(obj, encoding="latin1"):
+    # Python 3 pickles bytes at protocol 2 as _codecs.encode(text, 'latin1'); allow only that.
+    if not isinstance(obj, str) or encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is only admitted for latin-1 text")
+    return obj.encode("latin-1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that admits only the names a pickled NumPy array needs."""
+
+    def find_class(self, module, name):
+        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            try:
+                from numpy._core.multiarray import _reconstruct
+            except ImportError:  # NumPy 1.x
+                from numpy.core.multiarray import _reconstruct
+            return _reconstruct
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if module == "_codecs" and name == "encode":
+            return _latin1_encode
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: a genuine CIFAR-10 batch holds only NumPy arrays, "
+            f"lists and strings")
+
+
+def load_CIFAR_batch(filename):
+    """Load one CIFAR-10 batch file: ``X`` uint8 (N, 32, 32, 3) and ``y`` int64 (N,).
+
+    Raises
+    ------
+    CorruptDataError
+        The file is not a genuine CIFAR-10 batch (wrong contents, or a pickle that asks for
+        anything beyond NumPy arrays, lists and strings, which is refused without running it).
+    """
+    filename = Path(filename)
+    try:
+        with open(filename, "rb") as f:
+            d = _CifarUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError) as e:
+        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: {e}") from None
+    if not isinstance(d, dict):
+        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: no dict inside")
+    d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
+    X, y = d.get("data"), d.get("labels")
+    if not isinstance(X, np.ndarray) or X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != 3072:
+        got = getattr(X, "shape", type(X).__name__), getattr(X, "dtype", "")
+        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: 'data' must be a "
+                               f"uint8 array of shape (N, 3072), got {got}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0] or not np.issubdtype(y.dtype, np.integer) \
+            or (y.size and (y.min() < 0 or y.max() > 9)):
+        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: 'labels' must be "
+                               f"{X.shape[0]} integers in 0..9")
+    X = X.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return X, y.astype(np.int64)
+
+
+def load_CIFAR10(root, dtype=np.float64):
+    """Load the whole of CIFAR-10 from the ``cifar-10-batches-py`` folder ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The ``cifar-10-batches-py`` folder itself.
+    dtype : numpy dtype
+        dtype of the returned images; ``np.uint8`` gives the raw bytes.
+
+    Returns
+    -------
+    Xtr : (50000, 32, 32, 3);  Ytr : int64 (50000,);  Xte : (10000, 32, 32, 3);  Yte : (10000,)
+    """
+    root = Path(root)
+    missing = [b for b in CIFAR10_BATCHES if not (root / b).is_file()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"{root} is not a complete {CIFAR10_FOLDER} folder: {missing} missing; it must hold "
+            f"data_batch_1..5 and test_batch")
+    xs, ys = zip(*(load_CIFAR_batch(root / b) for b in CIFAR10_BATCHES[:5]))
+    Xte, Yte = load_CIFAR_batch(root / "test_batch")
+    Xtr, Ytr = np.concatenate(xs), np.concatenate(ys)
+    return Xtr.astype(dtype, copy=False), Ytr, Xte.astype(dtype, copy=False), Yte
+
+
+def _is_cifar_dir(p):
+    return all((p / b).is_file() for b in CIFAR10_BATCHES)
+
+
+def find_cifar10_dir(data_dir=None, download=True, url=CIFAR10_URL, md5=CIFAR10_MD5,
+                     progress=True):
+    """Return the path of the ``cifar-10-batches-py`` folder, downloading it if needed.
+
+    Looks in ``data_dir`` (the folder itself or its parent), then ``$CIFAR10_DIR``, then the
+    cache folder. The first of these that was given is where a download goes.
+    """
+    env = os.environ.get("CIFAR10_DIR")
+    candidates = [Path(p) for p in (data_dir, env) if p] + [cache_dir()]
+    for c in candidates:
+        for p in (c, c / CIFAR10_FOLDER):
+            if _is_cifar_dir(p):
+                return p
+    target = candidates[0]
+    if target.name == CIFAR10_FOLDER:
+        target = target.parent
+    hint = _offline_message("CIFAR-10", url, "download=False", target, "CIFAR10_DIR",
+                            f"the extracted folder {CIFAR10_FOLDER} (data_batch_1..5, test_batch, "
+                            f"batches.meta)")
+    if not download:
+        raise DatasetNotFoundError(hint)
+    try:
+        return download_cifar10(target, url=url, md5=md5, progress=progress)
+    except (urllib.error.URLError, OSError) as e:
+        if isinstance(e, DatasetNotFoundError):
+            raise
+        reason = getattr(e, "reason", e)
+        raise DatasetNotFoundError(_offline_message(
+            "CIFAR-10", url, reason, target, "CIFAR10_DIR",
+            f"the extracted folder {CIFAR10_FOLDER} (data_batch_1..5, test_batch, "
+            f"batches.meta)")) from e
+
+
+def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, subtract_mean=True,
+                     cifar10_dir=None, dtype=np.float32, download=True):
+    """CIFAR-10 split and preprocessed the way the course's notebooks do it.
+
+    The validation set is the ``num_validation`` images right after the first
+    ``num_training``; the mean image of the training split is subtracted from all three.
+
+    Returns
+    -------
+    dict with ``X_train, y_train, X_val, y_val, X_test, y_test``; images (N, 3, 32, 32).
+    """
+    if num_training < 0 or num_validation < 0 or num_training + num_validation > 50000:
+        raise ValueError(f"num_training + num_validation must be at most 50000, got "
+                         f"{num_training} + {num_validation}")
+    if not 0 <= num_test <= 10000:
+        raise ValueError(f"num_test must be in 0..10000, got {num_test}")
+    root = find_cifar10_dir(cifar10_dir, download=download)
+    Xtr, ytr, Xte, yte = load_CIFAR10(root, dtype=np.uint8)
+    X_val = Xtr[num_training:num_training + num_validation].astype(dtype)
+    y_val = ytr[num_training:num_training + num_validation]
+    X_train, y_train = Xtr[:num_training].astype(dtype), ytr[:num_training]
+    X_test, y_test = Xte[:num_test].astype(dtype), yte[:num_test]
+    if subtract_mean:
+        mean_image = X_train.mean(axis=0, dtype=np.float64).astype(dtype)
+        X_train -= mean_image
+        X_val -= mean_image
+        X_test -= mean_image
+    return {
+        "X_train": X_train.transpose(0, 3, 1, 2).copy(), "y_train": y_train,
+        "X_val": X_val.transpose(0, 3, 1, 2).copy(), "y_val": y_val,
+        "X_test": X_test.transpose(0, 3, 1, 2).copy(), "y_test": y_test,
+    }
+
+
+get_CIFAR10_data = get_cifar10_data
+
+
+# --------------------------------------------------------------------------- IDX (MNIST)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """Read an IDX file (gzip-compressed or raw) into an ndarray.
+
+    The header is ``0x00 0x00 <type> <ndim>`` followed by ``ndim`` big-endian uint32 sizes;
+    the payload must hold exactly their product of items.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise CorruptDataError(f"{path}: cannot decompress ({e}); the file is truncated or "
+                               f"corrupt, delete it and fetch it again") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+        raise CorruptDataError(f"{path} is not an IDX file: bad magic number {raw[:4].hex()}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise CorruptDataError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise CorruptDataError(
+            f"{path}: header says {dims} items of {dtype} = {expected} bytes but the file has "
+            f"{len(raw) - header}; it is truncated or corrupt, delete it and fetch it again")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _idx_path(folder, stem):
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _has_idx(folder):
+    return all(_idx_path(folder, s) is not None for s in IDX_FILES)
+
+
+def _find_idx_dir(name, data_dir, env, sub, extra, url, md5s, download, progress):
+    candidates = [Path(p) for p in (data_dir, os.environ.get(env)) if p]
+    candidates += [cache_dir() / sub] + list(extra)
+    for c in candidates:
+        if _has_idx(c):
+            return c
+    target = candidates[0] if (data_dir or os.environ.get(env)) else cache_dir() / sub
+    files = ", ".join(s + ".gz" for s in IDX_FILES)
+    if not download:
+        raise DatasetNotFoundError(_offline_message(name, url, "download=False", target, env, files))
+    try:
+        for fname, digest in md5s.items():
+            if not (target / fname).is_file():
+                download_url(url + fname, target / fname, md5=digest, progress=progress)
+    except (urllib.error.URLError, OSError) as e:
+        raise DatasetNotFoundError(_offline_message(
+            name, url, getattr(e, "reason", e), target, env, files)) from e
+    return target
+
+
+def find_fashion_mnist_dir(data_dir=None, download=True, url=FASHION_MNIST_URL,
+                           md5s=FASHION_MNIST_MD5, progress=True):
+    """Folder holding the four Fashion-MNIST IDX files (see the module docstring for the order)."""
+    return _find_idx_dir("Fashion-MNIST", data_dir, "FASHION_MNIST_DIR", "fashion-mnist",
+                         [DEBIAN_FASHION_MNIST_DIR], url, md5s, download, progress)
+
+
+def find_mnist_dir(data_dir=None, download=True, url=MNIST_URL, md5s=MNIST_MD5, progress=True):
+    """Folder holding the four MNIST IDX files."""
+    return _find_idx_dir("MNIST", data_dir, "MNIST_DIR", "mnist", [], url, md5s, download,
+                         progress)
+
+
+def _load_idx_set(folder):
+    out = []
+    for split in ("train", "t10k"):
+        X = read_idx(_idx_path(folder, f"{split}-images-idx3-ubyte"))
+        y = read_idx(_idx_path(folder, f"{split}-labels-idx1-ubyte"))
+        if X.dtype != np.uint8 or X.ndim != 3 or y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise CorruptDataError(
+                f"{folder}: {split} images {X.shape} {X.dtype} and labels {y.shape} do not form "
+                f"a dataset (need uint8 (N, H, W) images and N labels)")
+        if y.size and y.max() > 9:
+            raise CorruptDataError(f"{folder}: {split} labels go up to {y.max()}, expected 0..9")
+        out += [X, y.astype(np.int64)]
+    return tuple(out)
+
+
+def load_fashion_mnist(data_dir=None, download=True):
+    """Fashion-MNIST: ``Xtr`` uint8 (60000, 28, 28), ``ytr`` int64, ``Xte`` (10000, 28, 28), ``yte``."""
+    return _load_idx_set(find_fashion_mnist_dir(data_dir, download=download))
+
+
+def load_mnist(data_dir=None, download=True):
+    """MNIST: ``Xtr`` uint8 (60000, 28, 28), ``ytr`` int64, ``Xte`` (10000, 28, 28), ``yte``."""
+    return _load_idx_set(find_mnist_dir(data_dir, download=download))
+
+
+def load_sample():
+    """The Fashion-MNIST subset shipped with the package (see ``data/README.md``).
+
+    Returns
+    -------
+    dict with ``X_train`` uint8 (N, 28, 28), ``y_train`` int64 (N,), ``X_test``, ``y_test``.
+    """
+    with np.load(SAMPLE_PATH, allow_pickle=False) as z:
+        return {k: (z[k].astype(np.int64) if k.startswith("y") else z[k])
+                for k in ("X_train", "y_train", "X_test", "y_test")}
