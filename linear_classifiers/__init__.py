@@ -1,0 +1,28 @@
+"""The basic classifiers of CS231n assignment 1: k-nearest neighbours and linear models.
+
+This is the toolkit's root layer and needs only NumPy::
+
+    from linear_classifiers import KNearestNeighbor, LinearSVM, Softmax
+    from linear_classifiers.linear_svm import svm_loss_naive, svm_loss_vectorized
+    from linear_classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
+
+``python -m linear_classifiers`` trains all three on a dataset and prints a table.
+"""
+
+from .k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
+from .linear_classifier import LinearClassifier, LinearSVM, Softmax
+from .linear_svm import svm_loss_naive, svm_loss_vectorized
+from .softmax import softmax_loss_naive, softmax_loss_vectorized
+
+__all__ = [
+    "KNearestNeighbor",
+    "cross_validate_k",
+    "best_k",
+    "LinearClassifier",
+    "LinearSVM",
+    "Softmax",
+    "svm_loss_naive",
+    "svm_loss_vectorized",
+    "softmax_loss_naive",
+    "softmax_loss_vectorized",
+]

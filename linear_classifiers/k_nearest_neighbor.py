@@ -1,0 +1,231 @@
+"""k-nearest-neighbour classifier with L2 distance, and k chosen by cross-validation.
+
+The three ``compute_distances_*`` methods return the same matrix; they exist to show
+(and benchmark) what vectorisation buys: the no-loop version is one matrix product.
+"""
+
+import numpy as np
+
+from deep_learning_suite._validate import check_ndim
+
+from ._checks import check_class_labels, check_positive_int
+
+
+def _as_features(name, X, num_features=None):
+    """Return ``X`` as a 2-D float array; integer pixels become float64.
+
+    Integers are converted (rather than rejected) because raw uint8 images are the
+    natural input to kNN, and ``a - b`` on uint8 would silently wrap around.
+    """
+    X = np.asarray(X)
+    if X.dtype == bool or np.issubdtype(X.dtype, np.integer):
+        X = X.astype(np.float64)
+    elif not np.issubdtype(X.dtype, np.floating):
+        raise ValueError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    check_ndim(name, X, 2, "(N, D): one flattened sample per row")
+    if num_features is not None and X.shape[1] != num_features:
+        raise ValueError(
+            f"{name} has shape {X.shape} but the training data has D = {num_features} "
+            f"features; pass ({X.shape[0]}, {num_features}), preprocessed like the training data"
+        )
+    return X
+
+
+class KNearestNeighbor:
+    """kNN classifier with L2 distance.
+
+    ``train`` only memorises the data; ``predict`` finds, for each test row, the
+    ``k`` training rows closest in Euclidean distance and takes a majority vote of
+    their labels (ties go to the smaller label).
+    """
+
+    def __init__(self):
+        self.X_train = None
+        self.y_train = None
+
+    def train(self, X, y):
+        """Memorise the training data.
+
+        Parameters
+        ----------
+        X : ndarray, (num_train, D); integer data is converted to float64
+        y : ndarray of int, (num_train,) with labels >= 0
+        """
+        X = _as_features("X", X)
+        if X.shape[0] == 0:
+            raise ValueError("train: X is empty (num_train = 0); kNN needs at least one sample")
+        self.y_train = check_class_labels(y, X.shape[0]).astype(np.int64)
+        self.X_train = X
+        return self
+
+    def _check_trained(self):
+        if self.X_train is None:
+            raise RuntimeError("KNearestNeighbor has no training data: call train(X, y) before predicting")
+
+    def predict(self, X, k=1, num_loops=0):
+        """Predict labels for test data.
+
+        Parameters
+        ----------
+        X : ndarray, (num_test, D)
+        k : int, number of neighbours that vote, 1 <= k <= num_train
+        num_loops : 0, 1 or 2, which distance implementation to use (all give the same result)
+
+        Returns
+        -------
+        y_pred : ndarray of int64, (num_test,)
+        """
+        self._check_trained()
+        if num_loops == 0:
+            dists = self.compute_distances_no_loops(X)
+        elif num_loops == 1:
+            dists = self.compute_distances_one_loop(X)
+        elif num_loops == 2:
+            dists = self.compute_distances_two_loops(X)
+        else:
+            raise ValueError(f"num_loops must be 0, 1 or 2, got {num_loops!r}")
+        return self.predict_labels(dists, k=k)
+
+    def compute_distances_two_loops(self, X):
+        """L2 distances with a loop over test rows and one over training rows.
+
+        Parameters
+        ----------
+        X : ndarray, (num_test, D)
+
+        Returns
+        -------
+        dists : ndarray, (num_test, num_train); ``dists[i, j] = ||X[i] - X_train[j]||_2``
+        """
+        self._check_trained()
+        X = _as_features("X", X, self.X_train.shape[1])
+        dtype = np.result_type(X.dtype, self.X_train.dtype)
+        dists = np.zeros((X.shape[0], self.X_train.shape[0]), dtype=dtype)
+        for i in range(X.shape[0]):
+            for j in range(self.X_train.shape[0]):
+                diff = X[i] - self.X_train[j]
+                dists[i, j] = np.sqrt(np.sum(diff * diff))
+        return dists
+
+    def compute_distances_one_loop(self, X):
+        """L2 distances with one loop over test rows, broadcasting over training rows.
+
+        Same parameters and result as ``compute_distances_two_loops``.
+        """
+        self._check_trained()
+        X = _as_features("X", X, self.X_train.shape[1])
+        dtype = np.result_type(X.dtype, self.X_train.dtype)
+        dists = np.zeros((X.shape[0], self.X_train.shape[0]), dtype=dtype)
+        for i in range(X.shape[0]):
+            diff = self.X_train - X[i]
+            dists[i] = np.sqrt(np.einsum("jd,jd->j", diff, diff))
+        return dists
+
+    def compute_distances_no_loops(self, X):
+        """L2 distances with no Python loop: ``||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b``.
+
+        The expansion cancels catastrophically when two rows are close, so it is
+        accumulated in float64 whatever the input dtype, and rounding that leaves a
+        tiny negative square is clipped to 0 before the square root.
+
+        Same parameters and result as ``compute_distances_two_loops``.
+        """
+        self._check_trained()
+        X = _as_features("X", X, self.X_train.shape[1])
+        dtype = np.result_type(X.dtype, self.X_train.dtype)
+        test = X.astype(np.float64, copy=False)
+        train = self.X_train.astype(np.float64, copy=False)
+        sq = np.einsum("id,id->i", test, test)[:, None] + np.einsum("jd,jd->j", train, train)[None, :]
+        sq -= 2.0 * (test @ train.T)
+        np.maximum(sq, 0.0, out=sq)
+        return np.sqrt(sq, out=sq).astype(dtype, copy=False)
+
+    def predict_labels(self, dists, k=1):
+        """Majority vote among the ``k`` nearest training samples.
+
+        Parameters
+        ----------
+        dists : ndarray, (num_test, num_train) distances to the training data
+        k : int, 1 <= k <= num_train
+
+        Returns
+        -------
+        y_pred : ndarray of int64, (num_test,). Equal distances are ordered by
+            training index (stable sort); a tied vote goes to the smaller label.
+        """
+        self._check_trained()
+        num_train = self.X_train.shape[0]
+        dists = np.asarray(dists)
+        check_ndim("dists", dists, 2, "(num_test, num_train)")
+        if dists.shape[1] != num_train:
+            raise ValueError(
+                f"dists has shape {dists.shape} but there are {num_train} training samples; "
+                f"it must be (num_test, {num_train}), as compute_distances_* return"
+            )
+        k = check_positive_int("k", k, "predict_labels")
+        if k > num_train:
+            raise ValueError(f"predict_labels: k = {k} exceeds the number of training samples ({num_train})")
+        nearest = np.argsort(dists, axis=1, kind="stable")[:, :k]
+        closest_y = self.y_train[nearest]
+        num_test = dists.shape[0]
+        votes = np.zeros((num_test, int(self.y_train.max()) + 1), dtype=np.int64)
+        rows = np.arange(num_test)
+        # One column at a time: within a column every row index is distinct, so += is safe.
+        for j in range(k):
+            votes[rows, closest_y[:, j]] += 1
+        # argmax returns the first maximum, i.e. the smallest label among tied votes.
+        return votes.argmax(axis=1).astype(np.int64)
+
+
+def cross_validate_k(X, y, k_choices, num_folds=5):
+    """k-fold cross-validation of kNN's ``k``.
+
+    The data is split, in order, into ``num_folds`` folds (``np.array_split``); each
+    fold in turn is held out and classified by a kNN trained on the others. Shuffle
+    the data first if it is sorted by class.
+
+    Parameters
+    ----------
+    X : ndarray, (N, D)
+    y : ndarray of int, (N,)
+    k_choices : iterable of int
+    num_folds : int, 2 <= num_folds <= N
+
+    Returns
+    -------
+    accuracies : dict mapping each k to a list of ``num_folds`` fold accuracies
+    """
+    X = _as_features("X", X)
+    N = X.shape[0]
+    y = check_class_labels(y, N)
+    num_folds = check_positive_int("num_folds", num_folds, "cross_validate_k")
+    if not 2 <= num_folds <= N:
+        raise ValueError(f"cross_validate_k: num_folds must be between 2 and N = {N}, got {num_folds}")
+    k_choices = [check_positive_int("k", k, "cross_validate_k") for k in k_choices]
+    if not k_choices:
+        raise ValueError("cross_validate_k: k_choices is empty")
+    smallest_train = N - (N + num_folds - 1) // num_folds
+    if max(k_choices) > smallest_train:
+        raise ValueError(
+            f"cross_validate_k: k = {max(k_choices)} exceeds the {smallest_train} training samples "
+            f"of a fold split; use smaller k or fewer folds"
+        )
+
+    X_folds = np.array_split(X, num_folds)
+    y_folds = np.array_split(y, num_folds)
+    accuracies = {k: [] for k in k_choices}
+    knn = KNearestNeighbor()
+    for i in range(num_folds):
+        knn.train(np.concatenate(X_folds[:i] + X_folds[i + 1:]), np.concatenate(y_folds[:i] + y_folds[i + 1:]))
+        # One distance matrix per fold serves every k.
+        dists = knn.compute_distances_no_loops(X_folds[i])
+        for k in k_choices:
+            accuracies[k].append(float(np.mean(knn.predict_labels(dists, k=k) == y_folds[i])))
+    return accuracies
+
+
+def best_k(accuracies):
+    """The ``k`` with the highest mean accuracy in ``cross_validate_k``'s result (ties: smaller k)."""
+    if not accuracies:
+        raise ValueError("best_k: no accuracies given; pass the dict that cross_validate_k returns")
+    return min(accuracies, key=lambda k: (-float(np.mean(accuracies[k])), k))

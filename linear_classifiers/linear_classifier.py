@@ -1,0 +1,126 @@
+"""Linear classifiers ``scores = X @ W`` trained by minibatch stochastic gradient descent.
+
+Append a column of ones to ``X`` to learn a bias: it then lives in the last row of ``W``.
+"""
+
+import numbers
+
+import numpy as np
+
+from deep_learning_suite._validate import check_labels
+
+from ._checks import check_class_labels, check_features, check_positive_int, check_reg
+from .linear_svm import svm_loss_vectorized
+from .softmax import softmax_loss_vectorized
+
+
+class LinearClassifier:
+    """Base class: minibatch SGD on ``self.loss``; subclasses choose the loss.
+
+    Attributes
+    ----------
+    W : ndarray (D, C) or None
+        The weights; created on the first ``train`` call as ``0.001 * randn(D, C)`` with
+        ``C = y.max() + 1``, and kept (training continues) on later calls.
+    """
+
+    def __init__(self):
+        self.W = None
+
+    def train(self, X, y, learning_rate=1e-3, reg=1e-5, num_iters=100, batch_size=200,
+              verbose=False, seed=None):
+        """Train with minibatch stochastic gradient descent.
+
+        Parameters
+        ----------
+        X : ndarray, (N, D) float training data
+        y : ndarray of int, (N,) labels, 0 <= y[i] < C
+        learning_rate : float, step size of each update ``W -= learning_rate * dW``
+        reg : float, regularisation strength (penalty ``reg * sum(W**2)``)
+        num_iters : int, number of SGD steps
+        batch_size : int, samples per step, drawn with replacement
+        verbose : bool, print the loss every 100 iterations
+        seed : int or None, seeds the weight initialisation and the minibatch sampling
+            (not part of the CS231n API; None draws fresh randomness)
+
+        Returns
+        -------
+        loss_history : list of float, the minibatch loss at each iteration
+        """
+        X = check_features("X", X)
+        num_train, dim = X.shape
+        if num_train == 0:
+            raise ValueError("train: X is empty (N = 0)")
+        if self.W is None:
+            y = check_class_labels(y, num_train)
+        else:
+            if self.W.shape[0] != dim:
+                raise ValueError(
+                    f"train: X has shape {X.shape} but the existing W has shape {self.W.shape}; "
+                    f"X must have {self.W.shape[0]} columns to continue training"
+                )
+            y = check_labels(y, num_train, self.W.shape[1])
+        if not isinstance(learning_rate, numbers.Real) or not np.isfinite(learning_rate) or learning_rate < 0:
+            raise ValueError(f"train: learning_rate must be a finite number >= 0, got {learning_rate!r}")
+        check_reg(reg, "train")
+        if isinstance(num_iters, bool) or not isinstance(num_iters, numbers.Integral) or num_iters < 0:
+            raise ValueError(f"train: num_iters must be an integer >= 0, got {num_iters!r}")
+        batch_size = check_positive_int("batch_size", batch_size, "train")
+
+        rng = np.random.default_rng(seed)
+        if self.W is None:
+            self.W = (0.001 * rng.standard_normal((dim, int(y.max()) + 1))).astype(X.dtype)
+
+        loss_history = []
+        for it in range(num_iters):
+            # Sampling with replacement is cheaper than a permutation and allows batch_size > N.
+            idx = rng.integers(num_train, size=batch_size)
+            loss, grad = self.loss(X[idx], y[idx], reg)
+            loss_history.append(float(loss))
+            self.W -= (learning_rate * grad).astype(self.W.dtype, copy=False)
+            if verbose and it % 100 == 0:
+                print(f"iteration {it} / {num_iters}: loss {float(loss):f}")
+        return loss_history
+
+    def predict(self, X):
+        """Predict labels as the highest-scoring class.
+
+        Parameters
+        ----------
+        X : ndarray, (N, D), preprocessed like the training data
+
+        Returns
+        -------
+        y_pred : ndarray of int64, (N,)
+        """
+        if self.W is None:
+            raise RuntimeError(f"{type(self).__name__} is not trained: call train(X, y) before predict(X)")
+        X = check_features("X", X, self.W.shape[0])
+        return np.argmax(X @ self.W, axis=1).astype(np.int64)
+
+    def loss(self, X_batch, y_batch, reg):
+        """Loss and gradient on a minibatch.
+
+        Parameters
+        ----------
+        X_batch : ndarray, (N, D);  y_batch : ndarray of int, (N,);  reg : float
+
+        Returns
+        -------
+        loss : float;  dW : ndarray shaped like ``self.W``
+        """
+        raise NotImplementedError("use a subclass (LinearSVM, Softmax) or override loss()")
+
+
+class LinearSVM(LinearClassifier):
+    """Linear classifier trained with the multiclass SVM (hinge) loss."""
+
+    def loss(self, X_batch, y_batch, reg):
+        return svm_loss_vectorized(self.W, X_batch, y_batch, reg)
+
+
+class Softmax(LinearClassifier):
+    """Linear classifier trained with the softmax cross-entropy loss."""
+
+    def loss(self, X_batch, y_batch, reg):
+        return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
