@@ -1,0 +1,157 @@
+"""First-order update rules.
+
+Every rule has the signature ``rule(w, dw, config=None) -> (next_w, config)``:
+
+w : ndarray
+    Current weights (left untouched; ``next_w`` is a new array of w's dtype).
+dw : ndarray
+    Gradient of the loss with respect to ``w``, same shape.
+config : dict or None
+    Hyperparameters, filled in with the defaults below via ``setdefault``, plus the
+    rule's state (velocity, moment estimates...), created as zeros of w's dtype on the
+    first call. Pass the returned config back in at the next step.
+
+Learning rates follow PyTorch's conventions, so ``torch.optim`` with the same
+hyperparameters takes the same steps (the tests check this).
+"""
+
+import numpy as np
+
+from ._validate import check_float
+
+
+def _start(name, w, dw, config):
+    w, dw = check_float("w", w), check_float("dw", dw)
+    if w.shape != dw.shape:
+        raise ValueError(f"{name}: w has shape {w.shape} but dw has shape {dw.shape}; they must match")
+    if config is None:
+        config = {}
+    elif not isinstance(config, dict):
+        raise ValueError(f"{name}: config must be a dict or None, got {type(config).__name__}")
+    return w, dw, config
+
+
+def _state(config, key, w):
+    """The state array ``config[key]``, zeros like w at first; a shape left over from another w is an error."""
+    value = config.setdefault(key, np.zeros_like(w))
+    if np.shape(value) != w.shape:
+        raise ValueError(
+            f"config['{key}'] has shape {np.shape(value)} but w has shape {w.shape}: "
+            f"each parameter needs its own config dict"
+        )
+    return value
+
+
+def sgd(w, dw, config=None):
+    """Vanilla stochastic gradient descent: ``w - learning_rate * dw``.
+
+    config: ``learning_rate`` (1e-2).
+    """
+    w, dw, config = _start("sgd", w, dw, config)
+    config.setdefault("learning_rate", 1e-2)
+    next_w = w - config["learning_rate"] * dw
+    return next_w, config
+
+
+def sgd_momentum(w, dw, config=None):
+    """SGD with momentum: ``v = momentum * v - learning_rate * dw``; ``w + v``.
+
+    With a constant learning rate this is ``torch.optim.SGD(momentum=...)``, whose
+    buffer ``b`` relates as ``v = -learning_rate * b``.
+
+    config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
+    """
+    w, dw, config = _start("sgd_momentum", w, dw, config)
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config["momentum"] * _state(config, "velocity", w) - config["learning_rate"] * dw
+    config["velocity"] = v
+    return w + v, config
+
+
+def nesterov_momentum(w, dw, config=None):
+    """Nesterov momentum in the look-ahead form of CS231n.
+
+    ``v_prev = v; v = momentum * v - learning_rate * dw;``
+    ``w + (-momentum * v_prev + (1 + momentum) * v)``. Algebraically equal to
+    ``torch.optim.SGD(momentum=..., nesterov=True)`` at a constant learning rate.
+
+    config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
+    """
+    w, dw, config = _start("nesterov_momentum", w, dw, config)
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    mu = config["momentum"]
+    v_prev = _state(config, "velocity", w)
+    v = mu * v_prev - config["learning_rate"] * dw
+    config["velocity"] = v
+    return w - mu * v_prev + (1 + mu) * v, config
+
+
+def rmsprop(w, dw, config=None):
+    """RMSProp: a running mean of squared gradients scales each step.
+
+    ``cache = decay_rate * cache + (1 - decay_rate) * dw**2``;
+    ``w - learning_rate * dw / (sqrt(cache) + epsilon)``
+    (``torch.optim.RMSprop(alpha=decay_rate, eps=epsilon)``).
+
+    config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8); state ``cache``.
+    """
+    w, dw, config = _start("rmsprop", w, dw, config)
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("decay_rate", 0.99)
+    config.setdefault("epsilon", 1e-8)
+    decay = config["decay_rate"]
+    cache = decay * _state(config, "cache", w) + (1 - decay) * (dw * dw)
+    config["cache"] = cache
+    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
+    return next_w, config
+
+
+def _adam_step(w, dw, config):
+    """Advance Adam's moments in ``config`` and return the step ``-lr * m_hat / (sqrt(v_hat) + eps)``."""
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("t", 0)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    m = beta1 * _state(config, "m", w) + (1 - beta1) * dw
+    v = beta2 * _state(config, "v", w) + (1 - beta2) * (dw * dw)
+    # t counts this step before the bias correction, so the first step divides by (1 - beta).
+    config["t"] += 1
+    t = config["t"]
+    config["m"], config["v"] = m, v
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    return -config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+
+
+def adam(w, dw, config=None):
+    """Adam: bias-corrected running means of the gradient and its square.
+
+    ``m = beta1 * m + (1 - beta1) * dw``; ``v = beta2 * v + (1 - beta2) * dw**2``;
+    ``t += 1``; ``w - learning_rate * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + epsilon)``
+    (``torch.optim.Adam``).
+
+    config: ``learning_rate`` (1e-3), ``beta1`` (0.9), ``beta2`` (0.999), ``epsilon`` (1e-8);
+    state ``m``, ``v``, ``t``.
+    """
+    w, dw, config = _start("adam", w, dw, config)
+    return w + _adam_step(w, dw, config), config
+
+
+def adamw(w, dw, config=None):
+    """Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    The decay shrinks the weights directly, ``w * (1 - learning_rate * weight_decay)``,
+    instead of entering the gradient, so Adam's per-weight scaling does not weaken it
+    (``torch.optim.AdamW``).
+
+    config: as ``adam``, plus ``weight_decay`` (1e-2).
+    """
+    w, dw, config = _start("adamw", w, dw, config)
+    config.setdefault("weight_decay", 1e-2)
+    step = _adam_step(w, dw, config)
+    next_w = w * (1 - config["learning_rate"] * config["weight_decay"]) + step
+    return next_w, config

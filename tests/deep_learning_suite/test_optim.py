@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+import torch
+
+from deep_learning_suite.optim import adam, adamw, nesterov_momentum, rmsprop, sgd, sgd_momentum
+from deep_learning_suite.utils import rel_error
+
+STEPS = 10
+
+# rule, its config, and the torch.optim optimiser that should take the same steps.
+CASES = {
+    "sgd": (sgd, {"learning_rate": 0.05}, lambda p: torch.optim.SGD(p, lr=0.05)),
+    "sgd_momentum": (sgd_momentum, {"learning_rate": 0.05, "momentum": 0.8},
+                     lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8)),
+    "nesterov_momentum": (nesterov_momentum, {"learning_rate": 0.05, "momentum": 0.7},
+                          lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, nesterov=True)),
+    "rmsprop": (rmsprop, {"learning_rate": 0.01, "decay_rate": 0.95, "epsilon": 1e-6},
+                lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.95, eps=1e-6)),
+    "adam": (adam, {"learning_rate": 0.02, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7},
+             lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-7)),
+    "adamw": (adamw, {"learning_rate": 0.02, "weight_decay": 0.3},
+              lambda p: torch.optim.AdamW(p, lr=0.02, weight_decay=0.3)),
+}
+# torch's own defaults for the rules whose defaults coincide with API.md's.
+DEFAULT_CASES = {
+    "sgd_momentum": (sgd_momentum, lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9)),
+    "rmsprop": (rmsprop, lambda p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.99, eps=1e-8)),
+    "adam": (adam, lambda p: torch.optim.Adam(p)),
+    "adamw": (adamw, lambda p: torch.optim.AdamW(p)),
+}
+
+
+def _grad(w, target):
+    # A non-quadratic loss sum(w**4 / 4 - target * w), so the gradient changes along the trajectory.
+    return w**3 - target
+
+
+def _compare_with_torch(rng, rule, config, make_torch_opt, shape):
+    w = rng.standard_normal(shape)
+    target = rng.standard_normal(shape)
+    tw = torch.tensor(w.copy(), requires_grad=True)
+    opt = make_torch_opt([tw])
+    for step in range(STEPS):
+        w, config = rule(w, _grad(w, target), config)
+        tw.grad = torch.tensor(_grad(tw.detach().numpy(), target))
+        opt.step()
+        assert rel_error(w, tw.detach().numpy()) < 1e-10, f"step {step + 1}"
+    return w
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 2)])
+def test_rule_matches_torch_optim_step_by_step(rng, name, shape):
+    rule, config, make_opt = CASES[name]
+    w0 = rng.standard_normal(shape)  # moves the stream so each shape starts differently
+    w = _compare_with_torch(rng, rule, dict(config), make_opt, shape)
+    assert not np.allclose(w, w0)
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULT_CASES))
+def test_rule_defaults_match_torch(rng, name):
+    rule, make_opt = DEFAULT_CASES[name]
+    _compare_with_torch(rng, rule, None, make_opt, (4, 3))
+
+
+def test_defaults_are_the_api_values():
+    w, dw = np.ones(3), np.ones(3)
+    assert sgd(w, dw)[1] == {"learning_rate": 1e-2}
+    expected = {
+        sgd_momentum: {"learning_rate": 1e-2, "momentum": 0.9},
+        nesterov_momentum: {"learning_rate": 1e-2, "momentum": 0.9},
+        rmsprop: {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
+        adam: {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 1},
+        adamw: {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "t": 1,
+                "weight_decay": 1e-2},
+    }
+    state = {sgd_momentum: {"velocity"}, nesterov_momentum: {"velocity"}, rmsprop: {"cache"},
+             adam: {"m", "v"}, adamw: {"m", "v"}}
+    for rule, want in expected.items():
+        _, config = rule(w, dw)
+        assert set(config) == set(want) | state[rule], rule.__name__
+        for key, value in want.items():
+            assert config[key] == value, (rule.__name__, key)
+
+
+def test_user_config_is_kept_and_filled(rng):
+    config = {"learning_rate": 0.5}
+    _, out = adam(np.ones(2), np.ones(2), config)
+    assert out is config and config["learning_rate"] == 0.5 and config["beta1"] == 0.9
+
+
+def test_sgd_formula_and_w_untouched(rng):
+    w, dw = rng.standard_normal(5), rng.standard_normal(5)
+    w0 = w.copy()
+    next_w, _ = sgd(w, dw, {"learning_rate": 0.3})
+    assert np.array_equal(w, w0)
+    assert np.allclose(next_w, w0 - 0.3 * dw, rtol=0, atol=1e-15)
+
+
+def test_nesterov_matches_hand_derived_steps(rng):
+    # Two steps of v_prev = v; v = mu v - lr dw; w += -mu v_prev + (1 + mu) v, written out.
+    lr, mu = 0.1, 0.9
+    w, g1, g2 = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)
+    w1, config = nesterov_momentum(w, g1, {"learning_rate": lr, "momentum": mu})
+    v1 = -lr * g1
+    assert np.allclose(w1, w + (1 + mu) * v1, rtol=0, atol=1e-15)
+    w2, config = nesterov_momentum(w1, g2, config)
+    v2 = mu * v1 - lr * g2
+    assert np.allclose(w2, w1 - mu * v1 + (1 + mu) * v2, rtol=0, atol=1e-15)
+    assert np.allclose(config["velocity"], v2, rtol=0, atol=1e-15)
+
+
+def test_adam_first_step_has_size_learning_rate(rng):
+    # Bias correction makes m_hat / sqrt(v_hat) = sign(dw) at t = 1.
+    w, dw = rng.standard_normal(10), rng.standard_normal(10)
+    next_w, config = adam(w, dw, {"learning_rate": 0.01, "epsilon": 0.0})
+    assert np.allclose(next_w - w, -0.01 * np.sign(dw), rtol=1e-12)
+    assert config["t"] == 1
+    _, config = adam(next_w, dw, config)
+    assert config["t"] == 2
+
+
+def test_adamw_without_decay_is_adam(rng):
+    w, dw = rng.standard_normal(6), rng.standard_normal(6)
+    a, ca = adam(w, dw, {"learning_rate": 0.1})
+    b, cb = adamw(w, dw, {"learning_rate": 0.1, "weight_decay": 0.0})
+    assert np.array_equal(a, b) and np.array_equal(ca["m"], cb["m"])
+    c, _ = adamw(w, dw, {"learning_rate": 0.1, "weight_decay": 0.5})
+    # Decoupled: the decay shrinks w by lr * wd * w on top of the same Adam step.
+    assert np.allclose(c, a - 0.1 * 0.5 * w, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("rule", [sgd, sgd_momentum, nesterov_momentum, rmsprop, adam, adamw])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_in_weights_and_state(rng, rule, dtype):
+    w = rng.standard_normal((3, 2)).astype(dtype)
+    config = None
+    for _ in range(2):
+        w, config = rule(w, (w * 0.5).astype(dtype), config)
+        assert w.dtype == dtype
+        for value in config.values():
+            if isinstance(value, np.ndarray):
+                assert value.dtype == dtype
+
+
+@pytest.mark.parametrize("rule", [sgd, sgd_momentum, nesterov_momentum, rmsprop, adam, adamw])
+def test_rejects_mismatched_shapes(rng, rule):
+    with pytest.raises(ValueError, match=r"w has shape \(3, 2\) but dw has shape \(2, 3\)"):
+        rule(np.ones((3, 2)), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("rule, key", [(sgd_momentum, "velocity"), (rmsprop, "cache"), (adam, "m")])
+def test_rejects_state_of_another_parameter(rng, rule, key):
+    _, config = rule(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=f"config\\['{key}'\\] has shape \\(3,\\)"):
+        rule(np.ones(4), np.ones(4), config)
