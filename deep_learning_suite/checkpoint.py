@@ -1,0 +1,157 @@
+"""Checkpoints that run no code when read.
+
+A checkpoint is one ``.npz`` file (``np.load(..., allow_pickle=False)``) holding
+
+* named numeric arrays (parameters, optimizer moments, batchnorm running statistics, RNG keys);
+* ``__meta__``: a JSON document stored as a uint8 array (configuration, scalar optimizer
+  state, histories, counters, RNG states), in which each array appears as ``{"__array__": key}``;
+* ``__sha256__``: the SHA-256 over the JSON and every array's name, dtype, shape and bytes.
+
+A truncated file, a flipped byte or an array edited after saving fails to load with a
+``CheckpointError`` naming the file. Files are written atomically: a temporary file in the
+same folder is written, fsync'ed and renamed over the target, so a crash mid-write leaves
+the previous checkpoint as it was.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "cs231n-toolkit-checkpoint"
+VERSION = 1
+_META, _HASH = "__meta__", "__sha256__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable, truncated, edited or not a toolkit checkpoint."""
+
+
+def flatten(obj, arrays, prefix):
+    """JSON-able copy of ``obj`` with every ndarray moved into ``arrays`` under a key from ``prefix``.
+
+    Handles nested dicts (string keys), lists, tuples, numbers, strings, bools and None.
+    NumPy scalars become Python numbers.
+    """
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject or obj.dtype.kind not in "biufc":
+            raise TypeError(f"{prefix}: only numeric arrays can be checkpointed, got {obj.dtype}")
+        arrays[prefix] = obj
+        return {"__array__": prefix}
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise TypeError(f"{prefix}: dict keys must be strings to be checkpointed")
+        return {k: flatten(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [flatten(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"{prefix}: cannot checkpoint a {type(obj).__name__}")
+
+
+def unflatten(obj, arrays):
+    """Inverse of ``flatten``: put the arrays back in place (lists stay lists)."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        return {k: unflatten(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten(v, arrays) for v in obj]
+    return obj
+
+
+def _digest(meta_bytes, arrays):
+    h = hashlib.sha256()
+    h.update(meta_bytes)
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"\0{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path, state):
+    """Write the nested ``state`` (dicts/lists of arrays and JSON values) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file; ``.npz`` is appended when missing (as ``np.savez`` would).
+    state : dict
+        Anything ``flatten`` accepts.
+
+    Returns
+    -------
+    path : Path actually written
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    arrays = {}
+    tree = flatten(state, arrays, "state")
+    meta = {"format": FORMAT, "version": VERSION, "state": tree}
+    meta_bytes = json.dumps(meta, sort_keys=True).encode()
+    digest = _digest(meta_bytes, arrays)
+    payload = dict(arrays)
+    payload[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    payload[_HASH] = np.frombuffer(digest.encode(), dtype=np.uint8)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable; not every platform lets a folder be opened
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path):
+    """Read and verify a checkpoint written by ``save_checkpoint``; return its ``state``.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, truncated, corrupt, edited (SHA-256 mismatch) or not a
+        toolkit checkpoint. The message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({e}); "
+                              f"use an earlier checkpoint") from None
+    if _META not in arrays or _HASH not in arrays:
+        raise CheckpointError(f"{path} is not a cs231n-toolkit checkpoint (no {_META}/{_HASH})")
+    meta_bytes = arrays.pop(_META).tobytes()
+    stored = arrays.pop(_HASH).tobytes().decode("ascii", "replace")
+    if _digest(meta_bytes, arrays) != stored:
+        raise CheckpointError(f"checkpoint {path} fails its SHA-256 check: it was edited or "
+                              f"damaged after it was written; use an earlier checkpoint")
+    meta = json.loads(meta_bytes)
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} "
+                              f"version {meta.get('version')!r}")
+    return unflatten(meta["state"], arrays)

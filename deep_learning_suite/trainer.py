@@ -1,0 +1,325 @@
+"""The ``Solver``: minibatch training of a model with the CS231n interface.
+
+A model is anything with
+
+* ``model.params``: dict of parameter name -> ndarray (the very dict ``loss`` reads);
+* ``model.loss(X, y=None)``: class scores (N, C) when ``y`` is None, else ``(loss, grads)``
+  with ``grads`` keyed like ``params``.
+
+Usage, as in the course::
+
+    solver = Solver(model, data, update_rule='adam', optim_config={'learning_rate': 1e-3},
+                    lr_decay=0.95, num_epochs=10, batch_size=100, print_every=100, seed=0)
+    solver.train()
+    solver.best_val_acc, solver.loss_history
+
+Beyond the course: a ``seed`` and the Solver's own ``np.random.Generator`` for minibatches,
+a tqdm progress bar, checkpoints each epoch in a format that runs no code when read
+(``checkpoint.py``), ``resume(path)`` continuing a run exactly, and a clear error when the
+loss stops being finite.
+"""
+
+import copy
+import glob
+import os
+import re
+
+import numpy as np
+
+from . import optim
+from .checkpoint import CheckpointError, flatten, load_checkpoint, save_checkpoint
+
+_OPTIONS = {
+    "update_rule": "sgd", "optim_config": None, "lr_decay": 1.0, "batch_size": 100,
+    "num_epochs": 10, "num_train_samples": 1000, "num_val_samples": None,
+    "checkpoint_name": None, "print_every": 10, "verbose": True, "seed": None,
+    "resume_from": None, "checkpoint_meta": None,
+}
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; the model holds the best parameters seen so far."""
+
+
+class Solver:
+    """Train ``model`` on ``data`` with a first-order update rule.
+
+    Parameters
+    ----------
+    model : object with ``params`` and ``loss(X, y=None)``
+    data : dict with ``X_train, y_train, X_val, y_val``
+    update_rule : str or callable, default 'sgd'
+        A name in ``optim`` ('sgd', 'sgd_momentum', 'rmsprop', 'adam', ...) or a function
+        ``rule(w, dw, config) -> (next_w, config)``.
+    optim_config : dict, optional
+        Hyperparameters for the rule; every parameter gets its own copy (its own state).
+    lr_decay : float, default 1.0
+        ``learning_rate`` is multiplied by this after every epoch.
+    batch_size : int, default 100
+    num_epochs : int, default 10
+    num_train_samples : int or None, default 1000
+        Training images used to measure training accuracy each epoch (None: all).
+    num_val_samples : int or None, default None
+        Validation images used each epoch (None: all).
+    checkpoint_name : str, optional
+        When given, ``{checkpoint_name}_epoch_{e}.npz`` is written after every epoch.
+    print_every : int, default 10
+        Print the loss every this many iterations (when ``verbose``).
+    verbose : bool, default True
+        Show a progress bar and print losses and accuracies.
+    seed : int, optional
+        Seeds the Solver's generator (minibatches and accuracy subsamples).
+    resume_from : str, optional
+        A checkpoint to continue from (same as calling ``resume``).
+    checkpoint_meta : dict, optional
+        JSON-able data stored in every checkpoint (e.g. how to rebuild the model).
+    """
+
+    def __init__(self, model, data, **kwargs):
+        unknown = sorted(set(kwargs) - set(_OPTIONS))
+        if unknown:
+            raise ValueError(f"Solver: unrecognized option(s) {unknown}; valid options are "
+                             f"{sorted(_OPTIONS)}")
+        for key in ("X_train", "y_train", "X_val", "y_val"):
+            if key not in data:
+                raise ValueError(f"Solver: data must hold X_train, y_train, X_val, y_val; "
+                                 f"{key!r} is missing")
+        if len(data["X_train"]) != len(data["y_train"]) or len(data["X_val"]) != len(data["y_val"]):
+            raise ValueError(
+                f"Solver: X_train/y_train have {len(data['X_train'])}/{len(data['y_train'])} rows "
+                f"and X_val/y_val {len(data['X_val'])}/{len(data['y_val'])}; they must match")
+        if len(data["X_train"]) == 0:
+            raise ValueError("Solver: X_train is empty")
+        self.model = model
+        self.X_train, self.y_train = data["X_train"], data["y_train"]
+        self.X_val, self.y_val = data["X_val"], data["y_val"]
+        opts = {**_OPTIONS, **kwargs}
+        self.update_rule = opts["update_rule"]
+        self.optim_config = dict(opts["optim_config"] or {})
+        self.lr_decay = opts["lr_decay"]
+        self.batch_size = int(opts["batch_size"])
+        self.num_epochs = int(opts["num_epochs"])
+        self.num_train_samples = opts["num_train_samples"]
+        self.num_val_samples = opts["num_val_samples"]
+        self.checkpoint_name = opts["checkpoint_name"]
+        self.print_every = opts["print_every"]
+        self.verbose = opts["verbose"]
+        self.seed = opts["seed"]
+        self.checkpoint_meta = opts["checkpoint_meta"]
+        if self.batch_size <= 0 or self.num_epochs < 0:
+            raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
+                             f"got {self.batch_size} and {self.num_epochs}")
+        if isinstance(self.update_rule, str):
+            if not hasattr(optim, self.update_rule) or self.update_rule.startswith("_"):
+                raise ValueError(f'Solver: invalid update_rule "{self.update_rule}"; use one of '
+                                 f"'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function")
+            self._rule = getattr(optim, self.update_rule)
+        elif callable(self.update_rule):
+            self._rule = self.update_rule
+        else:
+            raise ValueError(f"Solver: update_rule must be a name or a function, "
+                             f"got {self.update_rule!r}")
+        self._reset()
+        if opts["resume_from"] is not None:
+            self.resume(opts["resume_from"])
+
+    def _reset(self):
+        """Book-keeping for a fresh run; ``train`` and ``resume`` build on it."""
+        self.epoch = 0
+        self.iteration = 0
+        self.best_val_acc = 0
+        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        self.loss_history = []
+        self.train_acc_history = []
+        self.val_acc_history = []
+        self.rng = np.random.default_rng(self.seed)
+        self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+
+    # ------------------------------------------------------------------ training
+
+    def _step(self):
+        """One minibatch: forward, backward, update every parameter."""
+        num_train = self.X_train.shape[0]
+        batch_mask = self.rng.choice(num_train, self.batch_size)
+        loss, grads = self.model.loss(self.X_train[batch_mask], self.y_train[batch_mask])
+        if not np.isfinite(loss):
+            self._diverged(loss)
+        self.loss_history.append(float(loss))
+        for p, w in self.model.params.items():
+            next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
+            self.model.params[p] = next_w
+            self.optim_configs[p] = next_config
+
+    def _diverged(self, loss):
+        # Keep the model usable: put back the best parameters before reporting.
+        self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+        lr = self.optim_config.get("learning_rate")
+        raise TrainingDivergedError(
+            f"loss is {loss} at iteration {self.iteration + 1} (epoch {self.epoch + 1} of "
+            f"{self.num_epochs}); training stopped and the model holds the best parameters "
+            f"so far (val acc {self.best_val_acc:.4f}). Lower the learning rate "
+            f"(now {lr}) or the weight scale.")
+
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+        """Fraction of ``X`` classified as ``y``; ``num_samples`` draws a random subset first."""
+        N = X.shape[0]
+        if num_samples is not None and N > num_samples:
+            mask = self.rng.choice(N, num_samples)
+            N, X, y = num_samples, X[mask], y[mask]
+        if N == 0:
+            return 0.0
+        y_pred = []
+        for start in range(0, N, batch_size):
+            scores = self.model.loss(X[start:start + batch_size])
+            y_pred.append(np.argmax(scores, axis=1))
+        return float(np.mean(np.concatenate(y_pred) == y))
+
+    def train(self):
+        """Run the optimisation; afterwards the model holds ``best_params``."""
+        num_train = self.X_train.shape[0]
+        iterations_per_epoch = max(num_train // self.batch_size, 1)
+        num_iterations = self.num_epochs * iterations_per_epoch
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=num_iterations, initial=self.iteration, unit="it", leave=False,
+                       desc="training")
+        try:
+            for t in range(self.iteration, num_iterations):
+                self._step()
+                self.iteration = t + 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}", epoch=self.epoch + 1)
+                if self.verbose and t % self.print_every == 0:
+                    self._print(f"(Iteration {t + 1} / {num_iterations}) loss: "
+                                f"{self.loss_history[-1]:f}", bar)
+                epoch_end = (t + 1) % iterations_per_epoch == 0
+                if epoch_end:
+                    self.epoch += 1
+                    for config in self.optim_configs.values():
+                        if "learning_rate" in config:
+                            config["learning_rate"] *= self.lr_decay
+                if t == 0 or epoch_end or t == num_iterations - 1:
+                    self._record_accuracy(bar)
+                if epoch_end:
+                    self._save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+        self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+
+    def _record_accuracy(self, bar):
+        train_acc = self.check_accuracy(self.X_train, self.y_train,
+                                        num_samples=self.num_train_samples)
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        if self.verbose:
+            self._print(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:f}; "
+                        f"val_acc: {val_acc:f}", bar)
+        if val_acc > self.best_val_acc:
+            self.best_val_acc = val_acc
+            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+
+    @staticmethod
+    def _print(msg, bar):
+        if bar is not None:
+            bar.write(msg)
+        else:
+            print(msg)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self):
+        """Everything needed to continue this run exactly, as arrays and JSON values."""
+        model_state = {}
+        for name, value in vars(self.model).items():
+            if name != "params" and _holds_array(value) and _checkpointable(value):
+                model_state[name] = value
+        legacy = np.random.get_state()
+        return {
+            "model_class": type(self.model).__name__,
+            "params": self.model.params,
+            "best_params": self.best_params,
+            "model_state": model_state,
+            "optim_configs": self.optim_configs,
+            "update_rule": self.update_rule if isinstance(self.update_rule, str)
+            else getattr(self.update_rule, "__name__", "custom"),
+            "lr_decay": self.lr_decay, "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs, "epoch": self.epoch, "iteration": self.iteration,
+            "loss_history": self.loss_history, "train_acc_history": self.train_acc_history,
+            "val_acc_history": self.val_acc_history, "best_val_acc": self.best_val_acc,
+            "rng_state": self.rng.bit_generator.state,
+            "numpy_global_rng": list(legacy),
+            "meta": self.checkpoint_meta,
+        }
+
+    def save_checkpoint(self, path):
+        """Write ``state_dict()`` to ``path`` atomically; returns the path written."""
+        return save_checkpoint(path, self.state_dict())
+
+    def _save_checkpoint(self):
+        if self.checkpoint_name is None:
+            return
+        path = self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+        if self.verbose:
+            print(f"Saving checkpoint to {path}")
+
+    def resume(self, path):
+        """Load a checkpoint from ``path`` so that ``train()`` continues that run exactly."""
+        state = load_checkpoint(path)
+        params = state["params"]
+        mine = {k: (v.shape, v.dtype) for k, v in self.model.params.items()}
+        theirs = {k: (v.shape, v.dtype) for k, v in params.items()}
+        if mine != theirs:
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this model: it has parameters {theirs}, the "
+                f"model has {mine}; build the model with the checkpoint's settings")
+        if state["batch_size"] != self.batch_size:
+            raise CheckpointError(f"checkpoint {path} was trained with batch_size "
+                                  f"{state['batch_size']}, this Solver uses {self.batch_size}")
+        self.model.params.update(params)
+        for name, value in state["model_state"].items():
+            setattr(self.model, name, value)
+        self.best_params = state["best_params"]
+        self.optim_configs = state["optim_configs"]
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.loss_history = state["loss_history"]
+        self.train_acc_history = state["train_acc_history"]
+        self.val_acc_history = state["val_acc_history"]
+        self.best_val_acc = state["best_val_acc"]
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = state["rng_state"]
+        kind, keys, pos, has_gauss, cached = state["numpy_global_rng"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        return state
+
+
+def _holds_array(value):
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biufc"
+    if isinstance(value, dict):
+        return any(_holds_array(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_array(v) for v in value)
+    return False
+
+
+def _checkpointable(value):
+    try:
+        flatten(value, {}, "probe")
+    except TypeError:
+        return False
+    return True
+
+
+def latest_checkpoint(checkpoint_name):
+    """Path of ``{checkpoint_name}_epoch_{e}.npz`` with the largest ``e``, or None."""
+    pattern = re.compile(re.escape(os.path.basename(checkpoint_name)) + r"_epoch_(\d+)\.npz$")
+    found = []
+    for p in glob.glob(glob.escape(checkpoint_name) + "_epoch_*.npz"):
+        m = pattern.search(os.path.basename(p))
+        if m:
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None

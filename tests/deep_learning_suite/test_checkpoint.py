@@ -1,0 +1,146 @@
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from deep_learning_suite import checkpoint as ck
+from deep_learning_suite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def sample_state(rng):
+    return {
+        "params": {"W1": rng.standard_normal((4, 3)).astype(np.float32),
+                   "b1": rng.standard_normal(3)},
+        "optim": {"W1": {"learning_rate": 1e-3, "t": 7, "m": rng.standard_normal((4, 3))}},
+        "bn": [{"mode": "train", "running_mean": np.arange(5, dtype=np.float64)}, {"mode": "test"}],
+        "labels": np.array([3, 1, 2], dtype=np.int64),
+        "history": [2.3, 1.5, float("nan")],
+        "rng": np.random.default_rng(0).bit_generator.state,   # holds 128-bit integers
+        "name": "adam", "nothing": None, "flag": True, "np_scalar": np.float64(0.25),
+    }
+
+
+def assert_same(a, b):
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    elif isinstance(a, dict):
+        assert set(a) == set(b)
+        for k in a:
+            assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    elif isinstance(a, float) and np.isnan(a):
+        assert np.isnan(b)
+    else:
+        assert a == b and type(a) is type(b) or (isinstance(a, np.generic) and a.item() == b)
+
+
+def test_roundtrip_preserves_arrays_dtypes_and_values(tmp_path, rng):
+    state = sample_state(rng)
+    path = save_checkpoint(tmp_path / "ck", state)
+    assert path.name == "ck.npz"
+    assert_same(state, load_checkpoint(path))
+    # the file is a plain npz that numpy opens without pickle
+    with np.load(path, allow_pickle=False) as z:
+        assert "state/params/W1" in z.files and "__meta__" in z.files
+
+
+def test_object_arrays_are_refused(tmp_path):
+    with pytest.raises(TypeError, match="only numeric arrays"):
+        save_checkpoint(tmp_path / "x.npz", {"a": np.array([{"x": 1}], dtype=object)})
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.999])
+def test_truncated_checkpoint_is_detected_and_previous_stays_loadable(tmp_path, rng, keep):
+    good = save_checkpoint(tmp_path / "run_epoch_1.npz", sample_state(rng))
+    bad = save_checkpoint(tmp_path / "run_epoch_2.npz", sample_state(rng))
+    data = bad.read_bytes()
+    bad.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match="run_epoch_2.npz"):
+        load_checkpoint(bad)
+    load_checkpoint(good)
+
+
+def test_flipped_byte_is_detected(tmp_path, rng):
+    state = sample_state(rng)
+    path = save_checkpoint(tmp_path / "c.npz", state)
+    data = bytearray(path.read_bytes())
+    # flip a byte inside the W1 array's payload
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("state/params/W1.npy")
+    pos = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size - 3
+    data[pos] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="c.npz"):
+        load_checkpoint(path)
+
+
+def _rewrite(path, change):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def test_edited_array_fails_the_sha256(tmp_path, rng):
+    path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
+    _rewrite(path, lambda a: a.__setitem__("state/params/b1", a["state/params/b1"] + 1e-12))
+    with pytest.raises(CheckpointError, match="c.npz fails its SHA-256"):
+        load_checkpoint(path)
+
+
+def test_edited_metadata_fails_the_sha256(tmp_path, rng):
+    path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
+
+    def bump_lr(a):
+        meta = a["__meta__"].tobytes().replace(b'"learning_rate": 0.001', b'"learning_rate": 0.1')
+        a["__meta__"] = np.frombuffer(meta, dtype=np.uint8)
+
+    _rewrite(path, bump_lr)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(path)
+
+
+def test_plain_npz_and_missing_file_are_not_checkpoints(tmp_path):
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(CheckpointError, match="not a cs231n-toolkit checkpoint"):
+        load_checkpoint(tmp_path / "plain.npz")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.npz")
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_posing_as_a_checkpoint_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.npz"
+    path.write_bytes(pickle.dumps(_Evil(marker)))
+    with pytest.raises(CheckpointError, match="evil.npz"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_failed_write_leaves_previous_file_intact(tmp_path, rng, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ck.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, sample_state(rng))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.npz"]

@@ -1,0 +1,223 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deep_learning_suite import optim
+from deep_learning_suite.checkpoint import CheckpointError
+from deep_learning_suite.trainer import Solver, TrainingDivergedError, latest_checkpoint
+
+from ._tiny_model import TinyNet, blobs, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def quiet(model, data, **kw):
+    kw.setdefault("verbose", False)
+    return Solver(model, data, **kw)
+
+
+def test_unknown_option_is_an_error():
+    with pytest.raises(ValueError, match="unrecognized option.*learning_rat"):
+        Solver(TinyNet(), blobs(), learning_rat=1e-3)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"update_rule": "adamw_typo"}, "invalid update_rule"),
+    ({"update_rule": 3}, "update_rule must be"),
+    ({"batch_size": 0}, "batch_size must be positive"),
+])
+def test_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Solver(TinyNet(), blobs(), **kw)
+
+
+def test_bad_data():
+    data = blobs()
+    del data["y_val"]
+    with pytest.raises(ValueError, match="'y_val' is missing"):
+        Solver(TinyNet(), data)
+    data = blobs()
+    data["y_train"] = data["y_train"][:-1]
+    with pytest.raises(ValueError, match="must match"):
+        Solver(TinyNet(), data)
+
+
+def test_defaults_follow_the_course():
+    s = Solver(TinyNet(), blobs())
+    assert (s.update_rule, s.lr_decay, s.batch_size, s.num_epochs) == ("sgd", 1.0, 100, 10)
+    assert (s.num_train_samples, s.num_val_samples, s.checkpoint_name) == (1000, None, None)
+    assert (s.print_every, s.verbose) == (10, True)
+
+
+def test_histories_and_best_params():
+    model, data = TinyNet(), blobs()
+    s = quiet(model, data, update_rule="sgd_momentum", optim_config={"learning_rate": 0.05},
+              num_epochs=3, batch_size=20, seed=0)
+    s.train()
+    iters = 3 * (200 // 20)
+    assert len(s.loss_history) == iters and all(np.isfinite(s.loss_history))
+    # one check at the first iteration, one per epoch (the last iteration ends an epoch)
+    assert len(s.train_acc_history) == len(s.val_acc_history) == 1 + 3
+    assert s.best_val_acc == max(s.val_acc_history)
+    for k in model.params:
+        assert np.array_equal(model.params[k], s.best_params[k])
+        assert model.params[k] is not s.best_params[k]
+    # the parameters left in the model are the ones that scored best_val_acc on the whole val set
+    assert s.check_accuracy(data["X_val"], data["y_val"]) == s.best_val_acc
+    assert s.loss_history[-1] < s.loss_history[0]
+
+
+def test_tiny_model_overfits_small_data():
+    data = blobs(n_train=20, n_val=20, seed=4)
+    model = TinyNet(H=32, noise=False, seed=2)
+    s = quiet(model, data, update_rule="adam", optim_config={"learning_rate": 2e-2},
+              num_epochs=60, batch_size=10, seed=1)
+    s.train()
+    assert s.train_acc_history[-1] == 1.0
+    assert s.loss_history[-1] < 0.05
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "rmsprop", "adam"])
+def test_lr_decay_applied_per_epoch_and_configs_per_parameter(rule):
+    config = {"learning_rate": 1e-3}
+    s = quiet(TinyNet(), blobs(), update_rule=rule, optim_config=config, lr_decay=0.5,
+              num_epochs=3, batch_size=50, seed=0)
+    s.train()
+    assert config == {"learning_rate": 1e-3}          # the user's dict is left alone
+    ids = {id(c) for c in s.optim_configs.values()}
+    assert len(ids) == len(s.model.params)            # one config (and state) per parameter
+    for c in s.optim_configs.values():
+        assert c["learning_rate"] == pytest.approx(1e-3 * 0.5 ** 3, rel=1e-12)
+    if rule == "adam":
+        assert all(c["t"] == 3 * 4 for c in s.optim_configs.values())
+
+
+def test_update_rule_function_and_dtype_preserved():
+    calls = []
+
+    def halve_sgd(w, dw, config=None):
+        calls.append(1)
+        return optim.sgd(w, dw, config)
+
+    model = TinyNet(dtype=np.float32)
+    data = blobs(dtype=np.float32)
+    s = quiet(model, data, update_rule=halve_sgd, num_epochs=1, batch_size=50, seed=0)
+    s.train()
+    assert len(calls) == 4 * len(model.params)
+    assert all(v.dtype == np.float32 for v in model.params.values())
+
+
+def test_seed_makes_runs_reproducible():
+    a, b, c = (quiet(TinyNet(noise=False), blobs(), update_rule="adam", num_epochs=2,
+                     batch_size=20, seed=seed) for seed in (7, 7, 8))
+    for s in (a, b, c):
+        s.train()
+    assert a.loss_history == b.loss_history
+    assert a.loss_history != c.loss_history
+
+
+class NaNAfter(TinyNet):
+    """Returns a NaN loss at training call number ``n``."""
+
+    def __init__(self, n, **kw):
+        super().__init__(**kw)
+        self.n, self.calls = n, 0
+
+    def loss(self, X, y=None):
+        out = super().loss(X, y)
+        if y is None:
+            return out
+        self.calls += 1
+        return (np.nan if self.calls == self.n else out[0]), out[1]
+
+
+def test_nan_loss_stops_with_iteration_named_and_best_params_kept():
+    model = NaNAfter(n=27)
+    s = quiet(model, blobs(), update_rule="adam", num_epochs=5, batch_size=20, seed=0)
+    with pytest.raises(TrainingDivergedError, match=r"iteration 27 \(epoch 3 of 5\)") as err:
+        s.train()
+    assert isinstance(err.value, FloatingPointError)
+    assert len(s.loss_history) == 26
+    for k in model.params:
+        assert np.array_equal(model.params[k], s.best_params[k])
+        assert np.all(np.isfinite(model.params[k]))
+
+
+def test_inf_loss_at_first_iteration_keeps_initial_params():
+    model = NaNAfter(n=1)
+    before = {k: v.copy() for k, v in model.params.items()}
+    model.loss = (lambda f: lambda X, y=None: f(X, y) if y is None else (np.inf, f(X, y)[1]))(model.loss)
+    s = quiet(model, blobs(), num_epochs=1, batch_size=20, seed=0)
+    with pytest.raises(TrainingDivergedError, match="iteration 1 "):
+        s.train()
+    for k in before:
+        assert np.array_equal(model.params[k], before[k])
+
+
+def test_checkpoint_each_epoch_and_resume_in_process(tmp_path):
+    name = str(tmp_path / "run")
+    full = run(checkpoint_name=name, num_epochs=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"run_epoch_{e}.npz" for e in range(1, 5)]
+    assert latest_checkpoint(name).endswith("run_epoch_4.npz")
+    # resume from the end of epoch 2 of the same recipe: identical finish
+    resumed = run(resume_from=f"{name}_epoch_2.npz", num_epochs=4)
+    for k in full.model.params:
+        assert np.array_equal(full.model.params[k], resumed.model.params[k])
+    assert full.loss_history == resumed.loss_history
+    assert full.val_acc_history == resumed.val_acc_history
+    assert np.array_equal(full.model.stat_params[0]["running_mean"],
+                          resumed.model.stat_params[0]["running_mean"])
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    s = quiet(TinyNet(), blobs(), num_epochs=1, batch_size=50, checkpoint_name=str(tmp_path / "c"))
+    s.train()
+    other = quiet(TinyNet(H=5), blobs(), batch_size=50)
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        other.resume(tmp_path / "c_epoch_1.npz")
+
+
+def test_sigkill_mid_run_then_resume_is_identical_to_uninterrupted(tmp_path):
+    name = str(tmp_path / "killed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.deep_learning_suite._tiny_model",
+                             name, "0.02"], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(f"{name}_epoch_1.npz"):
+            assert proc.poll() is None, "training script exited before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            time.sleep(0.005)
+        time.sleep(0.05)                      # into the middle of the next epoch
+        assert proc.poll() is None, "the run finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    last = latest_checkpoint(name)
+    assert not last.endswith("_epoch_8.npz")
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+
+    resumed = run(resume_from=last)
+    uninterrupted = run()
+    for k in uninterrupted.model.params:
+        assert np.array_equal(resumed.model.params[k], uninterrupted.model.params[k])
+    assert resumed.loss_history == uninterrupted.loss_history
+    assert resumed.best_val_acc == uninterrupted.best_val_acc
+
+
+def test_verbose_prints_progress(capsys):
+    s = Solver(TinyNet(), blobs(), num_epochs=1, batch_size=50, print_every=2, seed=0)
+    s.train()
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "(Iteration 1 / 4) loss:" in text
+    assert "(Epoch 1 / 1) train acc:" in text
