@@ -1,6 +1,7 @@
 """Datasets: CIFAR-10, Fashion-MNIST, MNIST and the Fashion-MNIST sample shipped in the package.
 
-Where the files are looked for, in order:
+Where the files are looked for, in order (the first one *given* is the only one used, so an
+explicit folder never silently falls back to another copy):
 
 1. an explicit directory (``data_dir=`` / ``cifar10_dir=``, the CLI's ``--data-dir``);
 2. an environment variable: ``CIFAR10_DIR``, ``FASHION_MNIST_DIR`` or ``MNIST_DIR``;
@@ -322,11 +323,11 @@ def find_cifar10_dir(data_dir=None, download=True, url=CIFAR10_URL, md5=CIFAR10_
                      progress=True):
     """Return the path of the ``cifar-10-batches-py`` folder, downloading it if needed.
 
-    Looks in ``data_dir`` (the folder itself or its parent), then ``$CIFAR10_DIR``, then the
-    cache folder. The first of these that was given is where a download goes.
+    Looks in ``data_dir`` (the folder itself or its parent) if given, else in ``$CIFAR10_DIR``
+    if set, else in the cache folder; that one place is also where a download goes.
     """
-    env = os.environ.get("CIFAR10_DIR")
-    candidates = [Path(p) for p in (data_dir, env) if p] + [cache_dir()]
+    # An explicit folder or the env var is authoritative: no silent fallback to another copy.
+    candidates = [Path(data_dir or os.environ.get("CIFAR10_DIR") or cache_dir())]
     for c in candidates:
         for p in (c, c / CIFAR10_FOLDER):
             if _is_cifar_dir(p):
@@ -439,12 +440,13 @@ def _has_idx(folder):
 
 
 def _find_idx_dir(name, data_dir, env, sub, extra, url, md5s, download, progress):
-    candidates = [Path(p) for p in (data_dir, os.environ.get(env)) if p]
-    candidates += [cache_dir() / sub] + list(extra)
+    # An explicit folder or the env var is authoritative: no silent fallback to another copy.
+    given = data_dir or os.environ.get(env)
+    candidates = [Path(given)] if given else [cache_dir() / sub] + list(extra)
     for c in candidates:
         if _has_idx(c):
             return c
-    target = candidates[0] if (data_dir or os.environ.get(env)) else cache_dir() / sub
+    target = candidates[0]
     files = ", ".join(s + ".gz" for s in IDX_FILES)
     if not download:
         raise DatasetNotFoundError(_offline_message(name, url, "download=False", target, env, files))

@@ -1,0 +1,386 @@
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import pickle
+import socket
+import struct
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from deep_learning_suite import data as D
+from deep_learning_suite.data import (ChecksumError, CorruptDataError, DatasetNotFoundError,
+                                      UnsafeArchiveError)
+
+N_PER_BATCH = 12
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """No test may see the user's cache or real env vars, or touch the network."""
+    for var in ("CIFAR10_DIR", "FASHION_MNIST_DIR", "MNIST_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+# ----------------------------------------------------------------- CIFAR-10 in its official form
+
+def write_cifar(folder, seed=0, n=N_PER_BATCH):
+    """Write data_batch_1..5, test_batch and batches.meta exactly as the official files are laid out."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    for name in D.CIFAR10_BATCHES:
+        d = {b"batch_label": f"{name} of 6".encode(),
+             b"labels": rng.integers(10, size=n).tolist(),
+             b"data": rng.integers(256, size=(n, 3072), dtype=np.uint8),
+             b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(d, f, protocol=2)
+        batches[name] = d
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [c.encode() for c in D.CIFAR10_CLASSES],
+                     b"num_cases_per_batch": n, b"num_vis": 3072}, f, protocol=2)
+    return batches
+
+
+def test_load_cifar10_layout_and_dtypes(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    batches = write_cifar(root)
+    Xtr, ytr, Xte, yte = D.load_CIFAR10(root)
+    n = N_PER_BATCH
+    assert Xtr.shape == (5 * n, 32, 32, 3) and Xte.shape == (n, 32, 32, 3)
+    assert Xtr.dtype == np.float64 and ytr.dtype == np.int64 and yte.dtype == np.int64
+    # row = 1024 red, 1024 green, 1024 blue values, each row-major over 32 x 32
+    row = batches["data_batch_2"][b"data"][3]
+    img = Xtr[n + 3]
+    assert img[0, 0, 0] == row[0] and img[0, 1, 0] == row[1] and img[1, 0, 0] == row[32]
+    assert img[0, 0, 1] == row[1024] and img[31, 31, 2] == row[3071]
+    assert ytr[n:2 * n].tolist() == batches["data_batch_2"][b"labels"]
+    assert yte.tolist() == batches["test_batch"][b"labels"]
+    Xu = D.load_CIFAR10(root, dtype=np.uint8)[0]
+    assert Xu.dtype == np.uint8 and np.array_equal(Xu, Xtr)
+
+
+def test_get_cifar10_data_course_split(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    raw = D.load_CIFAR10(root)
+    d = D.get_CIFAR10_data(num_training=40, num_validation=15, num_test=7, cifar10_dir=root)
+    assert d["X_train"].shape == (40, 3, 32, 32) and d["X_val"].shape == (15, 3, 32, 32)
+    assert d["X_test"].shape == (7, 3, 32, 32) and d["X_train"].dtype == np.float32
+    mean = raw[0][:40].mean(axis=0)
+    # validation = the 15 images right after the first 40, mean of the training split removed
+    assert np.allclose(d["X_val"], (raw[0][40:55] - mean).transpose(0, 3, 1, 2), atol=1e-4)
+    assert np.array_equal(d["y_val"], raw[1][40:55])
+    assert np.allclose(d["X_train"].mean(axis=0), 0, atol=1e-4)
+    assert np.array_equal(d["y_test"], raw[3][:7])
+    d64 = D.get_cifar10_data(40, 15, 7, subtract_mean=False, cifar10_dir=root, dtype=np.float64)
+    assert d64["X_test"].dtype == np.float64
+    assert np.array_equal(d64["X_test"], raw[2][:7].transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="at most 50000"):
+        D.get_cifar10_data(num_training=49999, num_validation=2, cifar10_dir=root)
+
+
+def test_find_cifar10_dir_order(tmp_path, monkeypatch):
+    explicit, env, cache = tmp_path / "a", tmp_path / "b", D.cache_dir()
+    for p in (explicit, env, cache):
+        write_cifar(p / "cifar-10-batches-py")
+    monkeypatch.setenv("CIFAR10_DIR", str(env))
+    assert D.find_cifar10_dir(explicit) == explicit / "cifar-10-batches-py"
+    assert D.find_cifar10_dir(explicit / "cifar-10-batches-py") == explicit / "cifar-10-batches-py"
+    assert D.find_cifar10_dir() == env / "cifar-10-batches-py"
+    monkeypatch.delenv("CIFAR10_DIR")
+    assert D.find_cifar10_dir() == cache / "cifar-10-batches-py"
+    # an explicit folder is authoritative: no silent fallback to the cached copy
+    with pytest.raises(DatasetNotFoundError, match="empty"):
+        D.find_cifar10_dir(tmp_path / "empty", download=False)
+
+
+class Marker:
+    """Pickles to a call of ``func(arg)`` -- what a hostile file would do."""
+
+    def __init__(self, func, arg):
+        self.func, self.arg = func, arg
+
+    def __reduce__(self):
+        return (self.func, (self.arg,))
+
+
+@pytest.mark.parametrize("how", ["os.system", "eval", "nested in labels"])
+def test_hostile_pickle_is_refused_without_running(tmp_path, how):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    marker = tmp_path / "MARKER"
+    if how == "os.system":
+        payload = {b"data": Marker(os.system, f"touch {marker}"), b"labels": []}
+    elif how == "eval":
+        payload = {b"data": Marker(eval, f"open({str(marker)!r}, 'w').close()"), b"labels": []}
+    else:
+        payload = {b"data": np.zeros((1, 3072), np.uint8),
+                   b"labels": [Marker(os.system, f"touch {marker}")]}
+    with open(root / "data_batch_3", "wb") as f:
+        pickle.dump(payload, f, protocol=2)
+    with pytest.raises(CorruptDataError, match="data_batch_3 is not a genuine CIFAR-10 batch"):
+        D.load_CIFAR10(root)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("bad", ["shape", "labels", "truncated", "not a dict"])
+def test_malformed_cifar_batch(tmp_path, bad):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    target = root / "test_batch"
+    if bad == "truncated":
+        target.write_bytes(target.read_bytes()[:500])
+    else:
+        obj = {"shape": {b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]},
+               "labels": {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 12]},
+               "not a dict": [1, 2, 3]}[bad]
+        target.write_bytes(pickle.dumps(obj, protocol=2))
+    with pytest.raises(CorruptDataError, match="test_batch"):
+        D.load_CIFAR10(root)
+
+
+def test_incomplete_folder_names_missing_files(tmp_path):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    (root / "data_batch_4").unlink()
+    with pytest.raises(DatasetNotFoundError, match="data_batch_4"):
+        D.load_CIFAR10(root)
+
+
+# ----------------------------------------------------------------- download and extraction
+
+def make_archive(path, src_root, extra=()):
+    """tar.gz with the official layout (``cifar-10-batches-py/...``) plus optional hostile members."""
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src_root / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+        for member, payload in extra:
+            tar.addfile(member, io.BytesIO(payload) if payload is not None else None)
+    return path, hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_download_from_file_url_verifies_and_extracts(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py", seed=3)
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    dest = tmp_path / "dl"
+    got = D.find_cifar10_dir(dest, url=archive.as_uri(), md5=md5, progress=False)
+    assert got == dest / "cifar-10-batches-py"
+    assert sorted(os.listdir(dest)) == ["cifar-10-batches-py"]    # temp files cleaned up
+    a = D.load_CIFAR10(got, dtype=np.uint8)
+    b = D.load_CIFAR10(tmp_path / "src" / "cifar-10-batches-py", dtype=np.uint8)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_download_over_local_http(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    archive, md5 = make_archive(tmp_path / "cifar-10-python.tar.gz", tmp_path / "src")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(tmp_path), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
+        monkey_cache = D.find_cifar10_dir(url=url, md5=md5, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert monkey_cache == D.cache_dir() / "cifar-10-batches-py"
+    assert D.load_CIFAR10(monkey_cache)[0].shape == (5 * N_PER_BATCH, 32, 32, 3)
+
+
+def test_wrong_checksum_is_refused_and_removed(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    dest = tmp_path / "dl"
+    with pytest.raises(ChecksumError, match="MD5"):
+        D.find_cifar10_dir(dest, url=archive.as_uri(), md5="0" * 32, progress=False)
+    assert not dest.exists() or os.listdir(dest) == []
+
+
+def _closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_offline_gives_a_message_saying_where_to_put_files(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/cifar-10-python.tar.gz"
+    with pytest.raises(DatasetNotFoundError) as err:
+        D.find_cifar10_dir(url=url, progress=False)
+    msg = str(err.value)
+    assert "CIFAR10_DIR" in msg and str(D.cache_dir()) in msg and "cifar-10-batches-py" in msg
+    with pytest.raises(DatasetNotFoundError, match="download=False"):
+        D.find_cifar10_dir(tmp_path / "empty", download=False)
+
+
+def _member(name, kind=tarfile.REGTYPE, linkname="", payload=b"evil"):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    info.size = len(payload) if kind == tarfile.REGTYPE else 0
+    return info, payload if kind == tarfile.REGTYPE else None
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink out", "hardlink out", "device"])
+def test_path_escaping_archive_is_refused_and_writes_nothing(tmp_path, kind):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    member = {
+        "dotdot": _member("cifar-10-batches-py/../../outside/evil"),
+        "absolute": _member(str(outside / "evil")),
+        "symlink out": _member("cifar-10-batches-py/link", tarfile.SYMTYPE, str(outside)),
+        "hardlink out": _member("cifar-10-batches-py/hl", tarfile.LNKTYPE, "../../outside/x"),
+        "device": _member("cifar-10-batches-py/dev", tarfile.CHRTYPE),
+    }[kind]
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src", [member])
+    dest = tmp_path / "dl"
+    with pytest.raises(UnsafeArchiveError, match="refusing|outside"):
+        D.find_cifar10_dir(dest, url=archive.as_uri(), md5=md5, progress=False)
+    assert os.listdir(outside) == []
+    assert not (dest / "cifar-10-batches-py").exists()
+    assert os.listdir(dest) == []
+
+
+# ----------------------------------------------------------------- IDX files (MNIST format)
+
+def idx_bytes(a):
+    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}[a.dtype]
+    return bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
+
+
+def write_idx_set(folder, n_train=30, n_test=10, gz=True, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(256, size=(n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(10, size=n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(256, size=(n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(10, size=n_test, dtype=np.uint8),
+    }
+    for name, a in arrays.items():
+        raw = idx_bytes(a)
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("dtype, shape", [(np.uint8, (4, 5, 3)), (">i4", (7,)), (">f4", (2, 3))])
+def test_read_idx_roundtrip(tmp_path, gz, dtype, shape):
+    a = (np.arange(np.prod(shape)) % 250).astype(dtype).reshape(shape)
+    raw = idx_bytes(a)
+    path = tmp_path / "x.idx"
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    got = D.read_idx(path)
+    assert got.shape == shape and np.array_equal(got, a) and got.dtype.isnative
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda r: b"\x01" + r[1:], "bad magic"),
+    (lambda r: r[:2] + b"\x07" + r[3:], "bad magic"),
+    (lambda r: r[:-5], "truncated"),
+    (lambda r: r + b"\x00", "truncated or corrupt"),
+    (lambda r: r[:6], "truncated"),
+])
+def test_corrupt_idx_is_refused(tmp_path, damage, match):
+    raw = idx_bytes(np.zeros((3, 4, 4), np.uint8))
+    path = tmp_path / "bad"
+    path.write_bytes(damage(raw))
+    with pytest.raises(CorruptDataError, match=match):
+        D.read_idx(path)
+
+
+def test_truncated_gzip_is_refused(tmp_path):
+    comp = gzip.compress(idx_bytes(np.arange(2000, dtype=np.uint8).reshape(20, 10, 10)))
+    path = tmp_path / "x.gz"
+    path.write_bytes(comp[: len(comp) // 2])
+    with pytest.raises(CorruptDataError, match="truncated or corrupt"):
+        D.read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_fashion_mnist_and_mnist_from_env_dirs(tmp_path, monkeypatch, gz):
+    arrays = write_idx_set(tmp_path / "fm", gz=gz)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "fm"))
+    Xtr, ytr, Xte, yte = D.load_fashion_mnist()
+    assert Xtr.dtype == np.uint8 and Xtr.shape == (30, 28, 28) and ytr.dtype == np.int64
+    assert np.array_equal(Xte, arrays["t10k-images-idx3-ubyte"])
+    assert np.array_equal(ytr, arrays["train-labels-idx1-ubyte"])
+    write_idx_set(tmp_path / "mn", seed=1, gz=gz)
+    assert D.load_mnist(tmp_path / "mn")[0].shape == (30, 28, 28)
+
+
+def test_idx_set_with_mismatched_labels_or_bad_labels(tmp_path):
+    folder = tmp_path / "fm"
+    write_idx_set(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros(9, np.uint8))))
+    with pytest.raises(CorruptDataError, match="do not form a dataset"):
+        D.load_fashion_mnist(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.full(10, 11, np.uint8))))
+    with pytest.raises(CorruptDataError, match="labels go up to 11"):
+        D.load_fashion_mnist(folder)
+
+
+def test_idx_download_with_checksums_and_offline_message(tmp_path):
+    src = tmp_path / "mirror"
+    arrays = write_idx_set(src)
+    md5s = {f: hashlib.md5((src / f).read_bytes()).hexdigest() for f in D.MNIST_MD5}
+    got = D.find_mnist_dir(url=src.as_uri() + "/", md5s=md5s, progress=False)
+    assert got == D.cache_dir() / "mnist"
+    assert np.array_equal(D.load_mnist()[0], arrays["train-images-idx3-ubyte"])
+    bad = dict(md5s, **{"t10k-labels-idx1-ubyte.gz": "f" * 32})
+    with pytest.raises(ChecksumError):
+        D.find_mnist_dir(tmp_path / "other", url=src.as_uri() + "/", md5s=bad, progress=False)
+    assert not (tmp_path / "other" / "t10k-labels-idx1-ubyte.gz").exists()
+    url = f"http://127.0.0.1:{_closed_port()}/"
+    with pytest.raises(DatasetNotFoundError, match="MNIST_DIR"):
+        D.find_mnist_dir(tmp_path / "x", url=url, progress=False)
+
+
+# ----------------------------------------------------------------- the shipped sample
+
+def test_shipped_sample_is_balanced_real_fashion_mnist():
+    s = D.load_sample()
+    assert s["X_train"].shape == (10000, 28, 28) and s["X_test"].shape == (2000, 28, 28)
+    assert s["X_train"].dtype == np.uint8 and s["y_train"].dtype == np.int64
+    assert np.bincount(s["y_train"]).tolist() == [1000] * 10
+    assert np.bincount(s["y_test"]).tolist() == [200] * 10
+    assert len(D.FASHION_MNIST_CLASSES) == 10
+    # real images, not noise: Trousers (1) are darker at the centre column than Pullovers (2)
+    means = [s["X_train"][s["y_train"] == c].mean() for c in range(10)]
+    assert 20 < min(means) and max(means) < 160
+
+
+@pytest.mark.skipif(not D._has_idx(D.DEBIAN_FASHION_MNIST_DIR),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_shipped_sample_matches_its_source_rows():
+    s = D.load_sample()
+    with np.load(D.SAMPLE_PATH, allow_pickle=False) as z:
+        tr, te = z["train_index"], z["test_index"]
+    Xtr, ytr, Xte, yte = D.load_fashion_mnist(D.DEBIAN_FASHION_MNIST_DIR, download=False)
+    assert np.array_equal(s["X_train"], Xtr[tr]) and np.array_equal(s["y_test"], yte[te])
+
+
+def test_utils_reexports_course_names():
+    from deep_learning_suite import utils
+    assert utils.load_CIFAR10 is D.load_CIFAR10
+    assert utils.get_CIFAR10_data is utils.get_cifar10_data is D.get_cifar10_data
