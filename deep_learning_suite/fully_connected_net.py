@@ -1,0 +1,182 @@
+"""A fully-connected network of any depth with optional normalisation and dropout.
+
+Architecture, for ``L = len(hidden_dims) + 1`` layers::
+
+    {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax
+"""
+
+import numpy as np
+
+from .batchnorm import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
+from .dropout import dropout_backward, dropout_forward
+from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+
+_NORMALIZATIONS = (None, "batchnorm", "layernorm")
+
+
+class FullyConnectedNet:
+    """Multi-layer perceptron trained with softmax cross-entropy.
+
+    Parameters
+    ----------
+    hidden_dims : list of int
+        Width of each hidden layer; ``[]`` gives a linear softmax classifier.
+    input_dim : int
+        D, the size of one flattened input.
+    num_classes : int
+        C, the number of scores per input.
+    dropout_keep_ratio : float
+        Probability of keeping a unit in dropout, 0 < p <= 1; 1 means no dropout.
+    normalization : None, 'batchnorm' or 'layernorm'
+        Normalisation after each hidden affine layer.
+    reg : float
+        L2 strength: the loss gains ``0.5 * reg * sum(W**2)`` over the weight matrices.
+        Read at every ``loss`` call, so it may be changed after construction.
+    weight_scale : float
+        Weights start as ``weight_scale * N(0, 1)``; biases and betas at 0, gammas at 1.
+    dtype : numpy dtype
+        Parameters, inputs and gradients use this dtype (float64 for gradient checks).
+    seed : int or None
+        Seeds the weight initialisation and fixes the dropout mask. With None the
+        weights come from NumPy's global generator, so ``np.random.seed`` before
+        construction reproduces them, as in CS231n.
+    use_batchnorm : bool
+        Older spelling of ``normalization='batchnorm'``.
+
+    Attributes
+    ----------
+    params : dict
+        ``W1..WL``, ``b1..bL``, and ``gamma1.., beta1..`` for the normalised hidden layers.
+    bn_params : list of dict
+        One per hidden layer when normalising (running statistics live here).
+    dropout_param : dict
+        ``{'mode', 'p'[, 'seed']}``, empty without dropout.
+    """
+
+    def __init__(
+        self,
+        hidden_dims,
+        input_dim=3 * 32 * 32,
+        num_classes=10,
+        dropout_keep_ratio=1,
+        normalization=None,
+        reg=0.0,
+        weight_scale=1e-2,
+        dtype=np.float32,
+        seed=None,
+        use_batchnorm=False,
+    ):
+        if use_batchnorm:
+            if normalization not in (None, "batchnorm"):
+                raise ValueError(
+                    f"use_batchnorm=True asks for batch norm but normalization={normalization!r}; give only one"
+                )
+            normalization = "batchnorm"
+        if normalization not in _NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
+        if not 0 < dropout_keep_ratio <= 1:
+            raise ValueError(
+                f"dropout_keep_ratio is the probability of KEEPING a unit, 0 < p <= 1 (1 = no dropout), "
+                f"got {dropout_keep_ratio!r}"
+            )
+        dims = [input_dim, *hidden_dims, num_classes]
+        if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in dims):
+            raise ValueError(
+                f"input_dim, hidden_dims and num_classes must be positive integers, got "
+                f"input_dim={input_dim!r}, hidden_dims={list(hidden_dims)!r}, num_classes={num_classes!r}"
+            )
+
+        self.normalization = normalization
+        self.use_dropout = dropout_keep_ratio != 1
+        self.reg = reg
+        self.num_layers = len(dims) - 1
+        self.dtype = dtype
+        self.params = {}
+
+        rng = np.random.default_rng(seed) if seed is not None else None
+        for i in range(1, self.num_layers + 1):
+            fan_in, fan_out = dims[i - 1], dims[i]
+            if rng is not None:
+                draw = rng.standard_normal((fan_in, fan_out))
+            else:
+                draw = np.random.randn(fan_in, fan_out)
+            self.params[f"W{i}"] = (weight_scale * draw).astype(dtype)
+            self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
+            if normalization is not None and i < self.num_layers:
+                self.params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
+                self.params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
+
+        # The same mask at every call when seeded: that is what makes a gradient check possible.
+        self.dropout_param = {}
+        if self.use_dropout:
+            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+            if seed is not None:
+                self.dropout_param["seed"] = seed
+
+        self.bn_params = []
+        if normalization is not None:
+            self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)]
+
+    def loss(self, X, y=None):
+        """Scores, or loss and gradients.
+
+        Parameters
+        ----------
+        X : ndarray, (N, d_1, ..., d_k) with d_1 * ... * d_k = input_dim
+        y : ndarray of int, (N,), or None
+
+        Returns
+        -------
+        scores : (N, C), when y is None (test mode: running statistics, no dropout);
+        otherwise (loss, grads) with grads[k] shaped like params[k].
+        """
+        X = np.asarray(X).astype(self.dtype, copy=False)
+        mode = "test" if y is None else "train"
+        if self.use_dropout:
+            self.dropout_param["mode"] = mode
+        for bn_param in self.bn_params:
+            bn_param["mode"] = mode
+
+        caches = []
+        h = X
+        for i in range(1, self.num_layers):
+            h, fc_cache = affine_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
+            norm_cache = None
+            if self.normalization == "batchnorm":
+                h, norm_cache = batchnorm_forward(
+                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
+                )
+            elif self.normalization == "layernorm":
+                h, norm_cache = layernorm_forward(
+                    h, self.params[f"gamma{i}"], self.params[f"beta{i}"], self.bn_params[i - 1]
+                )
+            h, relu_cache = relu_forward(h)
+            drop_cache = None
+            if self.use_dropout:
+                h, drop_cache = dropout_forward(h, self.dropout_param)
+            caches.append((fc_cache, norm_cache, relu_cache, drop_cache))
+        L = self.num_layers
+        scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
+
+        if y is None:
+            return scores
+
+        loss, dscores = softmax_loss(scores, y)
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache)
+        for i in range(L - 1, 0, -1):
+            fc_cache, norm_cache, relu_cache, drop_cache = caches[i - 1]
+            if self.use_dropout:
+                dh = dropout_backward(dh, drop_cache)
+            dh = relu_backward(dh, relu_cache)
+            if self.normalization == "batchnorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = batchnorm_backward_alt(dh, norm_cache)
+            elif self.normalization == "layernorm":
+                dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, norm_cache)
+            dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, fc_cache)
+
+        for i in range(1, L + 1):
+            W = self.params[f"W{i}"]
+            loss += 0.5 * self.reg * np.sum(W * W)
+            grads[f"W{i}"] += self.reg * W
+        return loss, grads
