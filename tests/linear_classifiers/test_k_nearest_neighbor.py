@@ -1,0 +1,175 @@
+import numpy as np
+import pytest
+import torch
+
+from deep_learning_suite.utils import rel_error
+from linear_classifiers.k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
+
+
+def brute_force_distances(X_test, X_train):
+    """Reference: one np.linalg.norm per pair, in float64."""
+    X_test, X_train = X_test.astype(np.float64), X_train.astype(np.float64)
+    return np.array([[np.linalg.norm(a - b) for b in X_train] for a in X_test])
+
+
+@pytest.mark.parametrize("num_train, num_test, D", [(20, 7, 5), (1, 3, 4), (13, 1, 30), (40, 9, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_three_distance_versions_agree_with_brute_force(rng, num_train, num_test, D, dtype):
+    X_train = (3 * rng.standard_normal((num_train, D)) + 1).astype(dtype)
+    X_test = (3 * rng.standard_normal((num_test, D)) + 1).astype(dtype)
+    knn = KNearestNeighbor().train(X_train, rng.integers(4, size=num_train))
+    ref = brute_force_distances(X_test, X_train)
+    tol = 1e-6 if dtype == np.float64 else 1e-5
+    versions = [knn.compute_distances_two_loops, knn.compute_distances_one_loop, knn.compute_distances_no_loops]
+    dists = [f(X_test) for f in versions]
+    for d in dists:
+        assert d.shape == (num_test, num_train)
+        assert d.dtype == dtype
+        assert rel_error(d, ref) < tol
+    assert rel_error(dists[0], dists[1]) < tol
+    assert rel_error(dists[0], dists[2]) < tol
+    # torch.cdist is an independent implementation of the same matrix.
+    assert rel_error(dists[2], torch.cdist(torch.tensor(X_test, dtype=torch.float64),
+                                           torch.tensor(X_train, dtype=torch.float64)).numpy()) < tol
+
+
+def test_no_loop_distance_is_never_nan_and_self_distance_is_tiny(rng):
+    # The expansion ||a||^2 + ||b||^2 - 2ab can round to a tiny negative number; it must be
+    # clipped before the square root rather than give NaN.
+    X = 1e3 * rng.standard_normal((30, 50)) + 5e3
+    knn = KNearestNeighbor().train(X, np.arange(30))
+    with np.errstate(invalid="raise"):
+        d = knn.compute_distances_no_loops(X)
+    assert np.all(np.isfinite(d)) and np.all(d >= 0)
+    assert np.all(np.diag(d) <= 1e-6 * np.linalg.norm(X, axis=1))
+    assert np.array_equal(knn.predict(X, k=1), np.arange(30))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_no_loop_distance_survives_a_large_common_offset(rng, dtype):
+    # Nearby points far from the origin: expanding around the origin would lose every
+    # digit (even in float64 here); centring on the training mean keeps them.
+    base = 1e3 + rng.standard_normal(64) if dtype == np.float32 else 1e7 + rng.standard_normal(64)
+    X_train = (base + 1e-2 * rng.standard_normal((10, 64))).astype(dtype)
+    X_test = (base + 1e-2 * rng.standard_normal((4, 64))).astype(dtype)
+    knn = KNearestNeighbor().train(X_train, np.zeros(10, dtype=int))
+    ref = brute_force_distances(X_test, X_train)
+    tol = 1e-4 if dtype == np.float32 else 1e-6
+    assert rel_error(knn.compute_distances_no_loops(X_test), ref) < tol
+
+
+def test_integer_pixels_do_not_wrap_around():
+    X_train = np.array([[250, 0], [0, 0]], dtype=np.uint8)
+    X_test = np.array([[0, 0]], dtype=np.uint8)
+    knn = KNearestNeighbor().train(X_train, np.array([0, 1]))
+    for f in (knn.compute_distances_two_loops, knn.compute_distances_one_loop, knn.compute_distances_no_loops):
+        assert np.allclose(f(X_test), [[250.0, 0.0]])
+
+
+def test_predict_labels_majority_vote_and_ties_to_smaller_label():
+    knn = KNearestNeighbor().train(np.zeros((6, 1)), np.array([3, 1, 1, 3, 2, 0]))
+    # Distances chosen so the ranking is 0, 1, 2, 3, 4, 5 (labels 3, 1, 1, 3, 2, 0).
+    dists = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    assert knn.predict_labels(dists, k=1).tolist() == [3]
+    assert knn.predict_labels(dists, k=2).tolist() == [1]  # 3 vs 1 tie -> 1
+    assert knn.predict_labels(dists, k=3).tolist() == [1]  # 1 wins 2 to 1
+    assert knn.predict_labels(dists, k=4).tolist() == [1]  # 1 and 3 tie 2-2 -> 1
+    assert knn.predict_labels(dists, k=6).tolist() == [1]  # 3, 1 tie at 2, above 2 and 0
+    reversed_dists = dists[:, ::-1].copy()  # ranking labels 0, 2, 3, 1, 1, 3
+    assert knn.predict_labels(reversed_dists, k=3).tolist() == [0]  # three-way tie -> 0
+    assert knn.predict_labels(reversed_dists, k=5).tolist() == [1]
+
+
+def test_predict_labels_equal_distances_break_by_training_order():
+    knn = KNearestNeighbor().train(np.zeros((3, 2)), np.array([2, 0, 1]))
+    assert knn.predict_labels(np.zeros((2, 3)), k=1).tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_predict_matches_brute_force_vote_for_every_num_loops(rng, k):
+    X_train = rng.standard_normal((30, 6))
+    y_train = rng.integers(4, size=30)
+    X_test = rng.standard_normal((8, 6))
+    ref_d = brute_force_distances(X_test, X_train)
+    expected = []
+    for row in ref_d:
+        counts = np.bincount(y_train[np.argsort(row)[:k]], minlength=4)
+        expected.append(int(np.flatnonzero(counts == counts.max())[0]))
+    knn = KNearestNeighbor().train(X_train, y_train)
+    for num_loops in (0, 1, 2):
+        assert knn.predict(X_test, k=k, num_loops=num_loops).tolist() == expected
+
+
+def test_cross_validation_picks_a_small_k_on_separable_data(rng):
+    # Two tight, far-apart clusters: small k is perfect, while k=90 (every training
+    # sample of a fold split) gives one answer for all test points.
+    centres = 10 * np.eye(3)[:2]
+    X = np.vstack([c + 0.1 * rng.standard_normal((60, 3)) for c in centres])
+    y = np.repeat([0, 1], 60)
+    perm = rng.permutation(120)
+    X, y = X[perm], y[perm]
+    acc = cross_validate_k(X, y, [1, 3, 50, 90], num_folds=4)
+    assert sorted(acc) == [1, 3, 50, 90]
+    assert all(len(v) == 4 for v in acc.values())
+    assert np.mean(acc[1]) == 1.0 and np.mean(acc[3]) == 1.0
+    assert np.mean(acc[90]) < 0.75
+    assert best_k(acc) == 1
+
+
+def test_cross_validation_prefers_larger_k_with_label_noise(rng):
+    # Separable clusters whose labels are 20 % flipped: averaging over neighbours wins.
+    centres = 6 * np.eye(4)[:3]
+    X = np.vstack([c + rng.standard_normal((100, 4)) for c in centres])
+    y = np.repeat([0, 1, 2], 100)
+    flip = rng.random(300) < 0.2
+    y[flip] = (y[flip] + 1) % 3
+    perm = rng.permutation(300)
+    X, y = X[perm], y[perm]
+    acc = cross_validate_k(X, y, [1, 15], num_folds=5)
+    assert np.mean(acc[15]) > np.mean(acc[1]) + 0.05
+    assert best_k(acc) == 15
+
+
+def test_best_k_ties_go_to_smaller_k():
+    assert best_k({5: [0.5, 0.7], 3: [0.6, 0.6], 9: [0.1, 0.2]}) == 3
+
+
+def test_predict_before_train_is_a_clear_error(rng):
+    with pytest.raises(RuntimeError, match="train"):
+        KNearestNeighbor().predict(rng.standard_normal((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "X, y, msg",
+    [
+        (np.zeros((4, 2, 2)), np.zeros(4, dtype=int), r"2-D.*\(4, 2, 2\)"),
+        (np.zeros((4, 3)), np.zeros(3, dtype=int), "4 labels"),
+        (np.zeros((4, 3)), np.array([0.0, 1.0, 0.0, 1.0]), "integer"),
+        (np.zeros((4, 3)), np.array([0, -1, 0, 1]), "negative"),
+    ],
+)
+def test_train_rejects_bad_shapes_and_labels(X, y, msg):
+    with pytest.raises(ValueError, match=msg):
+        KNearestNeighbor().train(X, y)
+
+
+def test_bad_test_data_k_and_num_loops_are_rejected(rng):
+    knn = KNearestNeighbor().train(rng.standard_normal((5, 3)), np.arange(5))
+    with pytest.raises(ValueError, match=r"\(2, 4\).*D = 3"):
+        knn.predict(rng.standard_normal((2, 4)))
+    with pytest.raises(ValueError, match="exceeds"):
+        knn.predict(rng.standard_normal((2, 3)), k=6)
+    with pytest.raises(ValueError, match="positive integer"):
+        knn.predict(rng.standard_normal((2, 3)), k=0)
+    with pytest.raises(ValueError, match="num_loops"):
+        knn.predict(rng.standard_normal((2, 3)), num_loops=3)
+    with pytest.raises(ValueError, match=r"\(2, 4\).*5 training"):
+        knn.predict_labels(np.zeros((2, 4)))
+
+
+def test_cross_validation_rejects_bad_folds(rng):
+    X, y = rng.standard_normal((10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match="num_folds"):
+        cross_validate_k(X, y, [1], num_folds=1)
+    with pytest.raises(ValueError, match="exceeds"):
+        cross_validate_k(X, y, [9], num_folds=5)

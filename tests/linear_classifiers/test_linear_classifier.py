@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+
+from deep_learning_suite.data import load_sample
+from linear_classifiers.__main__ import add_bias_column, preprocess
+from linear_classifiers.k_nearest_neighbor import KNearestNeighbor
+from linear_classifiers.linear_classifier import LinearClassifier, LinearSVM, Softmax
+from linear_classifiers.linear_svm import svm_loss_vectorized
+from linear_classifiers.softmax import softmax_loss_vectorized
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The shipped Fashion-MNIST sample, flattened, scaled, mean-subtracted."""
+    d = load_sample()
+    X_train, X_test = preprocess(d["X_train"], d["X_test"], dtype=np.float32)
+    return X_train, d["y_train"], X_test, d["y_test"]
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_learns_the_fashion_mnist_sample(sample, cls):
+    X_train, y_train, X_test, y_test = sample
+    X_train, X_test = add_bias_column(X_train), add_bias_column(X_test)
+    model = cls()
+    history = model.train(X_train, y_train, learning_rate=0.05, reg=1e-3, num_iters=300, seed=0)
+    assert len(history) == 300
+    assert np.mean(history[-20:]) < 0.5 * history[0]
+    accuracy = np.mean(model.predict(X_test) == y_test)
+    assert accuracy > 0.7, f"{cls.__name__} reached only {accuracy:.3f} on 10 classes"
+
+
+def test_knn_learns_the_fashion_mnist_sample(sample):
+    X_train, y_train, X_test, y_test = sample
+    knn = KNearestNeighbor().train(X_train[:5000], y_train[:5000])
+    accuracy = np.mean(knn.predict(X_test[:500], k=5) == y_test[:500])
+    assert accuracy > 0.7, f"kNN reached only {accuracy:.3f} on 10 classes"
+
+
+class ConstantGradient(LinearClassifier):
+    """Records each minibatch and returns a gradient of ones, to test the SGD loop itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def loss(self, X_batch, y_batch, reg):
+        self.batches.append((X_batch.copy(), y_batch.copy(), reg))
+        return float(len(self.batches)), np.ones_like(self.W)
+
+
+def test_sgd_loop_steps_against_the_gradient_on_rows_of_the_data(rng):
+    X = rng.standard_normal((30, 4))
+    y = rng.integers(3, size=30)
+    model = ConstantGradient()
+    history = model.train(X, y, learning_rate=0.1, reg=0.25, num_iters=5, batch_size=7, seed=1)
+    assert history == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert len(model.batches) == 5
+    rows = {tuple(r): label for r, label in zip(X, y)}
+    for X_batch, y_batch, reg in model.batches:
+        assert X_batch.shape == (7, 4) and reg == 0.25
+        assert all(rows[tuple(r)] == label for r, label in zip(X_batch, y_batch))
+    W0 = model.W + 5 * 0.1
+    # The lazy initialisation: 0.001 * randn(D, C), C = y.max() + 1.
+    assert W0.shape == (4, 3)
+    assert 0 < np.abs(W0).max() < 0.01
+
+
+def test_lazy_init_uses_max_label_and_input_dtype(rng):
+    X = rng.standard_normal((40, 6)).astype(np.float32)
+    y = np.array([0, 4] * 20)  # classes 1..3 absent: C is still y.max() + 1 = 5
+    model = Softmax()
+    model.train(X, y, num_iters=0, seed=0)
+    assert model.W.shape == (6, 5) and model.W.dtype == np.float32
+    assert 5e-4 < model.W.std() < 2e-3
+    model.train(X, y, num_iters=3, seed=0)
+    assert model.W.dtype == np.float32 and model.predict(X).dtype == np.int64
+
+
+def test_seed_makes_training_reproducible(rng):
+    X = rng.standard_normal((50, 5))
+    y = rng.integers(4, size=50)
+    runs = []
+    for seed in (3, 3, 4):
+        model = LinearSVM()
+        history = model.train(X, y, learning_rate=1e-2, num_iters=20, batch_size=10, seed=seed)
+        runs.append((history, model.W))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    assert not np.array_equal(runs[0][1], runs[2][1])
+
+
+@pytest.mark.parametrize("cls, loss_fn", [(LinearSVM, svm_loss_vectorized), (Softmax, softmax_loss_vectorized)])
+def test_subclass_losses_are_the_vectorized_functions(rng, cls, loss_fn):
+    model = cls()
+    model.W = rng.standard_normal((5, 3))
+    X, y = rng.standard_normal((8, 5)), rng.integers(3, size=8)
+    loss, dW = model.loss(X, y, 0.2)
+    ref_loss, ref_dW = loss_fn(model.W, X, y, 0.2)
+    assert loss == ref_loss and np.array_equal(dW, ref_dW)
+
+
+def test_training_continues_from_existing_weights(rng):
+    X = rng.standard_normal((60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = Softmax()
+    first = model.train(X, y, learning_rate=0.5, num_iters=50, seed=0)
+    W = model.W.copy()
+    second = model.train(X, y, learning_rate=0.5, num_iters=50, seed=1)
+    assert model.W.shape == W.shape
+    assert np.mean(second) < np.mean(first)
+
+
+def test_base_class_has_no_loss(rng):
+    with pytest.raises(NotImplementedError):
+        LinearClassifier().train(rng.standard_normal((4, 2)), np.array([0, 1, 0, 1]), num_iters=1)
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_predict_before_train_is_a_clear_error(rng, cls):
+    with pytest.raises(RuntimeError, match=r"train\(X, y\)"):
+        cls().predict(rng.standard_normal((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "X_shape, y, msg",
+    [
+        ((10,), np.zeros(10, dtype=int), r"X must be 2-D"),
+        ((10, 3), np.zeros(9, dtype=int), "10 labels"),
+        ((10, 3), np.linspace(0, 2, 10), "integer"),
+        ((10, 3), np.array([0, 1] * 4 + [-1, 0]), "negative"),
+    ],
+)
+def test_train_rejects_bad_shapes_and_labels(rng, X_shape, y, msg):
+    with pytest.raises(ValueError, match=msg):
+        Softmax().train(rng.standard_normal(X_shape), y)
+
+
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(reg=-1e-3), "reg"),
+        (dict(num_iters=-1), "num_iters"),
+        (dict(batch_size=0), "batch_size"),
+    ],
+)
+def test_train_rejects_bad_hyperparameters(rng, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        LinearSVM().train(rng.standard_normal((10, 3)), np.arange(10) % 2, **kwargs)
+
+
+def test_trained_model_rejects_mismatched_data(rng):
+    model = LinearSVM()
+    model.train(rng.standard_normal((10, 3)), np.arange(10) % 3, num_iters=2)
+    with pytest.raises(ValueError, match=r"\(4, 5\).*D = 3"):
+        model.predict(rng.standard_normal((4, 5)))
+    with pytest.raises(ValueError, match=r"\(10, 4\).*\(3, 3\)"):
+        model.train(rng.standard_normal((10, 4)), np.arange(10) % 3)
+    with pytest.raises(ValueError, match="out of range"):
+        model.train(rng.standard_normal((10, 3)), np.arange(10) % 5)
+    with pytest.raises(ValueError, match="astype"):
+        model.predict(np.ones((2, 3), dtype=np.uint8))
