@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deep_learning_suite.conv_layers import (
+    conv_backward_naive,
+    conv_forward_naive,
+    max_pool_backward_naive,
+    max_pool_forward_naive,
+)
+from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
+
+
+def conv_by_definition(x, w, b, stride, pad):
+    """out[n, f, i, j] = b[f] + sum_{c, k, l} w[f, c, k, l] * x_padded[n, c, i*stride + k, j*stride + l]."""
+    N, C, H, W = x.shape
+    Fn, _, HH, WW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    out = np.zeros((N, Fn, Ho, Wo))
+    for n in range(N):
+        for f in range(Fn):
+            for i in range(Ho):
+                for j in range(Wo):
+                    s = b[f]
+                    for c in range(C):
+                        for k in range(HH):
+                            for l in range(WW):
+                                s += w[f, c, k, l] * xp[n, c, i * stride + k, j * stride + l]
+                    out[n, f, i, j] = s
+    return out
+
+
+def test_conv_forward_matches_course_values():
+    # The CS231n notebook's check: linspace inputs, stride 2, pad 1. The expected
+    # numbers are recomputed here from the definition, and the notebook's printed
+    # values (8 digits) must agree with that recomputation.
+    x_shape, w_shape = (2, 3, 4, 4), (3, 3, 4, 4)
+    x = np.linspace(-0.1, 0.5, num=np.prod(x_shape)).reshape(x_shape)
+    w = np.linspace(-0.2, 0.3, num=np.prod(w_shape)).reshape(w_shape)
+    b = np.linspace(-0.1, 0.2, num=3)
+    out, _ = conv_forward_naive(x, w, b, {"stride": 2, "pad": 1})
+    expected = conv_by_definition(x, w, b, 2, 1)
+    assert rel_error(out, expected) < 1e-12
+    notebook = np.array([
+        [[[-0.08759809, -0.10987781], [-0.18387192, -0.2109216]],
+         [[0.21027089, 0.21661097], [0.22847626, 0.23004637]],
+         [[0.50813986, 0.54309974], [0.64082444, 0.67101435]]],
+        [[[-0.98053589, -1.03143541], [-1.19128892, -1.24695841]],
+         [[0.69108355, 0.66880383], [0.59480972, 0.56776003]],
+         [[2.36270298, 2.36904306], [2.38090835, 2.38247847]]],
+    ])
+    assert rel_error(out, notebook) < 1e-7
+
+
+CONV_CASES = [
+    # x shape, (F, HH, WW), stride, pad
+    ((2, 3, 5, 5), (4, 3, 3), 1, 1),
+    ((1, 2, 7, 5), (3, 3, 1), 2, 0),
+    ((2, 1, 6, 6), (2, 2, 2), 2, 0),
+    ((2, 2, 4, 7), (3, 2, 3), 2, 2),
+    ((1, 3, 5, 5), (2, 1, 1), 1, 0),
+    ((2, 2, 5, 7), (2, 3, 2), 3, 2),
+]
+
+
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", CONV_CASES)
+def test_conv_naive_forward_and_gradients(rng, x_shape, f_shape, stride, pad):
+    Fn, HH, WW = f_shape
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((Fn, x_shape[1], HH, WW))
+    b = rng.standard_normal(Fn)
+    cp = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_naive(x, w, b, cp)
+    assert rel_error(out, conv_by_definition(x, w, b, stride, pad)) < 1e-12
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward_naive(dout, cache)
+
+    fx = lambda v: conv_forward_naive(v, w, b, cp)[0]
+    fw = lambda v: conv_forward_naive(x, v, b, cp)[0]
+    fb = lambda v: conv_forward_naive(x, w, v, cp)[0]
+    assert rel_error(dx, eval_numerical_gradient_array(fx, x, dout)) < 1e-6
+    assert rel_error(dw, eval_numerical_gradient_array(fw, w, dout)) < 1e-6
+    assert rel_error(db, eval_numerical_gradient_array(fb, b, dout)) < 1e-6
+
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tout = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+    tout.backward(torch.tensor(dout))
+    assert rel_error(out, tout.detach().numpy()) < 1e-10
+    for mine, ref in ((dx, tx), (dw, tw), (db, tb)):
+        assert rel_error(mine, ref.grad.numpy()) < 1e-10
+
+
+def distinct_values(rng, shape):
+    """Random input whose entries are all different, so every max-pool window has one maximum."""
+    return rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0 - 3.0
+
+
+POOL_CASES = [
+    # x shape, (pool_height, pool_width, stride)
+    ((2, 3, 4, 4), (2, 2, 2)),
+    ((1, 2, 5, 5), (3, 3, 2)),
+    ((2, 1, 6, 4), (3, 2, 1)),
+    ((1, 1, 7, 7), (3, 3, 2)),
+    ((2, 2, 6, 9), (3, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("x_shape, pool", POOL_CASES)
+def test_max_pool_naive_forward_and_gradient(rng, x_shape, pool):
+    PH, PW, stride = pool
+    pp = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    x = distinct_values(rng, x_shape)
+    out, cache = max_pool_forward_naive(x, pp)
+    dout = rng.standard_normal(out.shape)
+    dx = max_pool_backward_naive(dout, cache)
+    # Values are 1/7 apart, so the step h = 1e-5 never changes which element is the max.
+    num = eval_numerical_gradient_array(lambda v: max_pool_forward_naive(v, pp)[0], x, dout)
+    assert rel_error(dx, num) < 1e-6
+
+    tx = torch.tensor(x, requires_grad=True)
+    tout = F.max_pool2d(tx, (PH, PW), stride=stride)
+    tout.backward(torch.tensor(dout))
+    assert np.array_equal(out, tout.detach().numpy())
+    assert rel_error(dx, tx.grad.numpy()) < 1e-12
+
+
+def test_max_pool_naive_ties_go_to_first_max_in_row_major_order():
+    x = np.array([[[[1.0, 5.0, 5.0],
+                    [5.0, 2.0, 0.0],
+                    [0.0, 0.0, 0.0]]]])
+    # 2x2 windows, stride 1: window (0, 0) has maxima at (0, 1) and (1, 0) -> (0, 1);
+    # window (0, 1) has maxima at (0, 1) and (0, 2) -> (0, 1); window (1, 0) -> (1, 0).
+    out, cache = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 1})
+    dout = np.array([[[[1.0, 10.0], [100.0, 1000.0]]]])
+    dx = max_pool_backward_naive(dout, cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 1] = 1.0 + 10.0
+    expected[0, 0, 1, 0] = 100.0
+    expected[0, 0, 1, 1] = 1000.0  # window (1, 1) = [[2, 0], [0, 0]]
+    assert np.array_equal(out, [[[[5.0, 5.0], [5.0, 2.0]]]])
+    assert np.array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_naive_dtype_preserved(rng, dtype):
+    x = rng.standard_normal((2, 2, 4, 4)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    out, cache = conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})
+    assert out.dtype == dtype
+    assert all(g.dtype == dtype for g in conv_backward_naive(out, cache))
+    p, pc = max_pool_forward_naive(out, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    assert p.dtype == dtype and max_pool_backward_naive(p, pc).dtype == dtype
+
+
+def test_conv_rejects_bad_input(rng):
+    x = rng.standard_normal((2, 3, 5, 5))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = np.zeros(4)
+    with pytest.raises(ValueError, match="does not divide evenly"):
+        conv_forward_naive(x, w, b, {"stride": 3, "pad": 1})
+    with pytest.raises(ValueError, match=r"\(2, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        conv_forward_naive(x, rng.standard_normal((4, 2, 3, 3)), b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match=r"b must have shape \(4,\)"):
+        conv_forward_naive(x, w, np.zeros(3), {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="4-D"):
+        conv_forward_naive(x[0], w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="does not fit"):
+        conv_forward_naive(x, rng.standard_normal((4, 3, 9, 9)), b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="stride"):
+        conv_forward_naive(x, w, b, {"pad": 1})
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        conv_forward_naive(x, w, b, {"stride": 0, "pad": 1})
+
+
+def test_max_pool_rejects_bad_input(rng):
+    x = rng.standard_normal((2, 3, 5, 5))
+    with pytest.raises(ValueError, match="does not divide evenly"):
+        max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match="pool_width"):
+        max_pool_forward_naive(x, {"pool_height": 2, "stride": 2})
+    with pytest.raises(ValueError, match="4-D"):
+        max_pool_forward_naive(x[0], {"pool_height": 2, "pool_width": 2, "stride": 1})
