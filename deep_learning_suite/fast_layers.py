@@ -1,0 +1,194 @@
+"""Fast convolution and max pooling in pure NumPy: same signatures and results as the naive ones.
+
+Convolution is one matrix product per image over an im2col column matrix
+(``im2col.py``); no Python loop runs over N, H or W. With ``K = C * HH * WW``
+and ``L = H' * Wq`` output positions (``Wq`` is ``W'``, or ``Wp`` under the
+row trick described in ``im2col.py``)::
+
+    forward   out[n]  = w2 @ cols[n]                     w2 = w.reshape(F, K)
+    backward  dw      = sum_n dout[n] @ cols[n].T        (F, L) @ (L, K)
+              db      = dout.sum(axis=(0, 2, 3))
+              dcols[n] = w2.T @ dout[n]                  (K, F) @ (F, L)
+              dx      = col2im(dcols)                    HH * WW strided adds
+
+All three products go to BLAS GEMM on contiguous operands (``np.matmul`` over
+the image axis), and float32 stays float32. The forward caches the column
+matrix so the backward does not rebuild it; the backward then reuses that
+buffer for ``dcols`` (the columns are dead once ``dw`` is computed), which
+saves allocating and faulting in a second array of the same size. A second
+backward on the same cache rebuilds the columns from ``x``.
+
+Max pooling loops over the ``pool_height * pool_width`` offsets inside the
+window (a small loop) and compares whole strided slices at once.
+
+Caches are opaque: pass them back to the matching backward, nothing else.
+"""
+
+import numpy as np
+
+from .conv_layers import conv_geometry, pool_geometry
+from .im2col import col2im, im2col, padded_buffer, row_length
+
+
+def _columns(x, HH, WW, pad, stride, H_out, Wq):
+    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is a fresh buffer."""
+    N, C = x.shape[:2]
+    if HH == 1 and WW == 1 and pad == 0:
+        # A 1x1 filter sees one pixel per window: the columns are x itself (subsampled).
+        xs = x if stride == 1 else x[:, :, ::stride, ::stride]
+        cols = np.ascontiguousarray(xs).reshape(N, C, H_out * Wq)
+        return cols, not np.shares_memory(cols, x)
+    xp = padded_buffer(x, pad)
+    return im2col(xp, HH, WW, H_out, Wq, stride), True
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Convolution as ``w.reshape(F, K) @ cols`` per image (see ``conv_forward_naive``).
+
+    Parameters
+    ----------
+    x : ndarray, (N, C, H, W)
+    w : ndarray, (F, C, HH, WW)
+    b : ndarray, (F,)
+    conv_param : dict with ``'stride'`` and ``'pad'``
+
+    Returns
+    -------
+    out : ndarray, (N, F, H', W') with ``H' = 1 + (H + 2 * pad - HH) // stride`` and
+        ``W' = 1 + (W + 2 * pad - WW) // stride``
+    cache : opaque, for ``conv_backward_fast``
+    """
+    x, w, b, stride, pad, H_out, W_out = conv_geometry(x, w, b, conv_param)
+    dtype = np.result_type(x, w, b)
+    x = x.astype(dtype, copy=False)
+    N = x.shape[0]
+    F, _, HH, WW = w.shape
+    w2 = w.reshape(F, -1).astype(dtype, copy=False)
+    b = b.astype(dtype, copy=False)
+    Wq = W_out if (HH == 1 and WW == 1 and pad == 0) else row_length(x.shape[3], W_out, WW, pad, stride)
+
+    cols, owned = _columns(x, HH, WW, pad, stride, H_out, Wq)
+    out = np.matmul(w2, cols).reshape(N, F, H_out, Wq)
+    if Wq == W_out:
+        out += b[:, None, None]
+    else:
+        out = out[:, :, :, :W_out] + b[:, None, None]  # drop the junk columns, one copy
+
+    geometry = (x.shape, w.shape, stride, pad, H_out, W_out, Wq)
+    cache = {"x": x, "w2": w2, "geometry": geometry, "cols": [(cols, owned)]}
+    return out, cache
+
+
+def conv_backward_fast(dout, cache):
+    """Backward of ``conv_forward_fast``; same results as ``conv_backward_naive``.
+
+    Parameters
+    ----------
+    dout : ndarray, (N, F, H', W')
+    cache : from ``conv_forward_fast``
+
+    Returns
+    -------
+    dx : (N, C, H, W);  dw : (F, C, HH, WW);  db : (F,)
+    """
+    x, w2 = cache["x"], cache["w2"]
+    x_shape, w_shape, stride, pad, H_out, W_out, Wq = cache["geometry"]
+    N, C, H, W = x_shape
+    F, _, HH, WW = w_shape
+    if dout.shape != (N, F, H_out, W_out):
+        raise ValueError(f"conv_backward: dout must have shape {(N, F, H_out, W_out)}, got {dout.shape}")
+    dout = dout.astype(w2.dtype, copy=False)
+    if cache["cols"]:
+        cols, owned = cache["cols"].pop()
+    else:
+        cols, owned = _columns(x, HH, WW, pad, stride, H_out, Wq)
+
+    db = dout.sum(axis=(0, 2, 3))
+    if Wq != W_out:
+        # Junk columns get zero gradient, so they add nothing to dw or dx.
+        d = np.zeros((N, F, H_out, Wq), dtype=dout.dtype)
+        d[:, :, :, :W_out] = dout
+    else:
+        d = np.ascontiguousarray(dout)
+    d = d.reshape(N, F, H_out * Wq)
+
+    dw = np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
+    dcols = np.matmul(w2.T, d, out=cols if owned else None)
+
+    if HH == 1 and WW == 1 and pad == 0:
+        if stride == 1:
+            return dcols.reshape(x_shape), dw, db
+        dx = np.zeros(x_shape, dtype=dcols.dtype)
+        dx[:, :, ::stride, ::stride] = dcols.reshape(N, C, H_out, W_out)
+        return dx, dw, db
+    xp_shape = (N, C, H + 2 * pad + 1, W + 2 * pad)
+    dxp = col2im(dcols, xp_shape, HH, WW, H_out, Wq, stride)
+    dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
+    return dx, dw, db
+
+
+def _tiles(x_shape, PH, PW, stride):
+    """True when the windows tile the input exactly: no overlap, no gaps, nothing left over."""
+    H, W = x_shape[2:]
+    return PH == stride and PW == stride and H % PH == 0 and W % PW == 0
+
+
+def _offset_slice(a, i, j, stride, H_out, W_out):
+    """View of ``a`` holding element ``(i, j)`` of every window: shape (N, C, H', W')."""
+    return a[:, :, i:i + stride * (H_out - 1) + 1:stride, j:j + stride * (W_out - 1) + 1:stride]
+
+
+def max_pool_forward_fast(x, pool_param):
+    """Max pooling; same contract as ``max_pool_forward_naive``.
+
+    When the windows tile the input (``pool_height == pool_width == stride`` and the
+    sizes divide), x is reshaped to ``(N, C, H', ph, W', pw)`` and reduced over the
+    window axes without any copy. Otherwise the maximum is taken over the
+    ``ph * pw`` strided slices, one per position inside the window.
+
+    Returns
+    -------
+    out : ndarray, (N, C, H', W') with ``H' = 1 + (H - pool_height) // stride``
+    cache : opaque, for ``max_pool_backward_fast``
+    """
+    x, PH, PW, stride, H_out, W_out = pool_geometry(x, pool_param)
+    N, C = x.shape[:2]
+    if _tiles(x.shape, PH, PW, stride):
+        out = x.reshape(N, C, H_out, PH, W_out, PW).max(axis=(3, 5))
+    else:
+        out = _offset_slice(x, 0, 0, stride, H_out, W_out).copy()
+        for i in range(PH):
+            for j in range(PW):
+                np.maximum(out, _offset_slice(x, i, j, stride, H_out, W_out), out=out)
+    return out, (x, out, (PH, PW, stride, H_out, W_out))
+
+
+def max_pool_backward_fast(dout, cache):
+    """Backward of ``max_pool_forward_fast``: same tie rule as the naive version.
+
+    Each window's gradient goes to one element, the first maximum in row-major
+    order inside the window: offsets are visited in that order and an output
+    position, once served, is masked out for the offsets after it.
+
+    Returns
+    -------
+    dx : ndarray, (N, C, H, W)
+    """
+    x, out, (PH, PW, stride, H_out, W_out) = cache
+    if dout.shape != out.shape:
+        raise ValueError(f"max_pool_backward: dout must have shape {out.shape}, got {dout.shape}")
+    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
+    tiles = _tiles(x.shape, PH, PW, stride)
+    unserved = np.ones(out.shape, dtype=bool)
+    for i in range(PH):
+        for j in range(PW):
+            hit = _offset_slice(x, i, j, stride, H_out, W_out) == out
+            hit &= unserved
+            unserved &= ~hit
+            target = _offset_slice(dx, i, j, stride, H_out, W_out)
+            if tiles:
+                # Each pixel is in exactly one window: write instead of accumulate.
+                np.multiply(dout, hit, out=target)
+            else:
+                target += dout * hit
+    return dx

@@ -1,0 +1,221 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deep_learning_suite.conv_layers import (
+    conv_backward_naive,
+    conv_forward_naive,
+    max_pool_backward_naive,
+    max_pool_forward_naive,
+)
+from deep_learning_suite.fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+from deep_learning_suite.im2col import col2im, im2col, padded_buffer, row_length
+from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
+
+# x shape, (F, HH, WW), stride, pad: strides 1-3, pads 0-3, square and non-square
+# filters, N = 1, C = 1, odd sizes, 1x1 filters (the no-im2col path), and both
+# sides of the row-trick rule (stride 1 with small and with large Wp - W').
+CONV_CASES = [
+    ((2, 3, 8, 8), (4, 3, 3), 1, 1),
+    ((1, 3, 9, 9), (5, 3, 3), 2, 1),
+    ((3, 1, 7, 11), (2, 3, 5), 1, 2),
+    ((2, 4, 10, 7), (3, 2, 1), 2, 0),
+    ((2, 2, 13, 13), (3, 7, 7), 1, 3),
+    ((1, 2, 11, 8), (3, 5, 2), 3, 0),
+    ((2, 3, 5, 5), (2, 1, 1), 1, 0),
+    ((2, 3, 7, 9), (2, 1, 1), 2, 0),
+    ((2, 2, 6, 6), (3, 1, 1), 1, 1),
+    ((1, 1, 6, 6), (1, 4, 4), 3, 2),
+    ((4, 3, 16, 16), (6, 3, 3), 1, 1),
+    ((2, 5, 31, 31), (3, 3, 3), 2, 1),
+    ((1, 2, 5, 21), (2, 2, 3), 1, 1),
+]
+
+
+def test_cases_cover_both_column_layouts():
+    # Both sides of row_length's rule must be exercised by CONV_CASES.
+    used = set()
+    for x_shape, (_, HH, WW), stride, pad in CONV_CASES:
+        W = x_shape[3]
+        W_out = 1 + (W + 2 * pad - WW) // stride
+        used.add(row_length(W, W_out, WW, pad, stride) == W + 2 * pad != W_out)
+    assert used == {True, False}
+
+
+def random_conv(rng, x_shape, f_shape, dtype=np.float64):
+    Fn, HH, WW = f_shape
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((Fn, x_shape[1], HH, WW)).astype(dtype)
+    b = rng.standard_normal(Fn).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", CONV_CASES)
+def test_conv_fast_matches_naive(rng, x_shape, f_shape, stride, pad):
+    x, w, b = random_conv(rng, x_shape, f_shape)
+    cp = {"stride": stride, "pad": pad}
+    out_n, cache_n = conv_forward_naive(x, w, b, cp)
+    out_f, cache_f = conv_forward_fast(x, w, b, cp)
+    assert out_f.shape == out_n.shape and out_f.flags.c_contiguous
+    assert rel_error(out_f, out_n) <= 1e-9
+    dout = rng.standard_normal(out_n.shape)
+    grads_n = conv_backward_naive(dout, cache_n)
+    grads_f = conv_backward_fast(dout, cache_f)
+    for gn, gf in zip(grads_n, grads_f):
+        assert gf.shape == gn.shape
+        assert rel_error(gf, gn) <= 1e-9
+    # The backward recycles the cached columns: a second call must rebuild them.
+    for g1, g2 in zip(grads_f, conv_backward_fast(dout, cache_f)):
+        assert np.array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", CONV_CASES[:4])
+def test_conv_fast_numerical_and_torch(rng, x_shape, f_shape, stride, pad):
+    x, w, b = random_conv(rng, x_shape, f_shape)
+    cp = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, cp)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward_fast(dout, cache)
+    assert rel_error(dw, eval_numerical_gradient_array(lambda v: conv_forward_fast(x, v, b, cp)[0], w, dout)) < 1e-6
+    assert rel_error(dx, eval_numerical_gradient_array(lambda v: conv_forward_fast(v, w, b, cp)[0], x, dout)) < 1e-6
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tout = F.conv2d(tx, tw, tb, stride=stride, padding=pad)
+    tout.backward(torch.tensor(dout))
+    assert rel_error(out, tout.detach().numpy()) < 1e-10
+    for mine, ref in ((dx, tx), (dw, tw), (db, tb)):
+        assert rel_error(mine, ref.grad.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", [CONV_CASES[0], CONV_CASES[5], CONV_CASES[7]])
+def test_conv_fast_float32_in_float32_out(rng, x_shape, f_shape, stride, pad):
+    x, w, b = random_conv(rng, x_shape, f_shape, np.float32)
+    cp = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, cp)
+    assert out.dtype == np.float32
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    grads = conv_backward_fast(dout, cache)
+    assert all(g.dtype == np.float32 for g in grads)
+    # float32 agrees with the float64 reference to float32 precision.
+    ref_out, ref_cache = conv_forward_naive(*(a.astype(np.float64) for a in (x, w, b)), cp)
+    assert np.allclose(out, ref_out, rtol=1e-4, atol=1e-4)
+    for g, r in zip(grads, conv_backward_naive(dout.astype(np.float64), ref_cache)):
+        assert np.allclose(g, r, rtol=1e-4, atol=1e-3)
+
+
+def test_im2col_col2im_are_adjoint(rng):
+    # <im2col(x), c> == <x, col2im(c)> for every x and c: col2im is the exact transpose.
+    x = rng.standard_normal((2, 3, 7, 6))
+    pad, HH, WW, stride = 1, 3, 2, 1
+    xp = padded_buffer(x, pad)
+    H_out, Wq = 1 + (7 + 2 - HH) // stride, 6 + 2  # row trick: Wq = Wp
+    cols = im2col(xp, HH, WW, H_out, Wq, stride)
+    c = rng.standard_normal(cols.shape)
+    back = col2im(c, xp.shape, HH, WW, H_out, Wq, stride)
+    assert np.isclose(np.sum(cols * c), np.sum(xp * back), rtol=1e-12)
+
+
+def test_conv_fast_does_not_modify_inputs(rng):
+    x, w, b = random_conv(rng, (2, 3, 6, 6), (4, 3, 3))
+    copies = [a.copy() for a in (x, w, b)]
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    conv_backward_fast(np.ones_like(out), cache)
+    for a, c in zip((x, w, b), copies):
+        assert np.array_equal(a, c)
+
+
+def test_conv_fast_rejects_bad_input(rng):
+    x, w, b = random_conv(rng, (2, 3, 6, 6), (4, 3, 3))
+    with pytest.raises(ValueError, match="does not divide evenly"):
+        conv_forward_fast(x, w, b, {"stride": 2, "pad": 0})
+    with pytest.raises(ValueError, match=r"\(2, 3, 6, 6\).*\(4, 2, 3, 3\)"):
+        conv_forward_fast(x, w[:, :2], b, {"stride": 1, "pad": 1})
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="dout must have shape"):
+        conv_backward_fast(out[:, :2], cache)
+
+
+POOL_CASES = [
+    # x shape, (pool_height, pool_width, stride)
+    ((2, 3, 8, 8), (2, 2, 2)),     # tiles: reshape path
+    ((1, 1, 9, 6), (3, 3, 3)),     # tiles, odd size
+    ((2, 2, 6, 8), (3, 2, 1)),     # overlapping, non-square
+    ((2, 3, 9, 9), (3, 3, 2)),     # overlapping, odd size
+    ((1, 2, 7, 10), (1, 2, 2)),    # tiles, non-square
+    ((2, 1, 10, 10), (2, 2, 4)),   # gaps between windows
+    ((3, 2, 5, 7), (2, 4, 3)),     # non-square with gaps
+]
+
+
+def distinct_values(rng, shape, dtype=np.float64):
+    """Random input with no two equal entries, so each window has one maximum."""
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0 - 3.0).astype(dtype)
+
+
+@pytest.mark.parametrize("x_shape, pool", POOL_CASES)
+def test_max_pool_fast_matches_naive_and_torch(rng, x_shape, pool):
+    PH, PW, stride = pool
+    pp = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    x = distinct_values(rng, x_shape)
+    out_n, cache_n = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert np.array_equal(out_f, out_n)
+    dout = rng.standard_normal(out_n.shape)
+    dx_n = max_pool_backward_naive(dout, cache_n)
+    dx_f = max_pool_backward_fast(dout, cache_f)
+    assert rel_error(dx_f, dx_n) <= 1e-9
+    num = eval_numerical_gradient_array(lambda v: max_pool_forward_fast(v, pp)[0], x, dout)
+    assert rel_error(dx_f, num) < 1e-6
+    tx = torch.tensor(x, requires_grad=True)
+    tout = F.max_pool2d(tx, (PH, PW), stride=stride)
+    tout.backward(torch.tensor(dout))
+    assert np.array_equal(out_f, tout.detach().numpy())
+    assert rel_error(dx_f, tx.grad.numpy()) < 1e-12
+
+
+@pytest.mark.parametrize("x_shape, pool", POOL_CASES)
+def test_max_pool_fast_ties_follow_the_naive_rule(rng, x_shape, pool):
+    PH, PW, stride = pool
+    pp = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    # Few distinct values: most windows hold several maxima (and all-equal windows).
+    x = rng.integers(0, 3, size=x_shape).astype(np.float64)
+    out_n, cache_n = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert np.array_equal(out_f, out_n)
+    # Integer-valued dout: sums are exact, so the two must agree bit for bit.
+    dout = rng.integers(1, 100, size=out_n.shape).astype(np.float64)
+    dx_f = max_pool_backward_fast(dout, cache_f)
+    assert np.array_equal(dx_f, max_pool_backward_naive(dout, cache_n))
+    # Each window hands its gradient to exactly one element.
+    assert dx_f.sum() == dout.sum()
+
+
+def test_max_pool_fast_all_equal_window_uses_top_left():
+    x = np.zeros((1, 1, 4, 4))
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    dx = max_pool_backward_fast(np.ones_like(out), cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, ::2, ::2] = 1.0
+    assert np.array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("pool", [(2, 2, 2), (3, 3, 2)])
+def test_max_pool_fast_float32(rng, pool):
+    PH, PW, stride = pool
+    pp = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    x = distinct_values(rng, (2, 3, 9 if PH == 3 else 8, 9 if PH == 3 else 8), np.float32)
+    out, cache = max_pool_forward_fast(x, pp)
+    assert out.dtype == np.float32
+    dx = max_pool_backward_fast(np.ones_like(out), cache)
+    assert dx.dtype == np.float32
+    assert np.array_equal(dx, max_pool_backward_naive(np.ones_like(out), max_pool_forward_naive(x, pp)[1]))
+
+
+def test_max_pool_fast_rejects_bad_geometry(rng):
+    with pytest.raises(ValueError, match="does not divide evenly"):
+        max_pool_forward_fast(rng.standard_normal((1, 1, 5, 5)), {"pool_height": 2, "pool_width": 2, "stride": 2})
