@@ -560,6 +560,15 @@ def warm_up(model, train_model, data, args, steps):
     sync(data.x_train.device)
 
 
+def average_buffers(model, world):
+    """Average the BN running statistics over the ranks: each rank's come from its own shard,
+    and DDP alone would keep whichever rank 0 last had."""
+    for b in model.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b)
+            b /= world
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -650,6 +659,7 @@ def train(args, data=None, log=print):
         stats = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
         if world > 1:
             dist.all_reduce(stats)
+            average_buffers(model, world)
         sync(device)
         dt = time.perf_counter() - t0
         n_ep = steps_per_epoch * args.batch_size

@@ -1,0 +1,225 @@
+"""CPU tests of the PyTorch trainer: tiny networks on a few hundred synthetic images."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deep_learning_suite import pytorch_cifar10 as pc
+
+REPO = Path(__file__).resolve().parents[2]
+# A tiny fastnet on 384 synthetic images; lr 0.5 suits its batch of 64 (1.5 is for 1024).
+TINY = ["--dataset", "synthetic", "--synthetic-size", "384", "--width", "0.125",
+        "--batch-size", "64", "--lr", "0.5", "--device", "cpu", "--no-progress"]
+
+
+def run_in_process(argv):
+    return pc.train(pc.parse_args(argv), log=lambda *a: None)
+
+
+def env_for_subprocess():
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+# --------------------------------------------------------------------------- pieces
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+@pytest.mark.parametrize("shift", [0, 1, 2, 4])
+def test_translate_matches_numpy_reflect_pad(shift, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(6, 3, 9, 8)).astype(np.uint8)
+    dy = rng.integers(-shift, shift + 1, size=6)
+    dx = rng.integers(-shift, shift + 1, size=6)
+    out = pc.translate(torch.from_numpy(x).to(dtype), torch.from_numpy(dy), torch.from_numpy(dx))
+    s = max(shift, 1)
+    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), mode="reflect")
+    for k in range(6):
+        want = padded[k, :, s + dy[k]:s + dy[k] + 9, s + dx[k]:s + dx[k] + 8]
+        np.testing.assert_array_equal(out[k].numpy(), want.astype(out.numpy().dtype))
+    assert out.dtype == dtype
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_ranks_split_each_global_batch(world):
+    args = pc.parse_args(TINY + ["--translate", "0", "--batch-size", "32"])
+    data = pc.DeviceData(pc.load_arrays(args), args.val_size, torch.device("cpu"))
+    x1, y1, b1 = pc.epoch_batches(data, 3, args, 0, 1)
+    parts = [pc.epoch_batches(data, 3, args, r, world) for r in range(world)]
+    assert all(b == 32 // world for _, _, b in parts)
+    steps = len(x1) // 32
+    for s in range(steps):
+        # The ranks' slices of global step s are exactly the single process's batch s.
+        joined = torch.cat([x[s * b:(s + 1) * b] for x, _, b in parts])
+        assert torch.equal(joined, x1[s * 32:(s + 1) * 32])
+        assert torch.equal(torch.cat([y[s * b:(s + 1) * b] for _, y, b in parts]),
+                           y1[s * 32:(s + 1) * 32])
+
+
+def test_flips_alternate_between_epochs():
+    args = pc.parse_args(TINY + ["--translate", "0"])
+    data = pc.DeviceData(pc.load_arrays(args), args.val_size, torch.device("cpu"))
+    n = len(data.x_train)
+    args.batch_size = n  # one batch holding every image, so both epochs can be lined up
+    seen = {}
+    for epoch in (4, 5):
+        x, _, _ = pc.epoch_batches(data, epoch, args, 0, 1)
+        perm = torch.randperm(n, generator=pc.epoch_generator(torch.device("cpu"), args.seed,
+                                                              epoch, 0, 0))
+        flipped = torch.zeros(n, dtype=torch.bool)
+        flipped[perm] = (x != data.x_train[perm]).flatten(1).any(1)
+        seen[epoch] = flipped
+    assert 0.3 < seen[4].float().mean() < 0.7
+    assert torch.equal(seen[4], ~seen[5])
+
+
+def test_whitening_stem_decorrelates_patches():
+    torch.manual_seed(0)
+    mix = torch.randn(3, 3) + 2 * torch.eye(3)
+    x = torch.einsum("ij,njhw->nihw", mix, torch.randn(64, 3, 16, 16)) * 3
+    net = pc.FastNet(widths=(8, 8, 8))
+    net.init_whitening(x, eps=1e-9)
+    out = net.whiten(x.double().float())[:, :12] - net.whiten.bias[:12, None, None]
+    cov = torch.cov(out.permute(1, 0, 2, 3).reshape(12, -1).double())
+    assert torch.allclose(cov, torch.eye(12, dtype=cov.dtype), atol=1e-3)
+    assert torch.equal(net.whiten.weight[12:], -net.whiten.weight[:12])
+    assert not net.whiten.weight.requires_grad
+
+
+@pytest.mark.parametrize("model, width, in_shape", [("fastnet", 0.125, (2, 3, 32, 32)),
+                                                     ("resnet18", 0.0625, (2, 3, 32, 32))])
+def test_models_map_images_to_logits(model, width, in_shape):
+    net = pc.build_model(model, num_classes=7, width=width)
+    assert net(torch.randn(in_shape)).shape == (in_shape[0], 7)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = [pc.lr_factor(s, 100, "linear", 0.2) for s in range(101)]
+    assert f[0] == pytest.approx(0.2) and f[20] == pytest.approx(1.0)
+    assert f[100] == pytest.approx(0.05)
+    assert all(a < b for a, b in zip(f[:20], f[1:21])) and all(a > b for a, b in zip(f[20:], f[21:]))
+    assert pc.lr_factor(100, 100, "cosine", 0.2) == pytest.approx(0.0, abs=1e-12)
+    assert pc.lr_factor(37, 100, "constant", 0.2) == 1.0
+
+
+def test_synthetic_data_is_deterministic_and_balanced():
+    a, b = pc.make_synthetic(300, 50, seed=3), pc.make_synthetic(300, 50, seed=3)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert a[0].shape == (300, 3, 32, 32) and a[0].dtype == np.uint8 and a[1].dtype == np.int64
+    assert set(np.unique(a[1])) == set(range(10))
+
+
+def test_fashion_mnist_padding():
+    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    out = pc.pad_to_32x32x3(x)
+    assert out.shape == (2, 3, 32, 32) and out.dtype == np.uint8
+    assert np.array_equal(out[:, 1, 2:30, 2:30], x) and out[:, :, :2].max() == 0
+    assert np.array_equal(out[:, 0], out[:, 2])
+
+
+# --------------------------------------------------------------------------- training runs
+
+def test_tiny_run_lowers_the_loss_and_beats_chance(tmp_path):
+    s = run_in_process(TINY + ["--epochs", "4", "--out", str(tmp_path)])
+    losses = [r["train_loss"] for r in s["history"]]
+    assert losses[-1] < 0.85 * losses[0]
+    assert s["test_acc"] > 0.5  # 10 classes: chance is 0.1
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 5
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["test_acc"] == pytest.approx(s["test_acc"])
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 4 and ck["args"]["model"] == "fastnet"
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    common = TINY + ["--epochs", "4"]
+    run_in_process(common + ["--out", str(tmp_path / "full")])
+    first = run_in_process(common + ["--stop-after", "2", "--out", str(tmp_path / "split")])
+    assert first["epochs_done"] == 2 and "test_acc" not in first
+    run_in_process(["--resume", str(tmp_path / "split" / "checkpoint.pt"), "--device", "cpu",
+                    "--no-progress"])
+    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "model.pt", weights_only=True)
+    assert full.keys() == split.keys()
+    for k in full:
+        assert torch.equal(full[k], split[k]), k
+    hist = [r.split(",")[2] for r in (tmp_path / "split" / "metrics.csv").read_text().splitlines()]
+    assert hist == [r.split(",")[2] for r in
+                    (tmp_path / "full" / "metrics.csv").read_text().splitlines()]
+
+
+def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "deep_learning_suite.pytorch_cifar10"] + TINY + [
+           "--epochs", "3", "--out", str(tmp_path), "--dist-backend", "gloo"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env_for_subprocess(), timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["world_size"] == 2 and len(s["replica_digests"]) == 2
+    assert s["replicas_in_sync"] and s["replica_digests"][0] == s["replica_digests"][1]
+    losses = [r["train_loss"] for r in s["history"]]
+    assert losses[-1] < losses[0]
+    assert p.stdout.count("final: test accuracy") == 1  # rank 0 alone reports
+
+
+# --------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("flags, words", [
+    (["--epochs", "0"], "--epochs must be positive"),
+    (["--lr", "-1"], "--lr must be positive"),
+    (["--label-smoothing", "1.5"], "--label-smoothing"),
+    (["--model", "vgg"], "invalid choice"),
+    (["--epochs", "2", "--stop-after", "3"], "--stop-after"),
+    (["--val-size", "-5"], "--val-size"),
+    (["--translate", "40"], "--translate"),
+])
+def test_bad_flags_exit_with_a_message(capsys, flags, words):
+    with pytest.raises(SystemExit) as e:
+        pc.parse_args(["--dataset", "synthetic"] + flags)
+    assert e.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--batch-size", "4096"], "exceeds the"),
+    (["--val-size", "384"], "--val-size must be in"),
+])
+def test_impossible_runs_fail_cleanly(capsys, tmp_path, flags, words):
+    argv = [a for a in TINY if a != "64"]
+    argv.remove("--batch-size")
+    assert pc.main(argv + flags + ["--out", str(tmp_path)]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_missing_cifar10_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rc = pc.main(["--dataset", "cifar10", "--data-dir", str(tmp_path / "nothing"), "--no-download",
+                  "--device", "cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "could not load cifar10" in err and "nothing" in err
+
+
+def test_resume_errors(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        pc.parse_args(["--resume", str(tmp_path / "missing.pt")])
+    assert "no checkpoint at" in capsys.readouterr().err
+    run_in_process(TINY + ["--epochs", "2", "--stop-after", "1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        pc.parse_args(["--resume", str(tmp_path), "--epochs", "5"])
+    assert "made with --epochs 2" in capsys.readouterr().err
+
+
+def test_script_form_reports_bad_flags():
+    # Run as a file (not -m) from another folder: the package must still import.
+    p = subprocess.run([sys.executable, str(REPO / "deep_learning_suite" / "pytorch_cifar10.py"),
+                        "--dataset", "synthetic", "--momentum", "1.2"], capture_output=True,
+                       text=True, env=env_for_subprocess(), cwd="/", timeout=120)
+    assert p.returncode == 2 and "--momentum must be in [0, 1)" in p.stderr
