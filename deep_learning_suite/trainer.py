@@ -190,7 +190,8 @@ class Solver:
                 self.iteration = t + 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}", epoch=self.epoch + 1)
+                    bar.set_postfix(loss=f"{self.loss_history[-1]:.4f}", epoch=self.epoch + 1,
+                                    refresh=False)
                 if self.verbose and t % self.print_every == 0:
                     self._print(f"(Iteration {t + 1} / {num_iterations}) loss: "
                                 f"{self.loss_history[-1]:f}", bar)

@@ -1,0 +1,345 @@
+"""Command line: ``python -m deep_learning_suite train | evaluate | gradcheck``.
+
+    python -m deep_learning_suite train --model cnn --dataset sample --out runs/quickstart
+    python -m deep_learning_suite evaluate runs/quickstart/model.npz
+    python -m deep_learning_suite gradcheck
+
+``train`` writes into ``--out``: ``checkpoint_epoch_<e>.npz`` after every epoch, ``model.npz``
+(the best parameters), ``history.csv``, ``loss.png``, ``accuracy.png``, ``filters.png`` and
+``confusion.png``, then prints a summary line with the test accuracy and the wall time.
+Images are scaled to [0, 1] and standardised with the per-channel mean and standard deviation
+of the training split; those numbers are stored in the checkpoint so ``evaluate`` applies the
+same preprocessing. The validation split is drawn from the training set, never the test set.
+"""
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
+# Defaults per model, chosen so that `train --model cnn --dataset sample` reaches >= 85 % test
+# accuracy in about a minute on two CPU cores.
+DEFAULTS = {
+    "cnn": dict(epochs=4, batch_size=64, update_rule="adam", lr=2e-3, lr_decay=0.8, reg=1e-4,
+                weight_scale=2e-2),
+    "fc": dict(epochs=10, batch_size=100, update_rule="adam", lr=1e-3, lr_decay=0.9, reg=1e-4,
+               weight_scale=5e-2),
+}
+
+
+class CLIError(Exception):
+    """A problem the user can fix (missing data, incompatible flags); printed without a traceback."""
+
+
+# ----------------------------------------------------------------------------- data
+
+def load_dataset(name, data_dir=None, download=True):
+    """Raw images as uint8 (N, H, W) or (N, H, W, 3), int64 labels, and the class names."""
+    from . import data
+
+    if name == "sample":
+        s = data.load_sample()
+        return s["X_train"], s["y_train"], s["X_test"], s["y_test"], data.FASHION_MNIST_CLASSES
+    if name == "fashion-mnist":
+        return (*data.load_fashion_mnist(data_dir, download), data.FASHION_MNIST_CLASSES)
+    if name == "mnist":
+        return (*data.load_mnist(data_dir, download), data.MNIST_CLASSES)
+    root = data.find_cifar10_dir(data_dir, download=download)
+    return (*data.load_CIFAR10(root, dtype=np.uint8), data.CIFAR10_CLASSES)
+
+
+def to_nchw(X):
+    """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
+    X = X[:, None] if X.ndim == 3 else X.transpose(0, 3, 1, 2)
+    return X.astype(np.float32) / np.float32(255)
+
+
+def normalize(X, norm):
+    mean = np.asarray(norm["mean"], np.float32)[None, :, None, None]
+    std = np.asarray(norm["std"], np.float32)[None, :, None, None]
+    return (X - mean) / std
+
+
+def split(args, X, y):
+    """Seeded split of the training set into train and validation (the test set is never used)."""
+    n = X.shape[0]
+    if not 0 < args.num_val < n:
+        raise CLIError(f"--num-val must be between 1 and {n - 1} (the training set has {n} images)")
+    perm = np.random.default_rng(args.seed).permutation(n)
+    val, train = perm[:args.num_val], perm[args.num_val:]
+    if args.num_train is not None:
+        train = train[:args.num_train]
+    return X[train], y[train], X[val], y[val]
+
+
+# ----------------------------------------------------------------------------- models
+
+def model_spec(args, input_dim):
+    """JSON-able (kind, kwargs) that ``build_model`` turns into a model; stored in checkpoints."""
+    if args.model == "cnn":
+        return "cnn", dict(input_dim=list(input_dim), num_filters=args.num_filters,
+                           filter_size=args.filter_size, hidden_dim=args.hidden_dim,
+                           num_classes=10, weight_scale=args.weight_scale, reg=args.reg)
+    return "fc", dict(hidden_dims=args.hidden_dims, input_dim=int(np.prod(input_dim)),
+                      num_classes=10, dropout_keep_ratio=args.dropout,
+                      normalization=None if args.normalization == "none" else args.normalization,
+                      reg=args.reg, weight_scale=args.weight_scale, seed=args.seed)
+
+
+def build_model(kind, kwargs):
+    try:
+        if kind == "cnn":
+            from .cnn_model import ThreeLayerConvNet
+            return ThreeLayerConvNet(**{**kwargs, "input_dim": tuple(kwargs["input_dim"])},
+                                     dtype=np.float32)
+        from .fully_connected_net import FullyConnectedNet
+        return FullyConnectedNet(**kwargs, dtype=np.float32)
+    except ImportError as e:
+        raise CLIError(f"the {kind} model is not available: {e}") from e
+
+
+def predict(model, X, batch_size=500):
+    return np.concatenate([np.argmax(model.loss(X[i:i + batch_size]), axis=1)
+                           for i in range(0, X.shape[0], batch_size)])
+
+
+# ----------------------------------------------------------------------------- train
+
+def _int_list(text):
+    try:
+        dims = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,128, got {text!r}")
+    if any(d <= 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return dims
+
+
+def _positive(kind):
+    def parse(text):
+        v = kind(text)
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return v
+    return parse
+
+
+def _keep_prob(text):
+    p = float(text)
+    if not 0 < p <= 1:
+        raise argparse.ArgumentTypeError(
+            f"--dropout is the probability of KEEPING a unit, 0 < p <= 1 (1 = off), got {text}")
+    return p
+
+
+def add_train_args(p):
+    p.add_argument("--model", choices=("cnn", "fc"), default="cnn")
+    p.add_argument("--dataset", choices=DATASETS, default="sample")
+    p.add_argument("--data-dir", help="folder with the dataset files (else env var / cache)")
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    p.add_argument("--out", help="output folder (default runs/<model>-<dataset>)")
+    p.add_argument("--resume", help="checkpoint to continue from (its settings are reused)")
+    p.add_argument("--epochs", type=_positive(int))
+    p.add_argument("--batch-size", type=_positive(int))
+    p.add_argument("--update-rule", choices=("sgd", "sgd_momentum", "nesterov_momentum",
+                                             "rmsprop", "adam"))
+    p.add_argument("--lr", type=_positive(float), help="learning rate")
+    p.add_argument("--lr-decay", type=_positive(float), help="learning-rate factor per epoch")
+    p.add_argument("--reg", type=float, help="L2 regularisation strength")
+    p.add_argument("--weight-scale", type=_positive(float))
+    p.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), default="none",
+                   help="fc only")
+    p.add_argument("--dropout", type=_keep_prob, default=1.0, help="fc only: keep probability")
+    p.add_argument("--hidden-dims", type=_int_list, default=[256, 128], help="fc: e.g. 256,128")
+    p.add_argument("--num-filters", type=_positive(int), default=16, help="cnn")
+    p.add_argument("--filter-size", type=_positive(int), default=5, help="cnn (odd)")
+    p.add_argument("--hidden-dim", type=_positive(int), default=128, help="cnn")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-train", type=_positive(int), help="use at most this many training images")
+    p.add_argument("--num-val", type=int, default=1000, help="validation images taken from train")
+    p.add_argument("--num-test", type=_positive(int), help="evaluate on at most this many")
+    p.add_argument("--print-every", type=_positive(int), default=100)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def _fill_defaults(args):
+    for key, value in DEFAULTS[args.model].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.model == "cnn" and (args.normalization != "none" or args.dropout != 1.0):
+        raise CLIError("--normalization and --dropout apply to --model fc; the ThreeLayerConvNet "
+                       "has neither")
+    if args.model == "cnn" and args.filter_size % 2 == 0:
+        raise CLIError(f"--filter-size must be odd so the conv keeps the image size, got "
+                       f"{args.filter_size}")
+    if args.out is None:
+        args.out = f"runs/{args.model}-{args.dataset}"
+
+
+_RESUMED = ("model", "dataset", "batch_size", "update_rule", "lr", "lr_decay", "reg",
+            "weight_scale", "normalization", "dropout", "hidden_dims", "num_filters",
+            "filter_size", "hidden_dim", "seed", "num_train", "num_val")
+
+
+def cmd_train(args):
+    from .checkpoint import load_checkpoint
+    from .trainer import Solver
+
+    if args.resume:
+        saved = (load_checkpoint(args.resume).get("meta") or {}).get("args")
+        if not saved:
+            raise CLIError(f"{args.resume} holds no CLI settings; resume it from Python instead")
+        for key in _RESUMED:
+            setattr(args, key, saved[key])
+        if args.epochs is None:
+            args.epochs = saved["epochs"]
+    _fill_defaults(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+
+    Xtr_raw, ytr, Xte_raw, yte, classes = load_dataset(args.dataset, args.data_dir,
+                                                      not args.no_download)
+    Xtr, ytr, Xval, yval = split(args, to_nchw(Xtr_raw), ytr)
+    Xte = to_nchw(Xte_raw[:args.num_test]) if args.num_test else to_nchw(Xte_raw)
+    yte = yte[:Xte.shape[0]]
+    norm = {"scale": 1 / 255, "mean": Xtr.mean(axis=(0, 2, 3), dtype=np.float64).tolist(),
+            "std": (Xtr.std(axis=(0, 2, 3), dtype=np.float64) + 1e-8).tolist()}
+    Xtr, Xval, Xte = (normalize(X, norm) for X in (Xtr, Xval, Xte))
+
+    kind, kwargs = model_spec(args, Xtr.shape[1:])
+    np.random.seed(args.seed)       # models without a seed argument draw their weights here
+    model = build_model(kind, kwargs)
+    meta = {"model": kind, "model_kwargs": kwargs, "normalization": norm,
+            "dataset": args.dataset, "classes": list(classes),
+            "args": {k: getattr(args, k) for k in _RESUMED + ("epochs",)}}
+    solver = Solver(model, {"X_train": Xtr, "y_train": ytr, "X_val": Xval, "y_val": yval},
+                    update_rule=args.update_rule, optim_config={"learning_rate": args.lr},
+                    lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
+                    num_train_samples=1000, num_val_samples=None, print_every=args.print_every,
+                    verbose=not args.quiet, seed=args.seed,
+                    checkpoint_name=str(out / "checkpoint"), checkpoint_meta=meta)
+    if args.resume:
+        solver.resume(args.resume)
+    solver.train()
+    solver.save_checkpoint(out / "model.npz")
+
+    y_pred = predict(model, Xte)
+    test_acc = float(np.mean(y_pred == yte))
+    write_history(out / "history.csv", solver, Xtr.shape[0] // args.batch_size)
+    write_plots(out, solver, model, kind, Xtr.shape[1:], yte, y_pred, classes)
+    wall = time.perf_counter() - start
+    print(f"{kind} on {args.dataset}: test accuracy {test_acc:.4f} ({int(np.sum(y_pred == yte))}"
+          f"/{yte.size}), best val accuracy {solver.best_val_acc:.4f}, "
+          f"{solver.epoch} epochs, wall time {wall:.1f} s; wrote {out}/")
+    return 0
+
+
+def write_history(path, solver, iters_per_epoch):
+    """One row per accuracy check: the first after iteration 1, then one per epoch."""
+    iters_per_epoch = max(iters_per_epoch, 1)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", "iteration", "mean_loss", "train_acc", "val_acc"])
+        for k, (tr, va) in enumerate(zip(solver.train_acc_history, solver.val_acc_history)):
+            it = 1 if k == 0 else k * iters_per_epoch
+            losses = solver.loss_history[:1] if k == 0 else \
+                solver.loss_history[(k - 1) * iters_per_epoch:it]
+            w.writerow([k, it, f"{np.mean(losses):.6f}", f"{tr:.4f}", f"{va:.4f}"])
+
+
+def write_plots(out, solver, model, kind, input_dim, y_true, y_pred, classes):
+    try:
+        from . import plots
+        plots.plot_loss(solver.loss_history, out / "loss.png")
+        plots.plot_accuracy(solver.train_acc_history, solver.val_acc_history, out / "accuracy.png")
+        W1 = model.params["W1"]
+        plots.plot_filters(W1, out / "filters.png", input_shape=None if kind == "cnn" else input_dim,
+                           title="conv1 filters" if kind == "cnn" else "W1 columns as images")
+        plots.plot_confusion(y_true, y_pred, out / "confusion.png", class_names=list(classes))
+    except ImportError as e:
+        print(f"note: plots skipped ({e})", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+def load_trained(path):
+    """Rebuild the model stored in a ``train`` checkpoint; returns ``(model, meta)``."""
+    from .checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    meta = state.get("meta") or {}
+    if "model" not in meta:
+        raise CLIError(f"{path} does not say which model it holds (not written by `train`)")
+    model = build_model(meta["model"], meta["model_kwargs"])
+    model.params.update(state["params"])
+    for name, value in state["model_state"].items():
+        setattr(model, name, value)
+    return model, meta
+
+
+def cmd_evaluate(args):
+    model, meta = load_trained(args.checkpoint)
+    dataset = args.dataset or meta["dataset"]
+    _, _, Xte, yte, classes = load_dataset(dataset, args.data_dir, not args.no_download)
+    if args.num_test:
+        Xte, yte = Xte[:args.num_test], yte[:args.num_test]
+    X = normalize(to_nchw(Xte), meta["normalization"])
+    cnn = meta["model"] == "cnn"
+    expected = meta["model_kwargs"]["input_dim"]
+    expected = tuple(expected) if cnn else expected
+    got = X.shape[1:] if cnn else int(np.prod(X.shape[1:]))
+    if got != expected:
+        raise CLIError(f"{dataset} images give inputs of {got} but the model takes {expected}; "
+                       f"evaluate it on the dataset it was trained on")
+    y_pred = predict(model, X, args.batch_size)
+    print(f"{args.checkpoint} on {dataset} test ({yte.size} images): accuracy "
+          f"{np.mean(y_pred == yte):.4f}")
+    print(f"{'class':<14}{'accuracy':>9}{'count':>7}")
+    for c, name in enumerate(classes):
+        mask = yte == c
+        if mask.any():
+            print(f"{name:<14}{np.mean(y_pred[mask] == c):>9.4f}{int(mask.sum()):>7}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m deep_learning_suite",
+        description="CS231n Toolkit: train and evaluate NumPy networks, check gradients.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,gradcheck}")
+    p = sub.add_parser("train", help="train a network and write checkpoint, history and plots")
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a test split")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=DATASETS, help="default: the one it was trained on")
+    p.add_argument("--data-dir")
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    p.add_argument("--num-test", type=_positive(int))
+    p.add_argument("--batch-size", type=_positive(int), default=500)
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("gradcheck", help="analytic vs numerical gradients of every layer")
+    p.add_argument("--only", help="comma-separated substrings of the check names to run")
+    p.set_defaults(func=lambda a: __import__(f"{__package__}.gradcheck",
+                                             fromlist=["run"]).run(a.only))
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``python -m deep_learning_suite`` and the ``cs231n-toolkit`` script."""
+    args = build_parser().parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .data import CorruptDataError, DatasetNotFoundError
+
+    try:
+        return args.func(args)
+    except (CLIError, DatasetNotFoundError, CorruptDataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,146 @@
+"""Training plots saved as PNG: loss curve, accuracies, first-layer filters, confusion matrix.
+
+matplotlib is imported inside each function (it is an optional dependency), and figures are
+built with ``matplotlib.figure.Figure`` on the Agg canvas rather than through pyplot, so
+nothing here opens a window or changes a notebook's backend.
+"""
+
+import numpy as np
+
+
+def _figure(figsize):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'cs231n-toolkit[plot]'") from e
+    fig = Figure(figsize=figsize, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def plot_loss(loss_history, path, smooth=None):
+    """Training loss per iteration, with a moving average (window ``smooth``, default ~1/50 of the run)."""
+    loss = np.asarray(loss_history, dtype=np.float64)
+    fig = _figure((7, 4))
+    ax = fig.add_subplot()
+    ax.plot(np.arange(1, loss.size + 1), loss, ".", ms=2, alpha=0.35, label="minibatch loss")
+    k = smooth or max(1, loss.size // 50)
+    if loss.size >= k > 1:
+        avg = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(k, loss.size + 1), avg, lw=2, label=f"moving average ({k})")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title("Training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_accuracy(train_acc_history, val_acc_history, path):
+    """Train and validation accuracy at each check (the first point is after iteration 1)."""
+    fig = _figure((7, 4))
+    ax = fig.add_subplot()
+    epochs = np.arange(len(train_acc_history))
+    ax.plot(epochs, train_acc_history, "-o", label="train")
+    ax.plot(epochs, val_acc_history, "-o", label="val")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title("Classification accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def filter_grid(W, input_shape=None, padding=1):
+    """Tile first-layer weights into one image with values in [0, 1].
+
+    Parameters
+    ----------
+    W : ndarray
+        Conv weights (F, C, HH, WW), or fully-connected weights (D, H) whose columns are
+        reshaped to ``input_shape`` = (C, H, W) with C * H * W = D.
+    input_shape : tuple, needed for 2-D ``W``
+    padding : int, pixels between tiles
+
+    Returns
+    -------
+    grid : ndarray (rows, cols) for one channel or (rows, cols, 3) for three; each filter
+        is scaled to [0, 1] on its own, so weak filters stay visible.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim == 2:
+        if input_shape is None or int(np.prod(input_shape)) != W.shape[0]:
+            raise ValueError(f"W of shape {W.shape} needs input_shape (C, H, W) with "
+                             f"C*H*W = {W.shape[0]}, got {input_shape}")
+        W = W.T.reshape(W.shape[1], *input_shape)
+    if W.ndim != 4:
+        raise ValueError(f"W must be (F, C, HH, WW) or (D, H), got shape {W.shape}")
+    F, C, HH, WW = W.shape
+    if C not in (1, 3):
+        W, C = W[:, :1], 1   # only the first input channel can be drawn faithfully
+    lo = W.min(axis=(1, 2, 3), keepdims=True)
+    hi = W.max(axis=(1, 2, 3), keepdims=True)
+    W = (W - lo) / np.maximum(hi - lo, 1e-12)
+    n = int(np.ceil(np.sqrt(F)))
+    rows = int(np.ceil(F / n))
+    grid = np.ones((rows * (HH + padding) - padding, n * (WW + padding) - padding, C))
+    for i in range(F):
+        r, c = divmod(i, n)
+        grid[r * (HH + padding):r * (HH + padding) + HH,
+             c * (WW + padding):c * (WW + padding) + WW] = W[i].transpose(1, 2, 0)
+    return grid[..., 0] if C == 1 else grid
+
+
+def plot_filters(W, path, input_shape=None, max_filters=100, title="First-layer weights"):
+    """Save ``filter_grid(W)`` (at most ``max_filters`` filters) as an image."""
+    W = np.asarray(W)
+    W = W[:max_filters] if W.ndim == 4 else W[:, :max_filters]
+    grid = filter_grid(W, input_shape)
+    fig = _figure((6, 6))
+    ax = fig.add_subplot()
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
+    ax.set_title(f"{title} ({W.shape[0] if W.ndim == 4 else W.shape[1]} shown)")
+    ax.axis("off")
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true, y_pred, num_classes):
+    """Counts ``M[i, j]`` of samples of true class i predicted as class j."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must match")
+    return np.bincount(y_true * num_classes + y_pred,
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def plot_confusion(y_true, y_pred, path, class_names=None, title="Confusion matrix (test)"):
+    """Row-normalised confusion matrix with counts written in each cell."""
+    num_classes = len(class_names) if class_names else int(max(np.max(y_true), np.max(y_pred))) + 1
+    names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+    M = confusion_matrix(y_true, y_pred, num_classes)
+    frac = M / np.maximum(M.sum(axis=1, keepdims=True), 1)
+    fig = _figure((7.5, 6.5))
+    ax = fig.add_subplot()
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    ax.set_xticks(range(num_classes), names, rotation=45, ha="right")
+    ax.set_yticks(range(num_classes), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    acc = np.trace(M) / max(M.sum(), 1)
+    ax.set_title(f"{title}: accuracy {acc:.1%}")
+    for i in range(num_classes):
+        for j in range(num_classes):
+            if M[i, j]:
+                ax.text(j, i, str(M[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    return _save(fig, path)

@@ -1,0 +1,143 @@
+import csv
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deep_learning_suite.checkpoint import load_checkpoint
+from deep_learning_suite.cli import main
+
+SMALL = ["--dataset", "sample", "--num-train", "400", "--num-val", "100", "--num-test", "300",
+         "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def no_user_data(tmp_path, monkeypatch):
+    for var in ("CIFAR10_DIR", "FASHION_MNIST_DIR", "MNIST_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def summary_accuracy(text):
+    return float(re.search(r"test accuracy (\d\.\d+)", text).group(1))
+
+
+@pytest.fixture(scope="module")
+def fc_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fc")
+    argv = ["train", "--model", "fc", "--hidden-dims", "32", "--epochs", "2",
+            "--normalization", "batchnorm", "--dropout", "0.9", "--lr", "3e-3", "--out", str(out)] + SMALL
+    return out, argv
+
+
+def test_train_fc_end_to_end_then_evaluate(fc_run, capsys):
+    out, argv = fc_run
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    acc = summary_accuracy(text)
+    assert acc > 0.35                    # 400 images, 2 epochs; chance is 0.1
+    assert "wall time" in text
+    for name in ("checkpoint_epoch_1.npz", "checkpoint_epoch_2.npz", "model.npz", "history.csv",
+                 "loss.png", "accuracy.png", "filters.png", "confusion.png"):
+        assert (out / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert rows[-1]["iteration"] == str(2 * (400 // 100))
+    meta = load_checkpoint(out / "model.npz")["meta"]
+    assert meta["model"] == "fc" and len(meta["normalization"]["mean"]) == 1
+    # the checkpoint keeps batchnorm's running statistics for evaluation
+    assert "bn_params" in load_checkpoint(out / "model.npz")["model_state"]
+
+    assert main(["evaluate", str(out / "model.npz"), "--num-test", "300"]) == 0
+    ev = capsys.readouterr().out
+    assert float(re.search(r"accuracy (\d\.\d+)", ev).group(1)) == pytest.approx(acc, abs=1e-4)
+    assert "Ankle boot" in ev and "Trouser" in ev
+
+
+def test_resume_from_cli_matches_uninterrupted(fc_run, tmp_path, capsys):
+    out, argv = fc_run
+    if not (out / "model.npz").exists():
+        assert main(argv) == 0
+    assert main(["train", "--resume", str(out / "checkpoint_epoch_1.npz"),
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    a = load_checkpoint(out / "model.npz")["params"]
+    b = load_checkpoint(tmp_path / "model.npz")["params"]
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_train_cnn_small_slice(tmp_path, capsys):
+    assert main(["train", "--model", "cnn", "--epochs", "1", "--num-filters", "4",
+                 "--filter-size", "3", "--hidden-dim", "16", "--out", str(tmp_path)] + SMALL) == 0
+    assert summary_accuracy(capsys.readouterr().out) > 0.3
+    assert load_checkpoint(tmp_path / "model.npz")["params"]["W1"].shape == (4, 1, 3, 3)
+    assert (tmp_path / "filters.png").exists()
+
+
+def test_gradcheck_passes_and_prints_a_table(capsys):
+    assert main(["gradcheck"]) == 0
+    text = capsys.readouterr().out
+    for name in ("affine", "relu", "softmax_loss", "svm_loss", "batchnorm", "layernorm",
+                 "spatial_groupnorm", "dropout", "conv_naive", "conv_fast", "max_pool_naive",
+                 "max_pool_fast", "FullyConnectedNet", "ThreeLayerConvNet"):
+        assert re.search(rf"^{name}\s.*PASS$", text, re.M), name
+    assert "FAIL" not in text
+
+
+def test_gradcheck_reports_a_failure(monkeypatch, capsys):
+    from deep_learning_suite import gradcheck, layers
+    monkeypatch.setattr(layers, "relu_backward", lambda dout, x: dout)   # wrong for x < 0
+    assert main(["gradcheck", "--only", "relu"]) == 1
+    assert re.search(r"^relu\s.*FAIL$", capsys.readouterr().out, re.M)
+    assert gradcheck.run("no-such-check") == 2
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--model", "mlp"], "invalid choice: 'mlp'"),
+    (["train", "--dropout", "1.5"], "KEEPING"),
+    (["train", "--hidden-dims", "64,x"], "comma-separated integers"),
+    (["train", "--epochs", "0"], "must be positive"),
+    (["train", "--dataset", "imagenet"], "invalid choice"),
+    (["fly"], "invalid choice"),
+])
+def test_bad_flags_exit_2_with_a_clear_message(argv, match, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--model", "cnn", "--normalization", "batchnorm"], "apply to --model fc"),
+    (["train", "--model", "cnn", "--filter-size", "4"], "must be odd"),
+    (["train", "--num-val", "20000"], "--num-val must be between"),
+])
+def test_incompatible_flags_give_an_error(argv, match, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path), "--quiet"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("dataset, env", [("cifar10", "CIFAR10_DIR"), ("mnist", "MNIST_DIR"),
+                                          ("fashion-mnist", "FASHION_MNIST_DIR")])
+def test_missing_data_is_a_clear_error(dataset, env, tmp_path, capsys):
+    rc = main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "none"),
+               "--no-download", "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert env in err and str(tmp_path / "none") in err
+
+
+def test_evaluate_refuses_a_damaged_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "model.npz" in capsys.readouterr().err
+
+
+def test_module_entry_point_help():
+    r = subprocess.run([sys.executable, "-m", "deep_learning_suite", "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "train" in r.stdout and "gradcheck" in r.stdout

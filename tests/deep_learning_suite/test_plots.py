@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from deep_learning_suite import plots
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_confusion_matrix_counts_match_a_loop(rng):
+    y_true, y_pred = rng.integers(4, size=200), rng.integers(4, size=200)
+    M = plots.confusion_matrix(y_true, y_pred, 4)
+    ref = np.zeros((4, 4), int)
+    for t, p in zip(y_true, y_pred):
+        ref[t, p] += 1
+    assert np.array_equal(M, ref)
+    with pytest.raises(ValueError, match="must match"):
+        plots.confusion_matrix(y_true, y_pred[:-1], 4)
+
+
+@pytest.mark.parametrize("shape, expect", [((6, 1, 5, 5), (11, 17)), ((4, 3, 3, 3), (7, 7, 3)),
+                                           ((5, 2, 3, 3), (7, 11))])
+def test_filter_grid_conv(rng, shape, expect):
+    W = rng.standard_normal(shape)
+    g = plots.filter_grid(W)
+    assert g.shape == expect
+    assert g.min() >= 0 and g.max() <= 1
+    # the first tile is the first filter rescaled to [0, 1]
+    # (only the first channel is drawn when there are neither 1 nor 3)
+    f = W[0].transpose(1, 2, 0) if shape[1] == 3 else W[0, 0]
+    tile = g[:shape[2], :shape[3]]
+    assert np.allclose(tile, (f - f.min()) / (f.max() - f.min()))
+
+
+def test_filter_grid_fc_columns_as_images(rng):
+    W = rng.standard_normal((2 * 4 * 4, 9))
+    g = plots.filter_grid(W, input_shape=(2, 4, 4))
+    assert g.shape == (3 * 5 - 1, 3 * 5 - 1)
+    with pytest.raises(ValueError, match="input_shape"):
+        plots.filter_grid(W, input_shape=(3, 4, 4))
+
+
+def test_plots_write_pngs(tmp_path, rng):
+    loss = np.exp(-np.arange(300) / 80) + 0.1 * rng.random(300)
+    paths = [
+        plots.plot_loss(loss, tmp_path / "loss.png"),
+        plots.plot_accuracy([0.1, 0.5, 0.7], [0.1, 0.45, 0.6], tmp_path / "acc.png"),
+        plots.plot_filters(rng.standard_normal((8, 1, 5, 5)), tmp_path / "f.png"),
+        plots.plot_filters(rng.standard_normal((16, 12)), tmp_path / "fc.png", input_shape=(1, 4, 4)),
+        plots.plot_confusion(rng.integers(3, size=50), rng.integers(3, size=50),
+                             tmp_path / "c.png", class_names=["a", "b", "c"]),
+    ]
+    for p in paths:
+        assert p.read_bytes()[:8] == PNG and p.stat().st_size > 5000
