@@ -79,13 +79,16 @@ def conv_forward_fast(x, w, b, conv_param):
     return out, cache
 
 
-def conv_backward_fast(dout, cache):
+def conv_backward_fast(dout, cache, need_dx=True):
     """Backward of ``conv_forward_fast``; same results as ``conv_backward_naive``.
 
     Parameters
     ----------
     dout : ndarray, (N, F, H', W')
     cache : from ``conv_forward_fast``
+    need_dx : bool
+        False skips the input gradient (returned as None), for a first layer
+        whose input is data: that saves one GEMM and the col2im.
 
     Returns
     -------
@@ -113,6 +116,8 @@ def conv_backward_fast(dout, cache):
     d = d.reshape(N, F, H_out * Wq)
 
     dw = np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
+    if not need_dx:
+        return None, dw, db
     dcols = np.matmul(w2.T, d, out=cols if owned else None)
 
     if HH == 1 and WW == 1 and pad == 0:
