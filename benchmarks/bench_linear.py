@@ -1,0 +1,168 @@
+"""kNN distances and linear-classifier losses: loops vs vectorised NumPy vs PyTorch CPU.
+
+The sizes are the course's: distances from 500 test to 5,000 training vectors of
+dimension 3,072 (CIFAR-10 pixels), and the SVM and softmax losses for W (3073, 10)
+and X (500, 3073). Prints the median time of each version and ratios of medians::
+
+    python benchmarks/bench_linear.py            # ~2 minutes, almost all in the loop versions
+    python benchmarks/bench_linear.py --quick    # 50 test vectors instead of 500, ~15 s
+
+The loop versions of the distance run ``--slow-repeats`` times only (once by default);
+everything else runs ``--repeats`` times after a warm-up call. Before anything is
+reported, each version's result is checked against the vectorised one, so a fast but
+wrong version cannot win. The exit status is 1 if a target (no-loop distance >= 100x
+the two-loop one, vectorised losses >= 50x the naive ones) is missed.
+"""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from linear_classifiers.k_nearest_neighbor import KNearestNeighbor
+from linear_classifiers.linear_svm import svm_loss_naive, svm_loss_vectorized
+from linear_classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
+
+DISTANCE_TARGET = 100  # no-loop vs two-loop speed-up the course asks for
+LOSS_TARGET = 50  # vectorised vs naive loss
+
+
+def median_time(fn, repeats, warmup=True):
+    """Median wall time of ``repeats`` calls, and the last call's result."""
+    if warmup:
+        fn()  # first-touch page faults and lazy initialisation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def check_close(name, got, ref, tol):
+    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    err = np.max(np.abs(got - ref)) / max(1e-12, np.max(np.abs(ref)))
+    if not err <= tol:
+        raise AssertionError(f"{name} disagrees with the vectorised result: relative error {err:.2e}")
+
+
+def bench_distances(args, rng, torch):
+    X_train = rng.integers(0, 256, size=(args.num_train, args.dim)).astype(np.float64)
+    X_test = rng.integers(0, 256, size=(args.num_test, args.dim)).astype(np.float64)
+    knn = KNearestNeighbor().train(X_train, rng.integers(10, size=args.num_train))
+    t_none, ref = median_time(lambda: knn.compute_distances_no_loops(X_test), args.repeats)
+    t_two, d_two = median_time(lambda: knn.compute_distances_two_loops(X_test), args.slow_repeats, warmup=False)
+    check_close("two-loop distance", d_two, ref, 1e-9)
+    t_one, d_one = median_time(lambda: knn.compute_distances_one_loop(X_test), args.slow_repeats, warmup=False)
+    check_close("one-loop distance", d_one, ref, 1e-9)
+    rows = [
+        ("two loops", t_two, args.slow_repeats, t_two / t_two),
+        ("one loop", t_one, args.slow_repeats, t_two / t_one),
+        ("no loops", t_none, args.repeats, t_two / t_none),
+    ]
+    if torch is not None:
+        ta, tb = torch.tensor(X_test), torch.tensor(X_train)
+        t_torch, d_torch = median_time(lambda: torch.cdist(ta, tb), args.repeats)
+        check_close("torch.cdist", d_torch.numpy(), ref, 1e-9)
+        rows.append(("torch.cdist", t_torch, args.repeats, t_two / t_torch))
+    return f"L2 distances {args.num_test} x {args.num_train}, D = {args.dim}", rows, t_two / t_none
+
+
+def bench_loss(name, naive, vectorized, torch_loss, args, rng, torch):
+    W = 1e-4 * rng.standard_normal((args.dim + 1, 10))
+    X = rng.standard_normal((args.loss_batch, args.dim + 1))
+    y = rng.integers(10, size=args.loss_batch)
+    reg = 0.1
+    t_vec, (loss_v, dW_v) = median_time(lambda: vectorized(W, X, y, reg), args.repeats)
+    t_naive, (loss_n, dW_n) = median_time(lambda: naive(W, X, y, reg), max(3, args.repeats // 4))
+    check_close(f"{name} naive loss", loss_n, loss_v, 1e-9)
+    check_close(f"{name} naive dW", dW_n, dW_v, 1e-9)
+    rows = [
+        ("naive", t_naive, max(3, args.repeats // 4), 1.0),
+        ("vectorized", t_vec, args.repeats, t_naive / t_vec),
+    ]
+    if torch is not None:
+        tX, ty = torch.tensor(X), torch.tensor(y)
+
+        def torch_step():
+            tW = torch.tensor(W, requires_grad=True)
+            loss = torch_loss(torch, tX @ tW, ty) + reg * (tW ** 2).sum()
+            loss.backward()
+            return loss.item(), tW.grad.numpy()
+
+        t_torch, (loss_t, dW_t) = median_time(torch_step, args.repeats)
+        check_close(f"{name} torch loss", loss_t, loss_v, 1e-9)
+        check_close(f"{name} torch dW", dW_t, dW_v, 1e-9)
+        rows.append(("torch autograd", t_torch, args.repeats, t_naive / t_torch))
+    title = f"{name} loss + gradient, W ({args.dim + 1}, 10), X ({args.loss_batch}, {args.dim + 1})"
+    return title, rows, t_naive / t_vec
+
+
+def torch_svm(torch, scores, y):
+    # multi_margin_loss averages each sample's hinge sum over C; the course's loss sums it.
+    return torch.nn.functional.multi_margin_loss(scores, y, margin=1.0) * scores.shape[1]
+
+
+def torch_softmax(torch, scores, y):
+    return torch.nn.functional.cross_entropy(scores, y)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-test", type=int, default=500)
+    parser.add_argument("--num-train", type=int, default=5000)
+    parser.add_argument("--dim", type=int, default=3072, help="D of the distances; the losses use D + 1")
+    parser.add_argument("--loss-batch", type=int, default=500, help="N of the losses")
+    parser.add_argument("--repeats", type=int, default=9, help="timed calls of the fast versions")
+    parser.add_argument("--slow-repeats", type=int, default=1, help="timed calls of the loop distances")
+    parser.add_argument("--quick", action="store_true", help="50 test vectors instead of 500")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.num_test = 50
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("(torch not installed: PyTorch rows skipped)")
+        else:
+            if args.torch_threads:
+                torch.set_num_threads(args.torch_threads)
+
+    rng = np.random.default_rng(0)
+    sections = [
+        bench_distances(args, rng, torch) + ("no loops vs two loops", DISTANCE_TARGET),
+        bench_loss("SVM", svm_loss_naive, svm_loss_vectorized, torch_svm, args, rng, torch)
+        + ("vectorized vs naive", LOSS_TARGET),
+        bench_loss("softmax", softmax_loss_naive, softmax_loss_vectorized, torch_softmax, args, rng, torch)
+        + ("vectorized vs naive", LOSS_TARGET),
+    ]
+
+    print(f"float64; median times; speed-up = median of the first row / median of this row"
+          + (f"; torch CPU with {torch.get_num_threads()} thread(s)" if torch else ""))
+    header = f"{'implementation':<16} {'median ms':>11} {'calls':>6} {'speed-up':>9}"
+    missed = []
+    for title, rows, speedup, what, target in sections:
+        print(f"\n{title}")
+        print(header)
+        print("-" * len(header))
+        for impl, t, calls, ratio in rows:
+            print(f"{impl:<16} {1e3 * t:11.2f} {calls:6d} {ratio:8.1f}x")
+        by_name = {impl: t for impl, t, _, _ in rows}
+        if "torch.cdist" in by_name or "torch autograd" in by_name:
+            torch_t = by_name.get("torch.cdist", by_name.get("torch autograd"))
+            fast_t = by_name.get("no loops", by_name.get("vectorized"))
+            print(f"NumPy vectorised / torch time: {fast_t / torch_t:.2f}")
+        verdict = "met" if speedup >= target else "MISSED"
+        print(f"target {what} >= {target}x: {speedup:.0f}x, {verdict}")
+        if speedup < target:
+            missed.append(title)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
