@@ -24,7 +24,7 @@ def stratified(y, per_class, rng):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--train-per-class", type=int, default=1000)
+    ap.add_argument("--train-per-class", type=int, default=900)
     ap.add_argument("--test-per-class", type=int, default=200)
     ap.add_argument("--seed", type=int, default=231)
     ap.add_argument("--out", default=str(SAMPLE_PATH))

@@ -360,14 +360,16 @@ def test_idx_download_with_checksums_and_offline_message(tmp_path):
 
 def test_shipped_sample_is_balanced_real_fashion_mnist():
     s = D.load_sample()
-    assert s["X_train"].shape == (10000, 28, 28) and s["X_test"].shape == (2000, 28, 28)
+    assert s["X_train"].shape == (9000, 28, 28) and s["X_test"].shape == (2000, 28, 28)
     assert s["X_train"].dtype == np.uint8 and s["y_train"].dtype == np.int64
-    assert np.bincount(s["y_train"]).tolist() == [1000] * 10
+    assert np.bincount(s["y_train"]).tolist() == [900] * 10
     assert np.bincount(s["y_test"]).tolist() == [200] * 10
     assert len(D.FASHION_MNIST_CLASSES) == 10
-    # real images, not noise: Trousers (1) are darker at the centre column than Pullovers (2)
+    # real garments, not noise: mostly black background, and classes differ in how much
+    # of the frame they fill (sandals little, pullovers and coats a lot)
     means = [s["X_train"][s["y_train"] == c].mean() for c in range(10)]
-    assert 20 < min(means) and max(means) < 160
+    assert np.mean(s["X_train"] == 0) > 0.3
+    assert means[5] < 60 < means[2] and means[4] > 60
 
 
 @pytest.mark.skipif(not D._has_idx(D.DEBIAN_FASHION_MNIST_DIR),
