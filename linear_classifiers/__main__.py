@@ -84,8 +84,11 @@ def build_parser():
     p.add_argument("--data-dir", default=None,
                    help="folder of the dataset (for cifar10, the cifar-10-batches-py folder); "
                         "default: environment variable, then cache, then download")
-    p.add_argument("--num-train", type=_positive(int), default=None, help="training samples (default: all)")
-    p.add_argument("--num-test", type=_positive(int), default=None, help="test samples (default: all)")
+    p.add_argument("--num-train", type=_positive(int), default=10000,
+                   help="training samples, drawn at random when the dataset has more (default: 10000, "
+                        "all of the sample)")
+    p.add_argument("--num-test", type=_positive(int), default=2000,
+                   help="test samples, drawn the same way (default: 2000)")
     p.add_argument("--k", type=_positive(int), nargs="+", default=[1, 3, 5, 10],
                    help="kNN neighbours; several values are compared by cross-validation (default: 1 3 5 10)")
     p.add_argument("--num-folds", type=_positive(int), default=5, help="cross-validation folds (default: 5)")
@@ -102,7 +105,7 @@ def build_parser():
 
 
 def _subsample(X, y, num, rng):
-    if num is None or num >= X.shape[0]:
+    if num >= X.shape[0]:
         return X, y
     idx = np.sort(rng.choice(X.shape[0], size=num, replace=False))
     return X[idx], y[idx]

@@ -10,6 +10,9 @@ from deep_learning_suite._validate import check_ndim
 
 from ._checks import check_class_labels, check_positive_int
 
+# predict() bounds the distance matrix it holds at once to this many entries (128 MiB in float64).
+MAX_DISTANCES_PER_CHUNK = 2**24
+
 
 def _as_features(name, X, num_features=None):
     """Return ``X`` as a 2-D float array; integer pixels become float64.
@@ -76,15 +79,18 @@ class KNearestNeighbor:
         y_pred : ndarray of int64, (num_test,)
         """
         self._check_trained()
-        if num_loops == 0:
-            dists = self.compute_distances_no_loops(X)
-        elif num_loops == 1:
-            dists = self.compute_distances_one_loop(X)
-        elif num_loops == 2:
-            dists = self.compute_distances_two_loops(X)
-        else:
+        distances = {0: self.compute_distances_no_loops, 1: self.compute_distances_one_loop,
+                     2: self.compute_distances_two_loops}
+        if num_loops not in distances:
             raise ValueError(f"num_loops must be 0, 1 or 2, got {num_loops!r}")
-        return self.predict_labels(dists, k=k)
+        X = _as_features("X", X, self.X_train.shape[1])
+        k = check_positive_int("k", k, "predict")
+        # The full (num_test, num_train) matrix of a large test set can exceed memory,
+        # so test rows go through in chunks.
+        chunk = max(1, MAX_DISTANCES_PER_CHUNK // self.X_train.shape[0])
+        y_pred = [self.predict_labels(distances[num_loops](X[start:start + chunk]), k=k)
+                  for start in range(0, X.shape[0], chunk)]
+        return np.concatenate(y_pred) if y_pred else np.zeros(0, dtype=np.int64)
 
     def compute_distances_two_loops(self, X):
         """L2 distances with a loop over test rows and one over training rows.
@@ -124,17 +130,20 @@ class KNearestNeighbor:
     def compute_distances_no_loops(self, X):
         """L2 distances with no Python loop: ``||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b``.
 
-        The expansion cancels catastrophically when two rows are close, so it is
-        accumulated in float64 whatever the input dtype, and rounding that leaves a
-        tiny negative square is clipped to 0 before the square root.
+        The expansion cancels catastrophically when two rows are close compared with
+        their norms, so both sides are first centred on the training mean (distances do
+        not change; raw pixels lose their large common offset), the sum is accumulated
+        in float64 whatever the input dtype, and rounding that leaves a tiny negative
+        square is clipped to 0 before the square root.
 
         Same parameters and result as ``compute_distances_two_loops``.
         """
         self._check_trained()
         X = _as_features("X", X, self.X_train.shape[1])
         dtype = np.result_type(X.dtype, self.X_train.dtype)
-        test = X.astype(np.float64, copy=False)
-        train = self.X_train.astype(np.float64, copy=False)
+        centre = self.X_train.mean(axis=0, dtype=np.float64)
+        test = X - centre
+        train = self.X_train - centre
         sq = np.einsum("id,id->i", test, test)[:, None] + np.einsum("jd,jd->j", train, train)[None, :]
         sq -= 2.0 * (test @ train.T)
         np.maximum(sq, 0.0, out=sq)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from deep_learning_suite.utils import rel_error
+from linear_classifiers import k_nearest_neighbor
 from linear_classifiers.k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
 
 
@@ -98,6 +99,17 @@ def test_predict_matches_brute_force_vote_for_every_num_loops(rng, k):
     knn = KNearestNeighbor().train(X_train, y_train)
     for num_loops in (0, 1, 2):
         assert knn.predict(X_test, k=k, num_loops=num_loops).tolist() == expected
+
+
+@pytest.mark.parametrize("num_loops", [0, 2])
+def test_predict_in_chunks_matches_one_matrix(rng, monkeypatch, num_loops):
+    X_train, y_train = rng.standard_normal((20, 4)), rng.integers(5, size=20)
+    X_test = rng.standard_normal((10, 4))
+    knn = KNearestNeighbor().train(X_train, y_train)
+    whole = knn.predict_labels(knn.compute_distances_no_loops(X_test), k=3)
+    monkeypatch.setattr(k_nearest_neighbor, "MAX_DISTANCES_PER_CHUNK", 60)  # 3 test rows per chunk
+    assert np.array_equal(knn.predict(X_test, k=3, num_loops=num_loops), whole)
+    assert knn.predict(X_test[:0], k=3).shape == (0,)
 
 
 def test_cross_validation_picks_a_small_k_on_separable_data(rng):
