@@ -53,6 +53,10 @@ class KNearestNeighbor:
         ----------
         X : ndarray, (num_train, D); integer data is converted to float64
         y : ndarray of int, (num_train,) with labels >= 0
+
+        Returns
+        -------
+        self, so that ``KNearestNeighbor().train(X, y).predict(X_test)`` reads naturally
         """
         X = _as_features("X", X)
         if X.shape[0] == 0:

@@ -22,8 +22,8 @@ def test_learns_the_fashion_mnist_sample(sample, cls):
     X_train, y_train, X_test, y_test = sample
     X_train, X_test = add_bias_column(X_train), add_bias_column(X_test)
     model = cls()
-    history = model.train(X_train, y_train, learning_rate=0.05, reg=1e-3, num_iters=300, seed=0)
-    assert len(history) == 300
+    history = model.train(X_train, y_train, learning_rate=0.05, reg=1e-3, num_iters=150, seed=0)
+    assert len(history) == 150
     assert np.mean(history[-20:]) < 0.5 * history[0]
     accuracy = np.mean(model.predict(X_test) == y_test)
     assert accuracy > 0.7, f"{cls.__name__} reached only {accuracy:.3f} on 10 classes"
