@@ -138,18 +138,30 @@ def _tiles(x_shape, PH, PW, stride):
     return PH == stride and PW == stride and H % PH == 0 and W % PW == 0
 
 
-def _offset_slice(a, i, j, stride, H_out, W_out):
-    """View of ``a`` holding element ``(i, j)`` of every window: shape (N, C, H', W')."""
-    return a[:, :, i:i + stride * (H_out - 1) + 1:stride, j:j + stride * (W_out - 1) + 1:stride]
+def _offset_views(a, PH, PW, stride, H_out, W_out):
+    """For each position ``(i, j)`` inside the window, in row-major order, the view
+    ``(N, C, H', W')`` of ``a`` holding element ``(i, j)`` of every window.
+
+    Reshape path: when the windows tile ``a`` it is reshaped to ``(N, C, H', ph, W', pw)``
+    and the views are ``[:, :, :, i, :, j]``. Windowed path otherwise: strided slices.
+    Either way no data is copied (for a C-contiguous ``a``).
+    """
+    N, C = a.shape[:2]
+    if _tiles(a.shape, PH, PW, stride):
+        a6 = a.reshape(N, C, H_out, PH, W_out, PW)
+        return [a6[:, :, :, i, :, j] for i in range(PH) for j in range(PW)]
+    h_end, w_end = stride * (H_out - 1) + 1, stride * (W_out - 1) + 1
+    return [a[:, :, i:i + h_end:stride, j:j + w_end:stride] for i in range(PH) for j in range(PW)]
 
 
 def max_pool_forward_fast(x, pool_param):
     """Max pooling; same contract as ``max_pool_forward_naive``.
 
-    When the windows tile the input (``pool_height == pool_width == stride`` and the
-    sizes divide), x is reshaped to ``(N, C, H', ph, W', pw)`` and reduced over the
-    window axes without any copy. Otherwise the maximum is taken over the
-    ``ph * pw`` strided slices, one per position inside the window.
+    The maximum is taken over the ``ph * pw`` views of ``_offset_views`` (reshape
+    path when the windows tile the input, strided slices otherwise), one
+    ``np.maximum`` over the whole batch per position inside the window. (A
+    ``reshape(...).max(axis=(3, 5))`` reduction looks simpler but NumPy runs it an
+    order of magnitude slower.)
 
     Returns
     -------
@@ -157,14 +169,10 @@ def max_pool_forward_fast(x, pool_param):
     cache : opaque, for ``max_pool_backward_fast``
     """
     x, PH, PW, stride, H_out, W_out = pool_geometry(x, pool_param)
-    N, C = x.shape[:2]
-    if _tiles(x.shape, PH, PW, stride):
-        out = x.reshape(N, C, H_out, PH, W_out, PW).max(axis=(3, 5))
-    else:
-        out = _offset_slice(x, 0, 0, stride, H_out, W_out).copy()
-        for i in range(PH):
-            for j in range(PW):
-                np.maximum(out, _offset_slice(x, i, j, stride, H_out, W_out), out=out)
+    views = _offset_views(x, PH, PW, stride, H_out, W_out)
+    out = views[0].copy()
+    for v in views[1:]:
+        np.maximum(out, v, out=out)
     return out, (x, out, (PH, PW, stride, H_out, W_out))
 
 
@@ -172,8 +180,8 @@ def max_pool_backward_fast(dout, cache):
     """Backward of ``max_pool_forward_fast``: same tie rule as the naive version.
 
     Each window's gradient goes to one element, the first maximum in row-major
-    order inside the window: offsets are visited in that order and an output
-    position, once served, is masked out for the offsets after it.
+    order inside the window: positions are visited in that order and an output
+    position, once served, is masked out for the positions after it.
 
     Returns
     -------
@@ -185,15 +193,15 @@ def max_pool_backward_fast(dout, cache):
     dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
     tiles = _tiles(x.shape, PH, PW, stride)
     unserved = np.ones(out.shape, dtype=bool)
-    for i in range(PH):
-        for j in range(PW):
-            hit = _offset_slice(x, i, j, stride, H_out, W_out) == out
-            hit &= unserved
-            unserved &= ~hit
-            target = _offset_slice(dx, i, j, stride, H_out, W_out)
-            if tiles:
-                # Each pixel is in exactly one window: write instead of accumulate.
-                np.multiply(dout, hit, out=target)
-            else:
-                target += dout * hit
+    x_views = _offset_views(x, PH, PW, stride, H_out, W_out)
+    dx_views = _offset_views(dx, PH, PW, stride, H_out, W_out)
+    for xv, target in zip(x_views, dx_views):
+        hit = xv == out
+        hit &= unserved
+        unserved &= ~hit
+        if tiles:
+            # Each pixel is in exactly one window: write instead of accumulate.
+            np.multiply(dout, hit, out=target)
+        else:
+            target += dout * hit
     return dx
