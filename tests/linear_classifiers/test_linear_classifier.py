@@ -159,3 +159,12 @@ def test_trained_model_rejects_mismatched_data(rng):
         model.train(rng.standard_normal((10, 3)), np.arange(10) % 5)
     with pytest.raises(ValueError, match="astype"):
         model.predict(np.ones((2, 3), dtype=np.uint8))
+
+
+def test_verbose_prints_the_loss_every_100_iterations(rng, capsys):
+    X, y = rng.standard_normal((20, 3)), np.arange(20) % 2
+    history = Softmax().train(X, y, num_iters=201, batch_size=5, verbose=True, seed=0)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["iteration 0 / 201", "iteration 100 / 201",
+                                                      "iteration 200 / 201"]
+    assert float(lines[1].split()[-1]) == pytest.approx(history[100], rel=1e-5)
