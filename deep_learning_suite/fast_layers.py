@@ -18,8 +18,9 @@ buffer for ``dcols`` (the columns are dead once ``dw`` is computed), which
 saves allocating and faulting in a second array of the same size. A second
 backward on the same cache rebuilds the columns from ``x``.
 
-Max pooling loops over the ``pool_height * pool_width`` offsets inside the
-window (a small loop) and compares whole strided slices at once.
+Max pooling gathers its windows into contiguous pool columns the same way and
+loops over the ``pool_height * pool_width`` positions inside the window (a
+small loop), each step a whole-batch array operation.
 
 Caches are opaque: pass them back to the matching backward, nothing else.
 """
@@ -27,7 +28,7 @@ Caches are opaque: pass them back to the matching backward, nothing else.
 import numpy as np
 
 from .conv_layers import conv_geometry, pool_geometry
-from .im2col import col2im, im2col, padded_buffer, row_length
+from .im2col import col2im, im2col, padded_buffer, pool_windows, row_length
 
 
 def _columns(x, HH, WW, pad, stride, H_out, Wq):
@@ -138,30 +139,15 @@ def _tiles(x_shape, PH, PW, stride):
     return PH == stride and PW == stride and H % PH == 0 and W % PW == 0
 
 
-def _offset_views(a, PH, PW, stride, H_out, W_out):
-    """For each position ``(i, j)`` inside the window, in row-major order, the view
-    ``(N, C, H', W')`` of ``a`` holding element ``(i, j)`` of every window.
-
-    Reshape path: when the windows tile ``a`` it is reshaped to ``(N, C, H', ph, W', pw)``
-    and the views are ``[:, :, :, i, :, j]``. Windowed path otherwise: strided slices.
-    Either way no data is copied (for a C-contiguous ``a``).
-    """
-    N, C = a.shape[:2]
-    if _tiles(a.shape, PH, PW, stride):
-        a6 = a.reshape(N, C, H_out, PH, W_out, PW)
-        return [a6[:, :, :, i, :, j] for i in range(PH) for j in range(PW)]
-    h_end, w_end = stride * (H_out - 1) + 1, stride * (W_out - 1) + 1
-    return [a[:, :, i:i + h_end:stride, j:j + w_end:stride] for i in range(PH) for j in range(PW)]
-
-
 def max_pool_forward_fast(x, pool_param):
     """Max pooling; same contract as ``max_pool_forward_naive``.
 
-    The maximum is taken over the ``ph * pw`` views of ``_offset_views`` (reshape
-    path when the windows tile the input, strided slices otherwise), one
-    ``np.maximum`` over the whole batch per position inside the window. (A
-    ``reshape(...).max(axis=(3, 5))`` reduction looks simpler but NumPy runs it an
-    order of magnitude slower.)
+    The windows are gathered once into contiguous pool columns
+    ``(PH * PW, N, C, H', W')`` (``im2col.pool_windows``: a reshape of x when the
+    windows tile it, a strided view otherwise), then reduced with one
+    ``np.maximum`` per position in the window. Working on strided views
+    directly is several times slower, and ``reshape(...).max(axis=(3, 5))``
+    an order of magnitude slower. The columns are kept for the backward.
 
     Returns
     -------
@@ -169,11 +155,13 @@ def max_pool_forward_fast(x, pool_param):
     cache : opaque, for ``max_pool_backward_fast``
     """
     x, PH, PW, stride, H_out, W_out = pool_geometry(x, pool_param)
-    views = _offset_views(x, PH, PW, stride, H_out, W_out)
-    out = views[0].copy()
-    for v in views[1:]:
-        np.maximum(out, v, out=out)
-    return out, (x, out, (PH, PW, stride, H_out, W_out))
+    N, C = x.shape[:2]
+    cols = np.ascontiguousarray(pool_windows(x, PH, PW, H_out, W_out, stride))
+    cols = cols.reshape(PH * PW, N, C, H_out, W_out)
+    out = cols[0].copy()
+    for k in range(1, PH * PW):
+        np.maximum(out, cols[k], out=out)
+    return out, (x.shape, cols, out, (PH, PW, stride, H_out, W_out))
 
 
 def max_pool_backward_fast(dout, cache):
@@ -187,21 +175,30 @@ def max_pool_backward_fast(dout, cache):
     -------
     dx : ndarray, (N, C, H, W)
     """
-    x, out, (PH, PW, stride, H_out, W_out) = cache
+    x_shape, cols, out, (PH, PW, stride, H_out, W_out) = cache
     if dout.shape != out.shape:
         raise ValueError(f"max_pool_backward: dout must have shape {out.shape}, got {dout.shape}")
-    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
-    tiles = _tiles(x.shape, PH, PW, stride)
-    unserved = np.ones(out.shape, dtype=bool)
-    x_views = _offset_views(x, PH, PW, stride, H_out, W_out)
-    dx_views = _offset_views(dx, PH, PW, stride, H_out, W_out)
-    for xv, target in zip(x_views, dx_views):
-        hit = xv == out
-        hit &= unserved
-        unserved &= ~hit
-        if tiles:
-            # Each pixel is in exactly one window: write instead of accumulate.
-            np.multiply(dout, hit, out=target)
+    dtype = np.result_type(dout, cols)
+    dcols = np.empty(cols.shape, dtype=dtype)
+    unserved = None
+    for k in range(PH * PW):
+        hit = cols[k] == out
+        if unserved is None:
+            unserved = ~hit
         else:
-            target += dout * hit
+            hit &= unserved
+            unserved ^= hit  # hit is a subset of unserved: this clears the served positions
+        np.multiply(dout, hit, out=dcols[k])
+    dcols = dcols.reshape(PH, PW, *out.shape)
+    if _tiles(x_shape, PH, PW, stride):
+        # Each pixel is in exactly one window: one scatter through the reshape view.
+        dx = np.empty(x_shape, dtype=dtype)
+        np.copyto(pool_windows(dx, PH, PW, H_out, W_out, stride), dcols)
+        return dx
+    # Overlapping windows (or gaps): accumulate per position, no repeated target in one add.
+    dx = np.zeros(x_shape, dtype=dtype)
+    view = pool_windows(dx, PH, PW, H_out, W_out, stride)
+    for i in range(PH):
+        for j in range(PW):
+            view[i, j] += dcols[i, j]
     return dx

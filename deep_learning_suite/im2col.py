@@ -106,3 +106,25 @@ def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
         for j in range(WW):
             view[:, :, i, j] += cols6[:, :, i, j]
     return dxp
+
+
+def pool_windows(x, PH, PW, H_out, W_out, stride):
+    """View ``(PH, PW, N, C, H_out, W_out)`` of the pooling windows of ``x``.
+
+    ``[i, j]`` holds element ``(i, j)`` of every window. When the windows tile
+    ``x`` (``PH == PW == stride``, sizes divide) this is a reshape of x,
+    ``(N, C, H', PH, W', PW)`` with the window axes moved first; otherwise a
+    strided view like ``window_view``. Copying it gives the contiguous "pool
+    columns" on which the max and its mask are fast, contiguous operations.
+    Writing through the tiling view (of a contiguous ``x``) writes to ``x``.
+    """
+    N, C, H, W = x.shape
+    if PH == stride and PW == stride and H == PH * H_out and W == PW * W_out:
+        return x.reshape(N, C, H_out, PH, W_out, PW).transpose(3, 5, 0, 1, 2, 4)
+    sN, sC, sH, sW = x.strides
+    return as_strided(
+        x,
+        shape=(PH, PW, N, C, H_out, W_out),
+        strides=(sH, sW, sN, sC, sH * stride, sW * stride),
+        writeable=True,
+    )
