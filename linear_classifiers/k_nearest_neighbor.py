@@ -148,8 +148,11 @@ class KNearestNeighbor:
         centre = self.X_train.mean(axis=0, dtype=np.float64)
         test = X - centre
         train = self.X_train - centre
-        sq = np.einsum("id,id->i", test, test)[:, None] + np.einsum("jd,jd->j", train, train)[None, :]
-        sq -= 2.0 * (test @ train.T)
+        # In place on the product, so no other (num_test, num_train) array is allocated.
+        sq = test @ train.T
+        sq *= -2.0
+        sq += np.einsum("id,id->i", test, test)[:, None]
+        sq += np.einsum("jd,jd->j", train, train)[None, :]
         np.maximum(sq, 0.0, out=sq)
         return np.sqrt(sq, out=sq).astype(dtype, copy=False)
 
