@@ -574,6 +574,48 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
+def train_epoch(model, train_model, optimizer, data, epoch, step, total_steps, args, rank,
+                world, bar):
+    """One epoch of SGD over this rank's shard; ``train_model`` is ``model`` or its DDP /
+    compiled wrapper. Returns ``(step, last lr, mean train loss, train accuracy)``, the last two
+    over all ranks, with the device synchronised."""
+    model.train()
+    x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
+    loss_sum = torch.zeros((), device=x_ep.device)
+    correct = torch.zeros((), device=x_ep.device, dtype=torch.long)
+    steps = len(x_ep) // b
+    for i in range(steps):
+        lr = set_lr(optimizer, step, total_steps, epoch, args)
+        xb, yb = x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b]
+        with autocast(args):
+            logits = train_model(to_input(data.normalise(xb), args)).float()
+        loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        # Accumulated on the device: a .item() per step would stall the GPU queue.
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        bar.update(1)
+    stats = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
+    if world > 1:
+        dist.all_reduce(stats)
+        average_buffers(model, world)
+    sync(x_ep.device)  # so the caller's clock covers the last optimizer step too
+    loss, acc = (stats / (steps * b * world)).tolist()
+    return step, lr, loss, acc
+
+
+def save_checkpoint(path, model, optimizer, epoch, step, history, args, device):
+    """Everything a resume needs, as tensors and plain containers (weights_only loads it)."""
+    rng = {"cpu": torch.get_rng_state(),
+           "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "epoch": epoch, "step": step, "rng": rng, "args": plain_args(args),
+                 "history": history}, path)
+
+
 def train(args, data=None, log=print):
     """Train per ``args`` (from :func:`parse_args`); returns the summary dict.
 
@@ -639,50 +681,27 @@ def train(args, data=None, log=print):
     for epoch in range(start_epoch, stop):
         sync(device)
         t0 = time.perf_counter()
-        model.train()
-        x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(steps_per_epoch):
-            lr = set_lr(optimizer, step, total_steps, epoch, args)
-            xb, yb = x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b]
-            with autocast(args):
-                logits = train_model(to_input(data.normalise(xb), args)).float()
-            loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += loss.detach() * len(yb)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            bar.update(1)
-        stats = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
-        if world > 1:
-            dist.all_reduce(stats)
-            average_buffers(model, world)
-        sync(device)
-        dt = time.perf_counter() - t0
+        step, lr, loss, acc = train_epoch(model, train_model, optimizer, data, epoch, step,
+                                          total_steps, args, rank, world, bar)
+        dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
         n_ep = steps_per_epoch * args.batch_size
         train_time += dt
         images_seen += n_ep
         val_loss, val_acc = evaluate(model, data, data.x_val, data.y_val, args, tta=0)
-        row = dict(epoch=epoch + 1, lr=round(lr, 6), train_loss=stats[0].item() / n_ep,
-                   train_acc=stats[1].item() / n_ep, val_loss=val_loss, val_acc=val_acc,
-                   epoch_time_s=dt, images=n_ep, images_per_s=n_ep / dt)
+        row = dict(epoch=epoch + 1, lr=round(lr, 6), train_loss=loss, train_acc=acc,
+                   val_loss=val_loss, val_acc=val_acc, epoch_time_s=dt, images=n_ep,
+                   images_per_s=n_ep / dt)
         history.append(row)
         if is_main:
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_acc:.3f}")
-            bar.write(f"epoch {epoch + 1:3d}/{args.epochs}  lr {lr:.4f}  train loss "
-                      f"{row['train_loss']:.4f}  train acc {row['train_acc']:.4f}  val acc "
-                      f"{val_acc:.4f}  {dt:.2f} s  {n_ep / dt:,.0f} img/s", file=sys.stdout)
+            val = f"  val acc {val_acc:.4f}" if len(data.x_val) else ""
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
+            bar.write(f"epoch {epoch + 1:3d}/{args.epochs}  lr {lr:.4f}  train loss {loss:.4f}  "
+                      f"train acc {acc:.4f}{val}  {dt:.2f} s  {n_ep / dt:,.0f} img/s",
+                      file=sys.stdout)
             write_metrics(out / "metrics.csv", history)
             if args.checkpoint:
-                rng = {"cpu": torch.get_rng_state(),
-                       "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
-                atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "epoch": epoch + 1, "step": step, "rng": rng,
-                             "args": plain_args(args), "history": history},
-                            out / "checkpoint.pt")
+                save_checkpoint(out / "checkpoint.pt", model, optimizer, epoch + 1, step,
+                                history, args, device)
     bar.close()
 
     summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
@@ -710,8 +729,9 @@ def train(args, data=None, log=print):
             log(f"stopped after epoch {stop} of {args.epochs} (--stop-after); continue with "
                 f"--resume {out / 'checkpoint.pt'}")
         else:
+            val = f"val {summary['val_acc']:.2%}, " if len(data.x_val) else ""
             log(f"final: test accuracy {summary['test_acc']:.2%} (TTA level {args.tta}; "
-                f"{summary['test_acc_no_tta']:.2%} without), val {summary['val_acc']:.2%}, "
+                f"{summary['test_acc_no_tta']:.2%} without), {val}"
                 f"train time {train_time:.2f} s ({summary['images_per_s']:,.0f} images/s), "
                 f"wall time {summary['wall_time_s']:.1f} s")
     if world > 1 and not summary["replicas_in_sync"]:

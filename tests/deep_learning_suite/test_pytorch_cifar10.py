@@ -139,10 +139,10 @@ def test_tiny_run_lowers_the_loss_and_beats_chance(tmp_path):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    common = TINY + ["--epochs", "4"]
+    common = TINY + ["--epochs", "3"]
     run_in_process(common + ["--out", str(tmp_path / "full")])
-    first = run_in_process(common + ["--stop-after", "2", "--out", str(tmp_path / "split")])
-    assert first["epochs_done"] == 2 and "test_acc" not in first
+    first = run_in_process(common + ["--stop-after", "1", "--out", str(tmp_path / "split")])
+    assert first["epochs_done"] == 1 and "test_acc" not in first
     run_in_process(["--resume", str(tmp_path / "split" / "checkpoint.pt"), "--device", "cpu",
                     "--no-progress"])
     full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
@@ -211,7 +211,8 @@ def test_resume_errors(capsys, tmp_path):
     with pytest.raises(SystemExit):
         pc.parse_args(["--resume", str(tmp_path / "missing.pt")])
     assert "no checkpoint at" in capsys.readouterr().err
-    run_in_process(TINY + ["--epochs", "2", "--stop-after", "1", "--out", str(tmp_path)])
+    run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "2", "--stop-after", "1",
+                           "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         pc.parse_args(["--resume", str(tmp_path), "--epochs", "5"])
     assert "made with --epochs 2" in capsys.readouterr().err

@@ -1,0 +1,145 @@
+"""GPU benchmark of the PyTorch trainer (deep_learning_suite.pytorch_cifar10) on Fashion-MNIST.
+
+Fashion-MNIST (60k train / 10k test, 28x28 grey) is padded to 32x32 and copied to 3 channels,
+so the CIFAR-10 networks run on it unchanged. Everything goes through the trainer's own
+functions (``load_arrays``, ``DeviceData``, ``train``); nothing is reimplemented here.
+
+Runs, in order, while the time budget lasts:
+
+1. the default network ("fastnet") with its default recipe, seed 0, eager, with per-epoch figures;
+2. a CIFAR ResNet-18 (bf16, channels_last, eager) for a few epochs, for its images/s;
+3. the default recipe with seeds 1 and 2 (run-to-run spread);
+4. the default network with fewer and more epochs;
+5. the default network under ``torch.compile``.
+
+Every run first does a few throwaway training steps whose weights are discarded
+(``--warmup-steps``), so cuDNN autotuning and compilation are not in the training time.
+Training time is the sum of the epochs' wall times (augmentation included, evaluation and
+checkpointing excluded, the device synchronised at each epoch's end); images/s is images
+trained over that time; test accuracy is with the recipe's test-time augmentation.
+
+Usage::
+
+    python3 benchmarks/gpu_cifar.py --data DIR   # DIR holds the four Fashion-MNIST *.gz files
+    python benchmarks/gpu_cifar.py --quick       # tiny CPU smoke run of the same code
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from deep_learning_suite import pytorch_cifar10 as pc  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", help="folder with the Fashion-MNIST IDX .gz files")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny CPU smoke run (synthetic data unless --data is given)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--budget", type=float, default=240.0,
+                   help="seconds after which no new run is started")
+    p.add_argument("--seeds", default="1,2", help="extra seeds of the default recipe")
+    p.add_argument("--sweep-epochs", default="8,12,14",
+                   help="other epoch counts of the default net")
+    p.add_argument("--sweep-seeds", default="0,1", help="seeds of each --sweep-epochs run")
+    p.add_argument("--resnet-epochs", type=int, default=4)
+    p.add_argument("--no-compile", dest="compile", action="store_false")
+    opt = p.parse_args(argv)
+    if not opt.quick and not opt.data:
+        p.error("--data DIR is required (or --quick for a CPU smoke run)")
+    t_start = time.perf_counter()
+
+    common = ["--no-download", "--val-size", "0", "--no-checkpoint", "--no-progress",
+              "--warmup-steps", "3", "--device", opt.device]
+    fast, resnet = ["--model", "fastnet"], ["--model", "resnet18",
+                                            "--epochs", str(opt.resnet_epochs)]
+    if opt.quick:
+        common[-1] = "cpu" if opt.device == "auto" else opt.device
+        common += ["--warmup-steps", "1"]
+        fast += ["--width", "0.125", "--batch-size", "64", "--lr", "0.5", "--epochs", "2"]
+        resnet = ["--model", "resnet18", "--width", "0.0625", "--batch-size", "64",
+                  "--epochs", "1"]
+    dataset = ["--dataset", "fashion-mnist", "--data-dir", opt.data] if opt.data else \
+        ["--dataset", "synthetic", "--synthetic-size", "512"]
+
+    base = pc.parse_args(dataset + common + fast)
+    device = pc.resolve_device(base.device)
+    arrays = pc.load_arrays(base)
+    if opt.quick and opt.data:  # a subset keeps the smoke run quick
+        arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:500], arrays[3][:500])
+    data = pc.DeviceData(arrays, 0, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device: {name} | torch {torch.__version__} | CUDA {torch.version.cuda} | "
+          f"train {tuple(data.x_train.shape)} test {tuple(data.x_test.shape)} uint8 on device "
+          f"| data ready after {time.perf_counter() - t_start:.1f} s", flush=True)
+
+    rows, first = [], None
+    tmp = tempfile.mkdtemp(prefix="gpu_cifar_")
+    head = (f"| {'run':<28} | {'epochs':>6} | {'batch':>5} | {'prec':>4} | {'images/s':>9} | "
+            f"{'train s':>7} | {'test acc TTA':>12} | {'no TTA':>7} | {'wall s':>6} |")
+    rule = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
+
+    def fmt(label, a, s):
+        return (f"| {label:<28} | {a.epochs:>6} | {a.batch_size:>5} | {a.precision:>4} | "
+                f"{s['images_per_s']:>9,.0f} | {s['train_time_s']:>7.2f} | "
+                f"{s['test_acc']:>11.2%}  | {s['test_acc_no_tta']:>7.2%} | {s['wall']:>6.1f} |")
+
+    def run(label, extra, model_flags=fast, estimate=30.0):
+        nonlocal first
+        left = opt.budget - (time.perf_counter() - t_start)
+        if left < estimate:
+            print(f"-- skipped {label}: {left:.0f} s of budget left, needs ~{estimate:.0f} s",
+                  flush=True)
+            return None
+        args = pc.parse_args(dataset + common + model_flags + extra + ["--out", f"{tmp}/{len(rows)}"])
+        print(f"-- {label}: {' '.join(model_flags + extra)}", flush=True)
+        t0 = time.perf_counter()
+        s = pc.train(args, data=data)
+        s["wall"] = time.perf_counter() - t0
+        rows.append((label, args, s))
+        first = first or s
+        print("row: " + fmt(label, args, s), flush=True)  # kept even if a later run is killed
+        return s
+
+    run("fastnet default", ["--seed", "0"], estimate=0)
+    run("resnet18", ["--seed", "0"], model_flags=resnet, estimate=0 if opt.quick else 60)
+    per_run = rows[0][2]["wall"] + 5
+    for seed in [int(v) for v in opt.seeds.split(",") if v]:
+        run(f"fastnet default, seed {seed}", ["--seed", str(seed)], estimate=per_run)
+    for ep in [int(v) for v in opt.sweep_epochs.split(",") if v]:
+        for seed in [int(v) for v in opt.sweep_seeds.split(",") if v]:
+            run(f"fastnet {ep} epochs, seed {seed}", ["--seed", str(seed), "--epochs", str(ep)],
+                estimate=per_run * ep / max(base.epochs, 1))
+    if opt.compile and device.type == "cuda":
+        run("fastnet compiled", ["--seed", "0", "--compile"], estimate=150)
+
+    print("\nper-epoch figures of the first run (fastnet default, seed 0):")
+    print(f"{'epoch':>5} {'lr':>8} {'train loss':>10} {'train acc':>9} {'time s':>7} {'img/s':>9}")
+    for r in first["history"]:
+        print(f"{r['epoch']:5d} {r['lr']:8.4f} {r['train_loss']:10.4f} {r['train_acc']:9.4f} "
+              f"{r['epoch_time_s']:7.3f} {r['images_per_s']:9,.0f}")
+
+    print(f"\nresults on {name} (training time excludes warm-up/compile and evaluation; "
+          f"test accuracy with the recipe's TTA):")
+    print(head)
+    print(rule)
+    for label, a, s in rows:
+        print(fmt(label, a, s))
+    accs = [s["test_acc"] for label, a, s in rows if label.startswith("fastnet default")]
+    if len(accs) > 1:
+        print(f"fastnet default over {len(accs)} seeds: test acc TTA mean {np.mean(accs):.2%}, "
+              f"min {min(accs):.2%}, max {max(accs):.2%}")
+    print(f"total benchmark wall time {time.perf_counter() - t_start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
