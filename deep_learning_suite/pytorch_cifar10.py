@@ -380,7 +380,7 @@ def build_model(name, num_classes=10, width=1.0):
 # --------------------------------------------------------------------------- optimisation
 
 def make_optimizer(model, args):
-    """Nesterov SGD with three groups: the stem bias (trained for the first
+    """Nesterov SGD with three groups: the stem bias (plain lr, trained for the first
     ``whiten_bias_epochs`` only), other 1-D parameters (BN shifts, biases: lr scaled up by
     ``bias_lr_scale`` and decay scaled down by it, so lr * wd stays the same) and the weights."""
     stem_bias, vectors, weights = [], [], []
@@ -395,7 +395,7 @@ def make_optimizer(model, args):
             weights.append(p)
     s = args.bias_lr_scale
     groups = [dict(params=g, base_lr=args.lr * sc, weight_decay=args.weight_decay / sc, name=n)
-              for n, g, sc in (("stem_bias", stem_bias, s), ("vectors", vectors, s),
+              for n, g, sc in (("stem_bias", stem_bias, 1.0), ("vectors", vectors, s),
                                ("weights", weights, 1.0)) if g]
     return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True)
 
