@@ -23,6 +23,7 @@ import copy
 import glob
 import os
 import re
+import time
 
 import numpy as np
 
@@ -132,6 +133,7 @@ class Solver:
         self.loss_history = []
         self.train_acc_history = []
         self.val_acc_history = []
+        self.epoch_times = []           # seconds of minibatch steps per epoch (no evaluation)
         self.rng = np.random.default_rng(self.seed)
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
 
@@ -180,13 +182,16 @@ class Solver:
         iterations_per_epoch = max(num_train // self.batch_size, 1)
         num_iterations = self.num_epochs * iterations_per_epoch
         bar = None
+        step_time = 0.0
         if self.verbose:
             from tqdm.auto import tqdm
             bar = tqdm(total=num_iterations, initial=self.iteration, unit="it", leave=False,
                        desc="training")
         try:
             for t in range(self.iteration, num_iterations):
+                tic = time.perf_counter()
                 self._step()
+                step_time += time.perf_counter() - tic
                 self.iteration = t + 1
                 if bar is not None:
                     bar.update(1)
@@ -197,6 +202,8 @@ class Solver:
                                 f"{self.loss_history[-1]:f}", bar)
                 epoch_end = (t + 1) % iterations_per_epoch == 0
                 if epoch_end:
+                    self.epoch_times.append(step_time)
+                    step_time = 0.0
                     self.epoch += 1
                     for config in self.optim_configs.values():
                         if "learning_rate" in config:
