@@ -163,7 +163,21 @@ class Solver:
             f"(now {lr}) or the weight scale.")
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
-        """Fraction of ``X`` classified as ``y``; ``num_samples`` draws a random subset first."""
+        """Fraction of ``X`` classified as ``y``.
+
+        Parameters
+        ----------
+        X : ndarray, (N, ...) inputs;  y : ndarray of int, (N,)
+        num_samples : int, optional
+            Score a random subset of this size (drawn, with replacement as in the course, from
+            the Solver's own generator, so checkpoints capture it).
+        batch_size : int
+            Images scored per forward pass.
+
+        Returns
+        -------
+        acc : float in [0, 1]
+        """
         N = X.shape[0]
         if num_samples is not None and N > num_samples:
             mask = self.rng.choice(N, num_samples)

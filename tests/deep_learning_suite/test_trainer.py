@@ -71,6 +71,7 @@ def test_histories_and_best_params():
     # the parameters left in the model are the ones that scored best_val_acc on the whole val set
     assert s.check_accuracy(data["X_val"], data["y_val"]) == s.best_val_acc
     assert s.loss_history[-1] < s.loss_history[0]
+    assert len(s.epoch_times) == 3 and all(t > 0 for t in s.epoch_times)
 
 
 def test_tiny_model_overfits_small_data():
