@@ -5,18 +5,23 @@ Convolution is one matrix product per image over an im2col column matrix
 and ``L = H' * Wq`` output positions (``Wq`` is ``W'``, or ``Wp`` under the
 row trick described in ``im2col.py``)::
 
-    forward   out[n]  = w2 @ cols[n]                     w2 = w.reshape(F, K)
-    backward  dw      = sum_n dout[n] @ cols[n].T        (F, L) @ (L, K)
-              db      = dout.sum(axis=(0, 2, 3))
-              dcols[n] = w2.T @ dout[n]                  (K, F) @ (F, L)
-              dx      = col2im(dcols)                    HH * WW strided adds
+    forward   out[n]   = w2 @ cols[n]                     w2 = w.reshape(F, K)
+    backward  dw       = sum_n dout[n] @ cols[n].T        (F, L) @ (L, K)
+              db       = dout.sum(axis=(0, 2, 3))
+              dcols[n] = w2.T @ dout[n]                   (K, F) @ (F, L)
+              dx       = col2im(dcols)                    HH * WW strided adds
 
-All three products go to BLAS GEMM on contiguous operands (``np.matmul`` over
-the image axis), and float32 stays float32. The forward caches the column
-matrix so the backward does not rebuild it; the backward then reuses that
-buffer for ``dcols`` (the columns are dead once ``dw`` is computed), which
-saves allocating and faulting in a second array of the same size. A second
-backward on the same cache rebuilds the columns from ``x``.
+or, at stride 1 when it is no more work (``_dx_geometry``), dx as the
+transposed convolution: dout padded by ``HH - 1 - pad``, convolved with the
+flipped filters whose F and C axes are swapped (one more im2col and GEMM).
+
+All products go to BLAS GEMM on contiguous operands (``np.matmul`` over the
+image axis), and float32 stays float32. The forward caches the column matrix
+so the backward does not rebuild it; once ``dw`` is known the backward reuses
+that buffer for ``dcols``, and the dead column buffers are kept for the next
+call of the same shape (``_take`` / ``_recycle``), because faulting in a fresh
+array of a few hundred MB costs as much as filling it. A second backward on
+the same cache rebuilds the columns from ``x``.
 
 Max pooling gathers its windows into contiguous pool columns the same way and
 loops over the ``pool_height * pool_width`` positions inside the window (a
@@ -31,16 +36,66 @@ from .conv_layers import conv_geometry, pool_geometry
 from .im2col import col2im, im2col, padded_buffer, pool_windows, row_length
 
 
-def _columns(x, HH, WW, pad, stride, H_out, Wq):
-    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is a fresh buffer."""
+# Spare work arrays, keyed by (shape, dtype). A fresh array of a few hundred MB
+# costs as much in page faults as filling it, so the column matrices that die in
+# a backward are kept for the next forward of the same shape (a training loop
+# asks for the same shapes every step). Only arrays that nothing else refers to
+# are recycled; at most a few are kept.
+_SPARE = {}
+_SPARE_MAX = 4
+
+
+def _take(shape, dtype):
+    """An uninitialised array: a recycled one of this shape and dtype if there is one."""
+    buf = _SPARE.pop((tuple(shape), np.dtype(dtype)), None)
+    return np.empty(shape, dtype=dtype) if buf is None else buf
+
+
+def _recycle(buf):
+    """Keep ``buf`` (which the caller no longer uses) for a later ``_take``."""
+    if len(_SPARE) >= _SPARE_MAX:
+        _SPARE.pop(next(iter(_SPARE)))
+    _SPARE[(buf.shape, buf.dtype)] = buf
+
+
+def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq):
+    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is our own buffer."""
     N, C = x.shape[:2]
-    if HH == 1 and WW == 1 and pad == 0:
+    if HH == 1 and WW == 1 and pad_h == 0 and pad_w == 0:
         # A 1x1 filter sees one pixel per window: the columns are x itself (subsampled).
         xs = x if stride == 1 else x[:, :, ::stride, ::stride]
         cols = np.ascontiguousarray(xs).reshape(N, C, H_out * Wq)
-        return cols, not np.shares_memory(cols, x)
-    xp = padded_buffer(x, pad)
-    return im2col(xp, HH, WW, H_out, Wq, stride), True
+        return cols, False
+    xp = padded_buffer(x, pad_h, pad_w)
+    out = _take((N, C * HH * WW, H_out * Wq), x.dtype)
+    return im2col(xp, HH, WW, H_out, Wq, stride, out=out), True
+
+
+def _crop_columns(y, W_out):
+    """(N, F, H', Wq) -> contiguous (N, F, H', W'), dropping the junk columns of the row trick."""
+    return y if y.shape[3] == W_out else np.ascontiguousarray(y[:, :, :, :W_out])
+
+
+def _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq):
+    """How ``conv_backward_fast`` computes dx: ``None`` for col2im, else ``(pad_h, pad_w, Wq_dx)``.
+
+    At stride 1, dx is the convolution of dout, zero-padded by ``HH - 1 - pad``
+    rows and ``WW - 1 - pad`` columns, with the filters flipped and their F and C
+    axes swapped: an im2col of dout and one GEMM per image, like the forward,
+    instead of a GEMM into ``dcols`` followed by the ``HH * WW`` adds of col2im.
+    It is used when those pads are not negative and its column matrix is no
+    larger than the forward's (so roughly when F <= C); otherwise col2im.
+    """
+    _, C, H, W = x_shape
+    F, _, HH, WW = w_shape
+    if stride != 1 or pad > HH - 1 or pad > WW - 1 or (HH == 1 and WW == 1):
+        return None
+    pad_h, pad_w = HH - 1 - pad, WW - 1 - pad
+    W_out = W + 2 * pad - WW + 1
+    Wq_dx = row_length(W_out, W, WW, pad_w, 1)
+    if F * H * Wq_dx > C * H_out * Wq:
+        return None
+    return pad_h, pad_w, Wq_dx
 
 
 def conv_forward_fast(x, w, b, conv_param):
@@ -64,19 +119,20 @@ def conv_forward_fast(x, w, b, conv_param):
     x = x.astype(dtype, copy=False)
     N = x.shape[0]
     F, _, HH, WW = w.shape
-    w2 = w.reshape(F, -1).astype(dtype, copy=False)
+    w = w.astype(dtype, copy=False)
     b = b.astype(dtype, copy=False)
-    Wq = W_out if (HH == 1 and WW == 1 and pad == 0) else row_length(x.shape[3], W_out, WW, pad, stride)
+    one_by_one = HH == 1 and WW == 1 and pad == 0
+    Wq = W_out if one_by_one else row_length(x.shape[3], W_out, WW, pad, stride)
 
-    cols, owned = _columns(x, HH, WW, pad, stride, H_out, Wq)
-    out = np.matmul(w2, cols).reshape(N, F, H_out, Wq)
+    cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq)
+    out = np.matmul(w.reshape(F, -1), cols).reshape(N, F, H_out, Wq)
     if Wq == W_out:
         out += b[:, None, None]
     else:
         out = out[:, :, :, :W_out] + b[:, None, None]  # drop the junk columns, one copy
 
     geometry = (x.shape, w.shape, stride, pad, H_out, W_out, Wq)
-    cache = {"x": x, "w2": w2, "geometry": geometry, "cols": [(cols, owned)]}
+    cache = {"x": x, "w": w, "geometry": geometry, "cols": [(cols, owned)]}
     return out, cache
 
 
@@ -89,23 +145,23 @@ def conv_backward_fast(dout, cache, need_dx=True):
     cache : from ``conv_forward_fast``
     need_dx : bool
         False skips the input gradient (returned as None), for a first layer
-        whose input is data: that saves one GEMM and the col2im.
+        whose input is data: that saves a GEMM and the col2im.
 
     Returns
     -------
     dx : (N, C, H, W);  dw : (F, C, HH, WW);  db : (F,)
     """
-    x, w2 = cache["x"], cache["w2"]
+    x, w = cache["x"], cache["w"]
     x_shape, w_shape, stride, pad, H_out, W_out, Wq = cache["geometry"]
     N, C, H, W = x_shape
     F, _, HH, WW = w_shape
     if dout.shape != (N, F, H_out, W_out):
         raise ValueError(f"conv_backward: dout must have shape {(N, F, H_out, W_out)}, got {dout.shape}")
-    dout = dout.astype(w2.dtype, copy=False)
+    dout = np.ascontiguousarray(dout, dtype=w.dtype)
     if cache["cols"]:
         cols, owned = cache["cols"].pop()
-    else:
-        cols, owned = _columns(x, HH, WW, pad, stride, H_out, Wq)
+    else:  # a second backward on the same cache: the first one recycled the columns
+        cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq)
 
     db = dout.sum(axis=(0, 2, 3))
     if Wq != W_out:
@@ -113,22 +169,42 @@ def conv_backward_fast(dout, cache, need_dx=True):
         d = np.zeros((N, F, H_out, Wq), dtype=dout.dtype)
         d[:, :, :, :W_out] = dout
     else:
-        d = np.ascontiguousarray(dout)
+        d = dout
     d = d.reshape(N, F, H_out * Wq)
+    w2 = w.reshape(F, -1)
 
     dw = np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
     if not need_dx:
+        if owned:
+            _recycle(cols)
         return None, dw, db
-    dcols = np.matmul(w2.T, d, out=cols if owned else None)
 
     if HH == 1 and WW == 1 and pad == 0:
+        dcols = np.matmul(w2.T, d)
         if stride == 1:
             return dcols.reshape(x_shape), dw, db
         dx = np.zeros(x_shape, dtype=dcols.dtype)
         dx[:, :, ::stride, ::stride] = dcols.reshape(N, C, H_out, W_out)
         return dx, dw, db
+
+    transposed = _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq)
+    if transposed is not None:
+        if owned:
+            _recycle(cols)
+        pad_h, pad_w, Wq_dx = transposed
+        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+        dcols_t, owned_t = _columns(dout, HH, WW, pad_h, pad_w, 1, H, Wq_dx)
+        dx = _crop_columns(np.matmul(w_flipped, dcols_t).reshape(N, C, H, Wq_dx), W)
+        if owned_t:
+            _recycle(dcols_t)
+        return dx, dw, db
+
+    # The columns are dead once dw is known: their buffer takes dcols.
+    dcols = np.matmul(w2.T, d, out=cols if owned else None)
     xp_shape = (N, C, H + 2 * pad + 1, W + 2 * pad)
     dxp = col2im(dcols, xp_shape, HH, WW, H_out, Wq, stride)
+    if owned:
+        _recycle(dcols)
     dx = np.ascontiguousarray(dxp[:, :, pad:pad + H, pad:pad + W])
     return dx, dw, db
 
@@ -179,7 +255,10 @@ def max_pool_backward_fast(dout, cache):
     if dout.shape != out.shape:
         raise ValueError(f"max_pool_backward: dout must have shape {out.shape}, got {dout.shape}")
     dtype = np.result_type(dout, cols)
-    dcols = np.empty(cols.shape, dtype=dtype)
+    tiles = _tiles(x_shape, PH, PW, stride)
+    # Tiling windows cover every pixel exactly once, so dx is fully written below.
+    dx = np.empty(x_shape, dtype=dtype) if tiles else np.zeros(x_shape, dtype=dtype)
+    targets = pool_windows(dx, PH, PW, H_out, W_out, stride)
     unserved = None
     for k in range(PH * PW):
         hit = cols[k] == out
@@ -188,17 +267,11 @@ def max_pool_backward_fast(dout, cache):
         else:
             hit &= unserved
             unserved ^= hit  # hit is a subset of unserved: this clears the served positions
-        np.multiply(dout, hit, out=dcols[k])
-    dcols = dcols.reshape(PH, PW, *out.shape)
-    if _tiles(x_shape, PH, PW, stride):
-        # Each pixel is in exactly one window: one scatter through the reshape view.
-        dx = np.empty(x_shape, dtype=dtype)
-        np.copyto(pool_windows(dx, PH, PW, H_out, W_out, stride), dcols)
-        return dx
-    # Overlapping windows (or gaps): accumulate per position, no repeated target in one add.
-    dx = np.zeros(x_shape, dtype=dtype)
-    view = pool_windows(dx, PH, PW, H_out, W_out, stride)
-    for i in range(PH):
-        for j in range(PW):
-            view[i, j] += dcols[i, j]
+        target = targets[k // PW, k % PW]
+        if tiles:
+            np.multiply(dout, hit, out=target)
+        else:
+            # Overlapping windows: several k reach one pixel, but within one k no
+            # pixel repeats, so a plain strided += is exact.
+            target += dout * hit
     return dx

@@ -24,14 +24,16 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
-def padded_buffer(x, pad):
-    """Zero buffer ``(N, C, H + 2 * pad + 1, W + 2 * pad)`` with ``x`` copied in the middle.
+def padded_buffer(x, pad, pad_w=None):
+    """Zero buffer ``(N, C, H + 2 * pad + 1, W + 2 * pad_w)`` with ``x`` copied in the middle.
 
-    The extra bottom row is the guard row of the row trick (see module docstring).
+    ``pad_w`` defaults to ``pad``. The extra bottom row is the guard row of the
+    row trick (see module docstring).
     """
+    pad_w = pad if pad_w is None else pad_w
     N, C, H, W = x.shape
-    xp = np.zeros((N, C, H + 2 * pad + 1, W + 2 * pad), dtype=x.dtype)
-    xp[:, :, pad:pad + H, pad:pad + W] = x
+    xp = np.zeros((N, C, H + 2 * pad + 1, W + 2 * pad_w), dtype=x.dtype)
+    xp[:, :, pad:pad + H, pad_w:pad_w + W] = x
     return xp
 
 

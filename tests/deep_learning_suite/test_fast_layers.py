@@ -10,6 +10,7 @@ from deep_learning_suite.conv_layers import (
     max_pool_forward_naive,
 )
 from deep_learning_suite.fast_layers import (
+    _dx_geometry,
     conv_backward_fast,
     conv_forward_fast,
     max_pool_backward_fast,
@@ -35,6 +36,11 @@ CONV_CASES = [
     ((4, 3, 16, 16), (6, 3, 3), 1, 1),
     ((2, 5, 31, 31), (3, 3, 3), 2, 1),
     ((1, 2, 5, 21), (2, 2, 3), 1, 1),
+    # F <= C at stride 1: dx by transposed convolution (pads 0..3, non-square)
+    ((2, 5, 9, 9), (3, 3, 3), 1, 0),
+    ((2, 4, 7, 6), (4, 5, 3), 1, 2),
+    ((1, 6, 8, 20), (2, 3, 3), 1, 1),
+    ((2, 3, 9, 9), (3, 7, 7), 1, 3),
 ]
 
 
@@ -46,6 +52,46 @@ def test_cases_cover_both_column_layouts():
         W_out = 1 + (W + 2 * pad - WW) // stride
         used.add(row_length(W, W_out, WW, pad, stride) == W + 2 * pad != W_out)
     assert used == {True, False}
+
+
+def test_cases_cover_both_dx_paths():
+    used = set()
+    for x_shape, (Fn, HH, WW), stride, pad in CONV_CASES:
+        if HH == WW == 1 and pad == 0:
+            continue
+        H, W = x_shape[2:]
+        H_out, W_out = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+        Wq = row_length(W, W_out, WW, pad, stride)
+        used.add(_dx_geometry(x_shape, (Fn, x_shape[1], HH, WW), stride, pad, H_out, Wq) is None)
+    assert used == {True, False}
+
+
+def test_conv_fast_interleaved_calls_keep_their_own_columns(rng):
+    # Work arrays are recycled between calls of the same shape: interleaving two
+    # layers' forwards and backwards must not mix their columns up.
+    cp = {"stride": 1, "pad": 1}
+    xs = [rng.standard_normal((2, 4, 6, 6)) for _ in range(3)]
+    w, b = rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
+    dout = rng.standard_normal((2, 4, 6, 6))
+    c1 = conv_forward_fast(xs[0], w, b, cp)[1]
+    c2 = conv_forward_fast(xs[1], w, b, cp)[1]
+    g2 = conv_backward_fast(dout, c2)
+    c3 = conv_forward_fast(xs[2], w, b, cp)[1]
+    g1 = conv_backward_fast(dout, c1)
+    g3 = conv_backward_fast(dout, c3)
+    for x, g in zip(xs, (g1, g2, g3)):
+        ref = conv_backward_naive(dout, conv_forward_naive(x, w, b, cp)[1])
+        for a, r in zip(g, ref):
+            assert rel_error(a, r) <= 1e-9
+
+
+def test_conv_fast_need_dx_false(rng):
+    x, w, b = random_conv(rng, (2, 3, 8, 8), (4, 3, 3))
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward_fast(dout, cache, need_dx=False)
+    ref = conv_backward_naive(dout, conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})[1])
+    assert dx is None and rel_error(dw, ref[1]) <= 1e-9 and rel_error(db, ref[2]) <= 1e-9
 
 
 def random_conv(rng, x_shape, f_shape, dtype=np.float64):
