@@ -58,6 +58,11 @@ def _recycle(buf):
     _SPARE[(buf.shape, buf.dtype)] = buf
 
 
+def clear_workspace():
+    """Free the spare column buffers kept between calls (e.g. after training, before inference)."""
+    _SPARE.clear()
+
+
 def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq):
     """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is our own buffer."""
     N, C = x.shape[:2]

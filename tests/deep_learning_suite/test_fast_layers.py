@@ -16,6 +16,7 @@ from deep_learning_suite.fast_layers import (
     max_pool_backward_fast,
     max_pool_forward_fast,
 )
+from deep_learning_suite import fast_layers
 from deep_learning_suite.im2col import col2im, im2col, padded_buffer, row_length
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
@@ -83,6 +84,9 @@ def test_conv_fast_interleaved_calls_keep_their_own_columns(rng):
         ref = conv_backward_naive(dout, conv_forward_naive(x, w, b, cp)[1])
         for a, r in zip(g, ref):
             assert rel_error(a, r) <= 1e-9
+    assert fast_layers._SPARE  # the buffers were kept ...
+    fast_layers.clear_workspace()
+    assert not fast_layers._SPARE  # ... and can be freed
 
 
 def test_conv_fast_need_dx_false(rng):
