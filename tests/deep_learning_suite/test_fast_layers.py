@@ -269,3 +269,26 @@ def test_max_pool_fast_float32(rng, pool):
 def test_max_pool_fast_rejects_bad_geometry(rng):
     with pytest.raises(ValueError, match="does not divide evenly"):
         max_pool_forward_fast(rng.standard_normal((1, 1, 5, 5)), {"pool_height": 2, "pool_width": 2, "stride": 2})
+
+
+def test_fast_layers_accept_non_contiguous_views(rng):
+    # Transposed / reversed views (as a user might pass after slicing) give the same results.
+    base = rng.standard_normal((8, 8, 3, 2))
+    x = base.transpose(3, 2, 0, 1)[:, :, ::-1]  # (2, 3, 8, 8), not C-contiguous
+    w = rng.standard_normal((3, 3, 3, 4)).transpose(3, 2, 0, 1)  # (4, 3, 3, 3), not contiguous
+    b = rng.standard_normal(4)
+    cp = {"stride": 1, "pad": 1}
+    out, cache = conv_forward_fast(x, w, b, cp)
+    out_n, cache_n = conv_forward_naive(np.ascontiguousarray(x), np.ascontiguousarray(w), b, cp)
+    assert rel_error(out, out_n) <= 1e-9
+    dout = rng.standard_normal(out.shape).transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)
+    for g, r in zip(conv_backward_fast(dout, cache), conv_backward_naive(dout, cache_n)):
+        assert rel_error(g, r) <= 1e-9
+    for pool in ((2, 2, 2), (3, 3, 1)):
+        pp = dict(zip(("pool_height", "pool_width", "stride"), pool))
+        xd = distinct_values(rng, (8, 8, 3, 2)).transpose(3, 2, 0, 1)
+        o, c = max_pool_forward_fast(xd, pp)
+        on, cn = max_pool_forward_naive(np.ascontiguousarray(xd), pp)
+        d = rng.standard_normal(o.shape)
+        assert np.array_equal(o, on)
+        assert rel_error(max_pool_backward_fast(d, c), max_pool_backward_naive(d, cn)) <= 1e-9
