@@ -103,10 +103,10 @@ SCHEDULES = ("linear", "cosine", "constant")
 MODEL_DEFAULTS = {
     "fastnet": dict(batch_size=1024, lr=1.5, momentum=0.85, weight_decay=1.33e-3,
                     label_smoothing=0.2, schedule="linear", warmup=0.2, bias_lr_scale=64.0,
-                    translate=2, tta=2, whiten_bias_epochs=3),
+                    translate=2, tta=2, whiten_bias_epochs=3, lookahead=True),
     "resnet18": dict(batch_size=512, lr=0.2, momentum=0.9, weight_decay=5e-4,
                      label_smoothing=0.1, schedule="linear", warmup=0.15, bias_lr_scale=1.0,
-                     translate=4, tta=1, whiten_bias_epochs=0),
+                     translate=4, tta=1, whiten_bias_epochs=0, lookahead=False),
 }
 EPOCH_DEFAULTS = {("fastnet", "cifar10"): 10, ("fastnet", "fashion-mnist"): 10,
                   ("resnet18", "cifar10"): 30, ("resnet18", "fashion-mnist"): 15}
@@ -115,7 +115,7 @@ SYNTHETIC_EPOCHS = 4
 # different value on the command line, since the schedule and the data order depend on them.
 RUN_KEYS = ("dataset", "model", "width", "epochs", "batch_size", "lr", "schedule", "warmup",
             "momentum", "weight_decay", "label_smoothing", "bias_lr_scale", "translate", "tta",
-            "whiten_bias_epochs", "seed", "val_size", "synthetic_size", "precision")
+            "whiten_bias_epochs", "lookahead", "seed", "val_size", "synthetic_size", "precision")
 
 
 class UsageError(Exception):
@@ -323,7 +323,10 @@ class FastNet(nn.Module):
 
     def forward(self, x):
         x = self.stages(self.act(self.whiten(x)))
-        x = torch.amax(x, dim=(2, 3))
+        # A max pool routes the gradient through saved indices. (torch.amax's backward
+        # compares activations with their max, which torch.compile can recompute at another
+        # precision than the saved max: no element matched and the gradient became NaN.)
+        x = F.adaptive_max_pool2d(x, 1).flatten(1)
         return self.head(x) * self.logit_scale
 
 
@@ -421,6 +424,44 @@ def set_lr(optimizer, step, total, epoch, args):
         frozen = g["name"] == "stem_bias" and epoch >= args.whiten_bias_epochs
         g["lr"] = 0.0 if frozen else g["base_lr"] * f
     return args.lr * f
+
+
+class Lookahead:
+    """Lookahead weights: every ``k`` steps the slow copy moves towards the SGD ("fast")
+    weights, ``slow = beta * slow + (1 - beta) * fast``, and the fast weights restart from it.
+
+    ``beta = beta_max * t**3`` with ``t = step / total``: no averaging early on, while the
+    weights still travel far, and an average over the last few dozen steps at the end, where
+    SGD noise dominates; the run ends on the slow weights (:meth:`finish`). Only trainable
+    parameters are averaged (BN statistics differ per rank under DDP until the epoch's end).
+    """
+
+    def __init__(self, model, k=5, beta_max=0.95 ** 5):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.slow = [p.detach().clone() for p in self.params]
+        self.k, self.beta_max = k, beta_max
+
+    @torch.no_grad()
+    def step(self, step, total):
+        if step % self.k:
+            return
+        beta = self.beta_max * (step / total) ** 3
+        for p, s in zip(self.params, self.slow):
+            s.lerp_(p, 1 - beta)
+            p.copy_(s)
+
+    @torch.no_grad()
+    def finish(self):
+        for p, s in zip(self.params, self.slow):
+            p.copy_(s)
+
+    def state_dict(self):
+        return [s.clone() for s in self.slow]
+
+    @torch.no_grad()
+    def load_state_dict(self, slow):
+        for s, v in zip(self.slow, slow):
+            s.copy_(v)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -533,8 +574,8 @@ def resolve_device(name, local_rank=None):
         if not torch.cuda.is_available():
             raise UsageError(f"--device {name}: CUDA is not available here (torch "
                              f"{torch.__version__}); use --device cpu")
-        if local_rank is not None and name == "cuda":
-            name = f"cuda:{local_rank}"
+        if name == "cuda":  # set_device and DDP need an index
+            name = f"cuda:{local_rank if local_rank is not None else torch.cuda.current_device()}"
         device = torch.device(name)
         torch.cuda.set_device(device)
         return device
@@ -574,10 +615,10 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def train_epoch(model, train_model, optimizer, data, epoch, step, total_steps, args, rank,
-                world, bar):
+def train_epoch(model, train_model, optimizer, lookahead, data, epoch, step, total_steps, args,
+                rank, world, bar):
     """One epoch of SGD over this rank's shard; ``train_model`` is ``model`` or its DDP /
-    compiled wrapper. Returns ``(step, last lr, mean train loss, train accuracy)``, the last two
+    compiled wrapper, ``lookahead`` a :class:`Lookahead` or None. Returns ``(step, last lr, mean train loss, train accuracy)``, the last two
     over all ranks, with the device synchronised."""
     model.train()
     x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
@@ -594,6 +635,8 @@ def train_epoch(model, train_model, optimizer, data, epoch, step, total_steps, a
         loss.backward()
         optimizer.step()
         step += 1
+        if lookahead is not None:
+            lookahead.step(step, total_steps)
         # Accumulated on the device: a .item() per step would stall the GPU queue.
         loss_sum += loss.detach() * len(yb)
         correct += (logits.detach().argmax(1) == yb).sum()
@@ -607,11 +650,12 @@ def train_epoch(model, train_model, optimizer, data, epoch, step, total_steps, a
     return step, lr, loss, acc
 
 
-def save_checkpoint(path, model, optimizer, epoch, step, history, args, device):
+def save_checkpoint(path, model, optimizer, lookahead, epoch, step, history, args, device):
     """Everything a resume needs, as tensors and plain containers (weights_only loads it)."""
     rng = {"cpu": torch.get_rng_state(),
            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
     atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "lookahead": lookahead.state_dict() if lookahead is not None else None,
                  "epoch": epoch, "step": step, "rng": rng, "args": plain_args(args),
                  "history": history}, path)
 
@@ -653,11 +697,14 @@ def train(args, data=None, log=print):
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args)
+    lookahead = Lookahead(model) if args.lookahead else None
     start_epoch, step, history = 0, 0, []
     if args.resume_state is not None:
         ck = args.resume_state
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
+        if lookahead is not None:
+            lookahead.load_state_dict(ck["lookahead"])
         start_epoch, step, history = int(ck["epoch"]), int(ck["step"]), list(ck["history"])
         torch.set_rng_state(ck["rng"]["cpu"])
         if device.type == "cuda" and ck["rng"].get("cuda") is not None:
@@ -681,8 +728,8 @@ def train(args, data=None, log=print):
     for epoch in range(start_epoch, stop):
         sync(device)
         t0 = time.perf_counter()
-        step, lr, loss, acc = train_epoch(model, train_model, optimizer, data, epoch, step,
-                                          total_steps, args, rank, world, bar)
+        step, lr, loss, acc = train_epoch(model, train_model, optimizer, lookahead, data, epoch,
+                                          step, total_steps, args, rank, world, bar)
         dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
         n_ep = steps_per_epoch * args.batch_size
         train_time += dt
@@ -700,9 +747,11 @@ def train(args, data=None, log=print):
                       file=sys.stdout)
             write_metrics(out / "metrics.csv", history)
             if args.checkpoint:
-                save_checkpoint(out / "checkpoint.pt", model, optimizer, epoch + 1, step,
-                                history, args, device)
+                save_checkpoint(out / "checkpoint.pt", model, optimizer, lookahead, epoch + 1,
+                                step, history, args, device)
     bar.close()
+    if lookahead is not None and stop == args.epochs:
+        lookahead.finish()
 
     summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
                    train_time_s=train_time, images_per_s=images_seen / max(train_time, 1e-12),
@@ -782,6 +831,8 @@ def build_parser():
                    help="test-time augmentation: 0 none, 1 flip, 2 flip + 1-pixel shifts")
     m.add_argument("--whiten-bias-epochs", type=int, default=None,
                    help="epochs during which the fastnet stem bias trains (3)")
+    m.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
+                   help="Lookahead weight averaging (fastnet: on, resnet18: off)")
     m.add_argument("--seed", type=int, default=None, help="seed of init, order, augmentation (0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
