@@ -6,11 +6,15 @@ functions (``load_arrays``, ``DeviceData``, ``train``); nothing is reimplemented
 
 Runs, in order, while the time budget lasts:
 
-1. the default network ("fastnet") with its default recipe, seed 0, eager, with per-epoch figures;
+1. the default network ("fastnet") with its default recipe, first seed, eager, with per-epoch
+   figures;
 2. a CIFAR ResNet-18 (bf16, channels_last, eager) for a few epochs, for its images/s;
-3. the default recipe with seeds 1 and 2 (run-to-run spread);
-4. the default network with fewer and more epochs;
-5. the default network under ``torch.compile``.
+3. the default recipe with the other ``--seeds`` (run-to-run spread);
+4. the default recipe changed by each ``--compare`` flag set, for every seed (an ablation);
+5. with ``--val-size N``: default and ``--compare`` variants trained without N held-out images,
+   scored on them, so that a choice between recipes never looks at the test set;
+6. ``--sweep-epochs``: other epoch counts;
+7. the default network under ``torch.compile``.
 
 Every run first does a few throwaway training steps whose weights are discarded
 (``--warmup-steps``), so cuDNN autotuning and compilation are not in the training time.
@@ -21,6 +25,7 @@ trained over that time; test accuracy is with the recipe's test-time augmentatio
 Usage::
 
     python3 benchmarks/gpu_cifar.py --data DIR   # DIR holds the four Fashion-MNIST *.gz files
+    python3 benchmarks/gpu_cifar.py --data DIR --compare=--no-lookahead --val-size 5000
     python benchmarks/gpu_cifar.py --quick       # tiny CPU smoke run of the same code
 """
 
@@ -46,10 +51,15 @@ def main(argv=None):
     p.add_argument("--device", default="auto")
     p.add_argument("--budget", type=float, default=240.0,
                    help="seconds after which no new run is started")
-    p.add_argument("--seeds", default="1,2", help="extra seeds of the default recipe")
-    p.add_argument("--sweep-epochs", default="8,12,14",
+    p.add_argument("--seeds", default="0,1,2", help="seeds of the default recipe")
+    p.add_argument("--compare", action="append", default=[], metavar="FLAGS",
+                   help="also run the default with these flags (e.g. '--no-lookahead'), per seed")
+    p.add_argument("--val-size", type=int, default=0,
+                   help="if > 0, also train default and --compare variants with this many "
+                        "training images held out and report validation accuracy (2 seeds)")
+    p.add_argument("--sweep-epochs", default="",
                    help="other epoch counts of the default net")
-    p.add_argument("--sweep-seeds", default="0,1", help="seeds of each --sweep-epochs run")
+    p.add_argument("--sweep-seeds", default="0", help="seeds of each --sweep-epochs run")
     p.add_argument("--resnet-epochs", type=int, default=4)
     p.add_argument("--no-compile", dest="compile", action="store_false")
     opt = p.parse_args(argv)
@@ -81,47 +91,69 @@ def main(argv=None):
           f"train {tuple(data.x_train.shape)} test {tuple(data.x_test.shape)} uint8 on device "
           f"| data ready after {time.perf_counter() - t_start:.1f} s", flush=True)
 
-    rows, first = [], None
+    rows, first, val_data = [], None, {}
     tmp = tempfile.mkdtemp(prefix="gpu_cifar_")
-    head = (f"| {'run':<28} | {'epochs':>6} | {'batch':>5} | {'prec':>4} | {'images/s':>9} | "
-            f"{'train s':>7} | {'test acc TTA':>12} | {'no TTA':>7} | {'wall s':>6} |")
+    head = (f"| {'run':<36} | {'epochs':>6} | {'batch':>5} | {'prec':>4} | {'images/s':>9} | "
+            f"{'train s':>7} | {'test acc TTA':>12} | {'no TTA':>7} | {'val acc TTA':>11} | "
+            f"{'wall s':>6} |")
     rule = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
 
     def fmt(label, a, s):
-        return (f"| {label:<28} | {a.epochs:>6} | {a.batch_size:>5} | {a.precision:>4} | "
+        val = f"{s['val_acc']:>10.2%}" if a.val_size else f"{'-':>10}"
+        return (f"| {label:<36} | {a.epochs:>6} | {a.batch_size:>5} | {a.precision:>4} | "
                 f"{s['images_per_s']:>9,.0f} | {s['train_time_s']:>7.2f} | "
-                f"{s['test_acc']:>11.2%}  | {s['test_acc_no_tta']:>7.2%} | {s['wall']:>6.1f} |")
+                f"{s['test_acc']:>11.2%}  | {s['test_acc_no_tta']:>7.2%} | {val}  | "
+                f"{s['wall']:>6.1f} |")
 
-    def run(label, extra, model_flags=fast, estimate=30.0):
+    def run(group, label, extra, model_flags=fast, estimate=30.0, val_size=0):
         nonlocal first
         left = opt.budget - (time.perf_counter() - t_start)
         if left < estimate:
             print(f"-- skipped {label}: {left:.0f} s of budget left, needs ~{estimate:.0f} s",
                   flush=True)
             return None
-        args = pc.parse_args(dataset + common + model_flags + extra + ["--out", f"{tmp}/{len(rows)}"])
-        print(f"-- {label}: {' '.join(model_flags + extra)}", flush=True)
+        args = pc.parse_args(dataset + common + model_flags + extra +
+                             ["--val-size", str(val_size), "--out", f"{tmp}/{len(rows)}"])
+        if val_size and val_size not in val_data:
+            val_data[val_size] = pc.DeviceData(arrays, val_size, device)
+        print(f"-- {label}: {' '.join(model_flags + extra)} --val-size {val_size}", flush=True)
         t0 = time.perf_counter()
-        s = pc.train(args, data=data)
+        s = pc.train(args, data=val_data[val_size] if val_size else data)
         s["wall"] = time.perf_counter() - t0
-        rows.append((label, args, s))
+        rows.append((group, label, args, s))
         first = first or s
         print("row: " + fmt(label, args, s), flush=True)  # kept even if a later run is killed
         return s
 
-    run("fastnet default", ["--seed", "0"], estimate=0)
-    run("resnet18", ["--seed", "0"], model_flags=resnet, estimate=0 if opt.quick else 60)
-    per_run = rows[0][2]["wall"] + 5
-    for seed in [int(v) for v in opt.seeds.split(",") if v]:
-        run(f"fastnet default, seed {seed}", ["--seed", str(seed)], estimate=per_run)
+    seeds = [int(v) for v in opt.seeds.split(",") if v]
+    run("fastnet default", f"fastnet default, seed {seeds[0]}", ["--seed", str(seeds[0])],
+        estimate=0)
+    run("resnet18", "resnet18", ["--seed", "0"], model_flags=resnet,
+        estimate=0 if opt.quick else 60)
+    per_run = rows[0][3]["wall"] + 5
+    for seed in seeds[1:]:
+        run("fastnet default", f"fastnet default, seed {seed}", ["--seed", str(seed)],
+            estimate=per_run)
+    for flags in opt.compare:
+        for seed in seeds:
+            run(f"fastnet {flags}", f"fastnet {flags}, seed {seed}",
+                flags.split() + ["--seed", str(seed)], estimate=per_run)
+    if opt.val_size:
+        for flags in [""] + opt.compare:
+            for seed in seeds[:2]:
+                run(f"val: fastnet {flags or 'default'}", f"fastnet {flags or 'default'}, "
+                    f"val, seed {seed}", flags.split() + ["--seed", str(seed)],
+                    estimate=per_run, val_size=opt.val_size)
     for ep in [int(v) for v in opt.sweep_epochs.split(",") if v]:
         for seed in [int(v) for v in opt.sweep_seeds.split(",") if v]:
-            run(f"fastnet {ep} epochs, seed {seed}", ["--seed", str(seed), "--epochs", str(ep)],
+            run(f"fastnet {ep} epochs", f"fastnet {ep} epochs, seed {seed}",
+                ["--seed", str(seed), "--epochs", str(ep)],
                 estimate=per_run * ep / max(base.epochs, 1))
     if opt.compile and device.type == "cuda":
-        run("fastnet compiled", ["--seed", "0", "--compile"], estimate=150)
+        run("fastnet compiled", "fastnet compiled, seed 0", ["--seed", "0", "--compile"],
+            estimate=150)
 
-    print("\nper-epoch figures of the first run (fastnet default, seed 0):")
+    print(f"\nper-epoch figures of the first run (fastnet default, seed {seeds[0]}):")
     print(f"{'epoch':>5} {'lr':>8} {'train loss':>10} {'train acc':>9} {'time s':>7} {'img/s':>9}")
     for r in first["history"]:
         print(f"{r['epoch']:5d} {r['lr']:8.4f} {r['train_loss']:10.4f} {r['train_acc']:9.4f} "
@@ -131,12 +163,16 @@ def main(argv=None):
           f"test accuracy with the recipe's TTA):")
     print(head)
     print(rule)
-    for label, a, s in rows:
+    for _, label, a, s in rows:
         print(fmt(label, a, s))
-    accs = [s["test_acc"] for label, a, s in rows if label.startswith("fastnet default")]
-    if len(accs) > 1:
-        print(f"fastnet default over {len(accs)} seeds: test acc TTA mean {np.mean(accs):.2%}, "
-              f"min {min(accs):.2%}, max {max(accs):.2%}")
+    groups = {}
+    for group, _, a, s in rows:
+        groups.setdefault(group, []).append(s["val_acc" if a.val_size else "test_acc"])
+    for group, accs in groups.items():
+        if len(accs) > 1:
+            what = "val" if group.startswith("val:") else "test"
+            print(f"{group} over {len(accs)} seeds: {what} acc TTA mean {np.mean(accs):.2%}, "
+                  f"min {min(accs):.2%}, max {max(accs):.2%}")
     print(f"total benchmark wall time {time.perf_counter() - t_start:.1f} s")
     return 0
 
