@@ -49,16 +49,36 @@ found, rewritten here from their ideas:
 
 Why 94% on CIFAR-10 in at most 10 epochs (the CIFAR-10 default is 10)
 ---------------------------------------------------------------------
-The published speed runs with this kind of network (whitened stem, 64/256/256 conv-BN-GELU
-stages, label smoothing 0.2, Nesterov SGD with a warm-up/linear-decay schedule, flip + translate
-TTA) reach 94% test accuracy in about 10 epochs; alternating flips are worth about a tenth of
-an epoch more than random flips, and the TTA (level 2) about +0.5%. The whitening stem is what
-makes so short a run possible: without it the same network needs about 30% more epochs. At
-~230k images/s on an H100 ten epochs of 50k images take about 2-3 s. This cannot be run here
-(no CIFAR-10 on the build machine); ``benchmarks/gpu_cifar.py`` measures the same recipe on
-Fashion-MNIST (28x28 padded to 32x32, grey copied to 3 channels), where the default is also
-10 epochs. A CIFAR ResNet-18 (``--model resnet18``) is the slow, familiar baseline: SGD
-momentum 0.9, batch 512, lr 0.2, weight decay 5e-4, 30 epochs by default.
+This could not be run here (no CIFAR-10 and no GPU time for it), so it is an argument:
+
+* The network and recipe are those of the published CIFAR-10 speed runs (airbench-style:
+  whitened 2x2 stem, 64/256/256 conv-BN-GELU stages, frozen BN scales with fast BN shifts,
+  label smoothing 0.2, Nesterov SGD at batch 1024 with warm-up and linear decay, alternating
+  flips, 2-pixel translations, flip + shift TTA), which reach 94% in about 10 epochs. Ten epochs
+  of 50k images are ~490 steps, the budget those runs were tuned for; the lr and decay above are
+  theirs, converted to a mean loss.
+* The whitening stem is what makes so few epochs enough: the first layer does not have to
+  learn to decorrelate neighbouring pixels, so the steep early part of training is skipped, and
+  a frozen stem removes a badly conditioned layer from the optimisation.
+* Label smoothing and the large, decaying, scale-invariant steps act as the regulariser: on a
+  run this short, the network does not fit the training set (train accuracy stays below test
+  accuracy until the last epochs, as the Fashion-MNIST figures below show), so more capacity
+  (the 512-wide ResNet-9) would only cost time.
+* TTA (flip plus 1-pixel shifts, ``--tta 2``) adds ~0.4% at no training cost.
+* Measured the same way on Fashion-MNIST (below), 10 epochs is already at the plateau: 8
+  epochs lose ~0.3%, 12 or 14 gain nothing (2 seeds each). CIFAR-10 has 50k rather than 60k
+  training images, so its 10 epochs are fewer steps; the published runs reach 94% at about
+  that step count, which is why 10 is the default there too.
+* The default ``--val-size 5000`` trains on 45k images, which costs a little accuracy: tune on
+  the validation split, then train the final model with ``--val-size 0``.
+
+Measured (benchmarks/gpu_cifar.py, one H100, torch 2.11, Fashion-MNIST 60k/10k padded to
+32x32x3, eager, bf16, channels_last; training time excludes warm-up and evaluation): the
+default network, 10 epochs, seeds 0/1/2: 94.99%, 95.03%, 95.00% test accuracy with TTA (mean
+95.01%; 94.62-94.67% without TTA) in 3.29 s, 3.62 s, 3.15 s of training at 164k-188k images/s.
+CIFAR ResNet-18, same settings: 46k images/s. (That run predates two changes: the global max
+pool's backward now routes through indices instead of splitting ties, and the optional
+``--lookahead`` exists; neither has been timed on the GPU yet.)
 
 Multi-GPU
 ---------
@@ -103,7 +123,7 @@ SCHEDULES = ("linear", "cosine", "constant")
 MODEL_DEFAULTS = {
     "fastnet": dict(batch_size=1024, lr=1.5, momentum=0.85, weight_decay=1.33e-3,
                     label_smoothing=0.2, schedule="linear", warmup=0.2, bias_lr_scale=64.0,
-                    translate=2, tta=2, whiten_bias_epochs=3, lookahead=True),
+                    translate=2, tta=2, whiten_bias_epochs=3, lookahead=False),
     "resnet18": dict(batch_size=512, lr=0.2, momentum=0.9, weight_decay=5e-4,
                      label_smoothing=0.1, schedule="linear", warmup=0.15, bias_lr_scale=1.0,
                      translate=4, tta=1, whiten_bias_epochs=0, lookahead=False),
@@ -434,6 +454,8 @@ class Lookahead:
     weights still travel far, and an average over the last few dozen steps at the end, where
     SGD noise dominates; the run ends on the slow weights (:meth:`finish`). Only trainable
     parameters are averaged (BN statistics differ per rank under DDP until the epoch's end).
+    Opt-in (``--lookahead``): the speed runs use it for short schedules, but it has not been
+    measured with this recipe yet.
     """
 
     def __init__(self, model, k=5, beta_max=0.95 ** 5):
@@ -618,7 +640,8 @@ def sync(device):
 def train_epoch(model, train_model, optimizer, lookahead, data, epoch, step, total_steps, args,
                 rank, world, bar):
     """One epoch of SGD over this rank's shard; ``train_model`` is ``model`` or its DDP /
-    compiled wrapper, ``lookahead`` a :class:`Lookahead` or None. Returns ``(step, last lr, mean train loss, train accuracy)``, the last two
+    compiled wrapper, ``lookahead`` a :class:`Lookahead` or None. Returns
+    ``(step, last lr, mean train loss, train accuracy)``, the last two
     over all ranks, with the device synchronised."""
     model.train()
     x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
@@ -721,8 +744,8 @@ def train(args, data=None, log=print):
         warm_up(model, train_model, data, args, args.warmup_steps)
 
     stop = min(args.epochs, args.stop_after or args.epochs)
-    bar = tqdm(total=(stop - start_epoch) * steps_per_epoch, disable=not is_main or not args.progress,
-               unit="step", dynamic_ncols=True, leave=False)
+    bar = tqdm(total=(stop - start_epoch) * steps_per_epoch, unit="step", dynamic_ncols=True,
+               disable=not is_main or not args.progress, leave=False)
     train_time = sum(r["epoch_time_s"] for r in history)
     images_seen = sum(r["images"] for r in history)
     for epoch in range(start_epoch, stop):
@@ -832,7 +855,7 @@ def build_parser():
     m.add_argument("--whiten-bias-epochs", type=int, default=None,
                    help="epochs during which the fastnet stem bias trains (3)")
     m.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
-                   help="Lookahead weight averaging (fastnet: on, resnet18: off)")
+                   help="Lookahead weight averaging (off by default: not yet measured on a GPU)")
     m.add_argument("--seed", type=int, default=None, help="seed of init, order, augmentation (0)")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -855,7 +878,7 @@ def build_parser():
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="show a tqdm progress bar")
     r.add_argument("--dist-backend", choices=("nccl", "gloo"), default=None,
-                   help="torch.distributed backend under torchrun (default nccl on CUDA, else gloo)")
+                   help="torch.distributed backend under torchrun (nccl on CUDA, else gloo)")
     return p
 
 
