@@ -29,7 +29,8 @@ from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from deep_learning_suite.cli import load_dataset, normalize, predict, split, to_nchw  # noqa: E402
+from deep_learning_suite.cli import (fit_normalization, load_dataset, normalize,  # noqa: E402
+                                     predict, split, to_nchw)
 from deep_learning_suite.cnn_model import ThreeLayerConvNet  # noqa: E402
 from deep_learning_suite.trainer import Solver  # noqa: E402
 
@@ -91,8 +92,7 @@ def main(argv=None):
     Xtr_raw, ytr, Xte_raw, yte, _ = load_dataset("fashion-mnist", args.data_dir)
     Xtr, ytr, Xval, yval = split(SimpleNamespace(num_val=args.num_val, seed=args.seed,
                                                  num_train=args.num_train), to_nchw(Xtr_raw), ytr)
-    norm = {"mean": Xtr.mean(axis=(0, 2, 3), dtype=np.float64).tolist(),
-            "std": Xtr.std(axis=(0, 2, 3), dtype=np.float64).tolist()}
+    norm = fit_normalization(Xtr)
     data = {"X_train": normalize(Xtr, norm), "y_train": ytr, "X_val": normalize(Xval, norm),
             "y_val": yval, "X_test": normalize(to_nchw(Xte_raw), norm), "y_test": yte}
 

@@ -4,7 +4,8 @@
     python -m deep_learning_suite evaluate runs/quickstart/model.npz
     python -m deep_learning_suite gradcheck
 
-``train`` writes into ``--out``: ``checkpoint_epoch_<e>.npz`` after every epoch, ``model.npz``
+``train`` writes into ``--out``: ``checkpoint_epoch_<e>.npz`` after every epoch (the newest two
+are kept), ``model.npz``
 (the best parameters), ``history.csv``, ``loss.png``, ``accuracy.png``, ``filters.png`` and
 ``confusion.png``, then prints a summary line with the test accuracy and the wall time.
 Images are scaled to [0, 1] and standardised with the per-channel mean and standard deviation
@@ -56,6 +57,12 @@ def to_nchw(X):
     """uint8 (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
     X = X[:, None] if X.ndim == 3 else X.transpose(0, 3, 1, 2)
     return X.astype(np.float32) / np.float32(255)
+
+
+def fit_normalization(X):
+    """Per-channel mean and standard deviation of float images X (N, C, H, W), as JSON lists."""
+    return {"scale": 1 / 255, "mean": X.mean(axis=(0, 2, 3), dtype=np.float64).tolist(),
+            "std": (X.std(axis=(0, 2, 3), dtype=np.float64) + 1e-8).tolist()}
 
 
 def normalize(X, norm):
@@ -207,8 +214,7 @@ def cmd_train(args):
     Xtr, ytr, Xval, yval = split(args, to_nchw(Xtr_raw), ytr)
     Xte = to_nchw(Xte_raw[:args.num_test]) if args.num_test else to_nchw(Xte_raw)
     yte = yte[:Xte.shape[0]]
-    norm = {"scale": 1 / 255, "mean": Xtr.mean(axis=(0, 2, 3), dtype=np.float64).tolist(),
-            "std": (Xtr.std(axis=(0, 2, 3), dtype=np.float64) + 1e-8).tolist()}
+    norm = fit_normalization(Xtr)
     Xtr, Xval, Xte = (normalize(X, norm) for X in (Xtr, Xval, Xte))
 
     kind, kwargs = model_spec(args, Xtr.shape[1:])
@@ -222,7 +228,8 @@ def cmd_train(args):
                     lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
                     num_train_samples=1000, num_val_samples=None, print_every=args.print_every,
                     verbose=not args.quiet, seed=args.seed,
-                    checkpoint_name=str(out / "checkpoint"), checkpoint_meta=meta)
+                    checkpoint_name=str(out / "checkpoint"), checkpoint_meta=meta,
+                    keep_checkpoints=2)
     if args.resume:
         solver.resume(args.resume)
     solver.train()

@@ -34,7 +34,7 @@ _OPTIONS = {
     "update_rule": "sgd", "optim_config": None, "lr_decay": 1.0, "batch_size": 100,
     "num_epochs": 10, "num_train_samples": 1000, "num_val_samples": None,
     "checkpoint_name": None, "print_every": 10, "verbose": True, "seed": None,
-    "resume_from": None, "checkpoint_meta": None,
+    "resume_from": None, "checkpoint_meta": None, "keep_checkpoints": None,
 }
 
 
@@ -74,6 +74,8 @@ class Solver:
         A checkpoint to continue from (same as calling ``resume``).
     checkpoint_meta : dict, optional
         JSON-able data stored in every checkpoint (e.g. how to rebuild the model).
+    keep_checkpoints : int, optional
+        Keep only the newest this many ``_epoch_`` files (None: keep all, as the course does).
     """
 
     def __init__(self, model, data, **kwargs):
@@ -107,6 +109,10 @@ class Solver:
         self.verbose = opts["verbose"]
         self.seed = opts["seed"]
         self.checkpoint_meta = opts["checkpoint_meta"]
+        self.keep_checkpoints = opts["keep_checkpoints"]
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
+            raise ValueError(f"Solver: keep_checkpoints must be at least 1 (or None), "
+                             f"got {self.keep_checkpoints}")
         if self.batch_size <= 0 or self.num_epochs < 0:
             raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
                              f"got {self.batch_size} and {self.num_epochs}")
@@ -287,6 +293,11 @@ class Solver:
         path = self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
         if self.verbose:
             print(f"Saving checkpoint to {path}")
+        if self.keep_checkpoints is not None:
+            # only after the new file is safely in place, so a good checkpoint always exists
+            for epoch, old in _epoch_checkpoints(self.checkpoint_name):
+                if epoch <= self.epoch - self.keep_checkpoints:
+                    os.remove(old)
 
     def resume(self, path):
         """Load a checkpoint from ``path`` so that ``train()`` continues that run exactly."""
@@ -336,12 +347,18 @@ def _checkpointable(value):
     return True
 
 
-def latest_checkpoint(checkpoint_name):
-    """Path of ``{checkpoint_name}_epoch_{e}.npz`` with the largest ``e``, or None."""
+def _epoch_checkpoints(checkpoint_name):
+    """``(epoch, path)`` of every ``{checkpoint_name}_epoch_{e}.npz`` on disk."""
     pattern = re.compile(re.escape(os.path.basename(checkpoint_name)) + r"_epoch_(\d+)\.npz$")
     found = []
     for p in glob.glob(glob.escape(checkpoint_name) + "_epoch_*.npz"):
-        m = pattern.search(os.path.basename(p))
+        m = pattern.fullmatch(os.path.basename(p))
         if m:
             found.append((int(m.group(1)), p))
+    return found
+
+
+def latest_checkpoint(checkpoint_name):
+    """Path of ``{checkpoint_name}_epoch_{e}.npz`` with the largest ``e``, or None."""
+    found = _epoch_checkpoints(checkpoint_name)
     return max(found)[1] if found else None

@@ -49,6 +49,15 @@ def test_roundtrip_preserves_arrays_dtypes_and_values(tmp_path, rng):
         assert "state/params/W1" in z.files and "__meta__" in z.files
 
 
+def test_file_gets_the_usual_permissions(tmp_path, rng):
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "p.npz", sample_state(rng))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_object_arrays_are_refused(tmp_path):
     with pytest.raises(TypeError, match="only numeric arrays"):
         save_checkpoint(tmp_path / "x.npz", {"a": np.array([{"x": 1}], dtype=object)})

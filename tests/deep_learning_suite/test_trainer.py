@@ -176,6 +176,15 @@ def test_checkpoint_each_epoch_and_resume_in_process(tmp_path):
                           resumed.model.stat_params[0]["running_mean"])
 
 
+def test_keep_checkpoints_prunes_old_epochs(tmp_path):
+    s = quiet(TinyNet(), blobs(), num_epochs=4, batch_size=50, keep_checkpoints=2,
+              checkpoint_name=str(tmp_path / "k"))
+    s.train()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k_epoch_3.npz", "k_epoch_4.npz"]
+    with pytest.raises(ValueError, match="keep_checkpoints must be at least 1"):
+        quiet(TinyNet(), blobs(), keep_checkpoints=0)
+
+
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     s = quiet(TinyNet(), blobs(), num_epochs=1, batch_size=50, checkpoint_name=str(tmp_path / "c"))
     s.train()
