@@ -117,10 +117,13 @@ class Solver:
             raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
                              f"got {self.batch_size} and {self.num_epochs}")
         if isinstance(self.update_rule, str):
-            if not hasattr(optim, self.update_rule) or self.update_rule.startswith("_"):
+            rule = getattr(optim, self.update_rule, None)
+            # only the update rules themselves, not whatever else optim happens to import
+            if self.update_rule.startswith("_") or not callable(rule) or \
+                    getattr(rule, "__module__", None) != optim.__name__:
                 raise ValueError(f'Solver: invalid update_rule "{self.update_rule}"; use one of '
                                  f"'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function")
-            self._rule = getattr(optim, self.update_rule)
+            self._rule = rule
         elif callable(self.update_rule):
             self._rule = self.update_rule
         else:
@@ -161,7 +164,7 @@ class Solver:
     def _diverged(self, loss):
         # Keep the model usable: put back the best parameters before reporting.
         self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
-        lr = self.optim_config.get("learning_rate")
+        lr = next(iter(self.optim_configs.values()), {}).get("learning_rate")
         raise TrainingDivergedError(
             f"loss is {loss} at iteration {self.iteration + 1} (epoch {self.epoch + 1} of "
             f"{self.num_epochs}); training stopped and the model holds the best parameters "

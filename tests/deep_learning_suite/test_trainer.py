@@ -29,6 +29,8 @@ def test_unknown_option_is_an_error():
 
 @pytest.mark.parametrize("kw, match", [
     ({"update_rule": "adamw_typo"}, "invalid update_rule"),
+    ({"update_rule": "np"}, "invalid update_rule"),
+    ({"update_rule": "check_float"}, "invalid update_rule"),
     ({"update_rule": 3}, "update_rule must be"),
     ({"batch_size": 0}, "batch_size must be positive"),
 ])
@@ -140,8 +142,9 @@ class NaNAfter(TinyNet):
 
 def test_nan_loss_stops_with_iteration_named_and_best_params_kept():
     model = NaNAfter(n=27)
-    s = quiet(model, blobs(), update_rule="adam", num_epochs=5, batch_size=20, seed=0)
-    with pytest.raises(TrainingDivergedError, match=r"iteration 27 \(epoch 3 of 5\)") as err:
+    s = quiet(model, blobs(), update_rule="adam", optim_config={"learning_rate": 2e-3},
+              lr_decay=0.5, num_epochs=5, batch_size=20, seed=0)
+    with pytest.raises(TrainingDivergedError, match=r"iteration 27 \(epoch 3 of 5\).*now 0\.0005\)") as err:
         s.train()
     assert isinstance(err.value, FloatingPointError)
     assert len(s.loss_history) == 26
