@@ -147,6 +147,13 @@ def row(case, impl, times, torch_times=None, note=""):
     print(f"{case:<38} {impl:<6} {fmt(f)} {fmt(b)} {fmt(f + b)} {ratio:>20}  {note}")
 
 
+def speedup(t_naive, t_fast):
+    """'naive/fast = 12x, ' (forward + backward medians), or '' when naive was skipped."""
+    if t_naive is None:
+        return ""
+    return f"naive/fast {sum(t_naive) / sum(t_fast):.0f}x, "
+
+
 def check(name, mine, ref, tol=2e-3):
     err = np.max(np.abs(mine - ref)) / max(1e-12, np.max(np.abs(ref)))
     if not err < tol:
@@ -190,7 +197,8 @@ def bench_conv(torch, rng, x_shape, w_shape, stride, pad, repeats, naive_budget)
     cols_mb = N * C * w_shape[2] * w_shape[3] * H_out * W_out * 4 / 2**20
     mem = peak_mb(lambda: conv_backward_fast(dout, conv_forward_fast(x, w, b, cp)[1]))
     row(label, "naive", t_naive, t_torch, note)
-    row("", "fast", t_fast, t_torch, f"peak {mem:.0f} MB, im2col {cols_mb:.0f} MB, x {x.nbytes / 2**20:.0f} MB")
+    row("", "fast", t_fast, t_torch, f"{speedup(t_naive, t_fast)}peak {mem:.0f} MB, im2col {cols_mb:.0f} MB, "
+                                     f"x {x.nbytes / 2**20:.0f} MB")
     row("", "torch", t_torch)
     return t_fast, t_torch
 
@@ -221,7 +229,7 @@ def bench_pool(torch, rng, x_shape, size, stride, repeats, naive_budget):
                                repeats, naive_budget)
     mem = peak_mb(lambda: max_pool_backward_fast(dout, max_pool_forward_fast(x, pp)[1]))
     row(label, "naive", t_naive, t_torch, note)
-    row("", "fast", t_fast, t_torch, f"peak {mem:.0f} MB, x {x.nbytes / 2**20:.0f} MB")
+    row("", "fast", t_fast, t_torch, f"{speedup(t_naive, t_fast)}peak {mem:.0f} MB, x {x.nbytes / 2**20:.0f} MB")
     row("", "torch", t_torch)
     return t_fast, t_torch
 
