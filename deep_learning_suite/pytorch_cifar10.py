@@ -819,7 +819,7 @@ def build_parser():
         prog="python -m deep_learning_suite.pytorch_cifar10",
         description="Fast ResNet training on CIFAR-10 / Fashion-MNIST with PyTorch (one GPU, "
                     "several via torchrun, or CPU). Unset flags take the model's recipe.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="Multi-GPU: torchrun --nproc_per_node N -m deep_learning_suite.pytorch_cifar10 ...")
     d = p.add_argument_group("data")
     d.add_argument("--dataset", choices=DATASETS, default=None,
                    help="cifar10 (default), fashion-mnist (padded to 32x32x3) or synthetic")

@@ -228,3 +228,9 @@ def test_script_form_reports_bad_flags():
                         "--dataset", "synthetic", "--momentum", "1.2"], capture_output=True,
                        text=True, env=env_for_subprocess(), cwd="/", timeout=120)
     assert p.returncode == 2 and "--momentum must be in [0, 1)" in p.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error(capsys, tmp_path):
+    assert pc.main(TINY[:-3] + ["--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
