@@ -8,8 +8,9 @@ with Adam (lr 2e-3, x0.75 per epoch), batch 64, L2 1e-3, 12 epochs, on 55,000 tr
 (5,000 held out for validation, chosen by a seeded permutation), inputs scaled to [0, 1] and
 standardised with the training split's mean and standard deviation. The reported accuracy is
 on the official 10,000-image test set, with the parameters of the best validation epoch.
-Measured on 2 shared CPU cores: 91.50 % test (best val 91.96 %), 33 s per epoch, 475 s for
-the whole script. (10 epochs at lr 1e-3, x0.8 gave 90.83 %: not enough.)
+Measured on 2 shared CPU cores: 91.50 % test (best val 91.96 %; the run is deterministic), 25-33 s
+per epoch depending on the load, 367-475 s for the whole script; PyTorch CPU with the same one
+thread took 21 s per epoch (ratio 0.84). (10 epochs at lr 1e-3, x0.8 gave 90.83 %: not enough.)
 
 For speed context the same network, optimiser and batch size are trained for
 ``--torch-epochs`` epochs with PyTorch on the CPU, with the same number of threads, and the
