@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from deep_learning_suite import pytorch_cifar10 as pc  # noqa: E402
+from deep_learning_suite import torch_data  # noqa: E402
 
 
 def main(argv=None):
@@ -82,10 +83,10 @@ def main(argv=None):
 
     base = pc.parse_args(dataset + common + fast)
     device = pc.resolve_device(base.device)
-    arrays = pc.load_arrays(base)
+    arrays = torch_data.load_arrays(base)
     if opt.quick and opt.data:  # a subset keeps the smoke run quick
         arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:500], arrays[3][:500])
-    data = pc.DeviceData(arrays, 0, device)
+    data = torch_data.DeviceData(arrays, 0, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device: {name} | torch {torch.__version__} | CUDA {torch.version.cuda} | "
           f"train {tuple(data.x_train.shape)} test {tuple(data.x_test.shape)} uint8 on device "
@@ -115,7 +116,7 @@ def main(argv=None):
         args = pc.parse_args(dataset + common + model_flags + extra +
                              ["--val-size", str(val_size), "--out", f"{tmp}/{len(rows)}"])
         if val_size and val_size not in val_data:
-            val_data[val_size] = pc.DeviceData(arrays, val_size, device)
+            val_data[val_size] = torch_data.DeviceData(arrays, val_size, device)
         print(f"-- {label}: {' '.join(model_flags + extra)} --val-size {val_size}", flush=True)
         t0 = time.perf_counter()
         s = pc.train(args, data=val_data[val_size] if val_size else data)

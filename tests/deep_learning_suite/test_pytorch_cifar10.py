@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from deep_learning_suite import pytorch_cifar10 as pc
+from deep_learning_suite import torch_data
 
 REPO = Path(__file__).resolve().parents[2]
 # A tiny fastnet on 384 synthetic images; lr 0.5 suits its batch of 64 (1.5 is for 1024).
@@ -47,7 +48,8 @@ def test_translate_matches_numpy_reflect_pad(shift, dtype):
     x = rng.integers(0, 255, size=(6, 3, 9, 8)).astype(np.uint8)
     dy = rng.integers(-shift, shift + 1, size=6)
     dx = rng.integers(-shift, shift + 1, size=6)
-    out = pc.translate(torch.from_numpy(x).to(dtype), torch.from_numpy(dy), torch.from_numpy(dx))
+    out = torch_data.translate(torch.from_numpy(x).to(dtype), torch.from_numpy(dy),
+                               torch.from_numpy(dx))
     s = max(shift, 1)
     padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)), mode="reflect")
     for k in range(6):
@@ -59,9 +61,9 @@ def test_translate_matches_numpy_reflect_pad(shift, dtype):
 @pytest.mark.parametrize("world", [2, 4])
 def test_ranks_split_each_global_batch(world):
     args = pc.parse_args(TINY + ["--translate", "0", "--batch-size", "32"])
-    data = pc.DeviceData(pc.load_arrays(args), args.val_size, torch.device("cpu"))
-    x1, y1, b1 = pc.epoch_batches(data, 3, args, 0, 1)
-    parts = [pc.epoch_batches(data, 3, args, r, world) for r in range(world)]
+    data = torch_data.DeviceData(torch_data.load_arrays(args), args.val_size, torch.device("cpu"))
+    x1, y1, b1 = torch_data.epoch_batches(data, 3, args, 0, 1)
+    parts = [torch_data.epoch_batches(data, 3, args, r, world) for r in range(world)]
     assert all(b == 32 // world for _, _, b in parts)
     steps = len(x1) // 32
     for s in range(steps):
@@ -74,14 +76,14 @@ def test_ranks_split_each_global_batch(world):
 
 def test_flips_alternate_between_epochs():
     args = pc.parse_args(TINY + ["--translate", "0"])
-    data = pc.DeviceData(pc.load_arrays(args), args.val_size, torch.device("cpu"))
+    data = torch_data.DeviceData(torch_data.load_arrays(args), args.val_size, torch.device("cpu"))
     n = len(data.x_train)
     args.batch_size = n  # one batch holding every image, so both epochs can be lined up
     seen = {}
     for epoch in (4, 5):
-        x, _, _ = pc.epoch_batches(data, epoch, args, 0, 1)
-        perm = torch.randperm(n, generator=pc.epoch_generator(torch.device("cpu"), args.seed,
-                                                              epoch, 0, 0))
+        x, _, _ = torch_data.epoch_batches(data, epoch, args, 0, 1)
+        g = torch_data.epoch_generator(torch.device("cpu"), args.seed, epoch, 0, 0)
+        perm = torch.randperm(n, generator=g)
         flipped = torch.zeros(n, dtype=torch.bool)
         flipped[perm] = (x != data.x_train[perm]).flatten(1).any(1)
         seen[epoch] = flipped
@@ -120,7 +122,7 @@ def test_lr_schedule_warms_up_then_decays():
 
 
 def test_synthetic_data_is_deterministic_and_balanced():
-    a, b = pc.make_synthetic(300, 50, seed=3), pc.make_synthetic(300, 50, seed=3)
+    a, b = torch_data.make_synthetic(300, 50, seed=3), torch_data.make_synthetic(300, 50, seed=3)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert a[0].shape == (300, 3, 32, 32) and a[0].dtype == np.uint8 and a[1].dtype == np.int64
     assert set(np.unique(a[1])) == set(range(10))
@@ -128,7 +130,7 @@ def test_synthetic_data_is_deterministic_and_balanced():
 
 def test_fashion_mnist_padding():
     x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
-    out = pc.pad_to_32x32x3(x)
+    out = torch_data.pad_to_32x32x3(x)
     assert out.shape == (2, 3, 32, 32) and out.dtype == np.uint8
     assert np.array_equal(out[:, 1, 2:30, 2:30], x) and out[:, :, :2].max() == 0
     assert np.array_equal(out[:, 0], out[:, 2])
