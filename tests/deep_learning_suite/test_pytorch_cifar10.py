@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deep_learning_suite import pytorch_cifar10 as pc
-from deep_learning_suite import torch_data
+from deep_learning_suite import torch_data, torch_models
 
 REPO = Path(__file__).resolve().parents[2]
 # A tiny fastnet on 384 synthetic images; lr 0.5 suits its batch of 64 (1.5 is for 1024).
@@ -95,7 +95,7 @@ def test_whitening_stem_decorrelates_patches():
     torch.manual_seed(0)
     mix = torch.randn(3, 3) + 2 * torch.eye(3)
     x = torch.einsum("ij,njhw->nihw", mix, torch.randn(64, 3, 16, 16)) * 3
-    net = pc.FastNet(widths=(8, 8, 8))
+    net = torch_models.FastNet(widths=(8, 8, 8))
     net.init_whitening(x, eps=1e-9)
     out = net.whiten(x.double().float())[:, :12] - net.whiten.bias[:12, None, None]
     cov = torch.cov(out.permute(1, 0, 2, 3).reshape(12, -1).double())
@@ -107,7 +107,7 @@ def test_whitening_stem_decorrelates_patches():
 @pytest.mark.parametrize("model, width, in_shape", [("fastnet", 0.125, (2, 3, 32, 32)),
                                                      ("resnet18", 0.0625, (2, 3, 32, 32))])
 def test_models_map_images_to_logits(model, width, in_shape):
-    net = pc.build_model(model, num_classes=7, width=width)
+    net = torch_models.build_model(model, num_classes=7, width=width)
     assert net(torch.randn(in_shape)).shape == (in_shape[0], 7)
 
 
