@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deep_learning_suite import pytorch_cifar10 as pc
-from deep_learning_suite import torch_data, torch_models
+from deep_learning_suite import torch_data, torch_models, torch_optim
 
 REPO = Path(__file__).resolve().parents[2]
 # A tiny fastnet on 384 synthetic images; lr 0.5 suits its batch of 64 (1.5 is for 1024).
@@ -112,13 +112,13 @@ def test_models_map_images_to_logits(model, width, in_shape):
 
 
 def test_lr_schedule_warms_up_then_decays():
-    f = [pc.lr_factor(s, 100, "linear", 0.2) for s in range(101)]
+    f = [torch_optim.lr_factor(s, 100, "linear", 0.2) for s in range(101)]
     assert f[0] == pytest.approx(0.2) and f[20] == pytest.approx(1.0)
     assert f[100] == pytest.approx(0.05)
     assert all(a < b for a, b in zip(f[:20], f[1:21]))
     assert all(a > b for a, b in zip(f[20:], f[21:]))
-    assert pc.lr_factor(100, 100, "cosine", 0.2) == pytest.approx(0.0, abs=1e-12)
-    assert pc.lr_factor(37, 100, "constant", 0.2) == 1.0
+    assert torch_optim.lr_factor(100, 100, "cosine", 0.2) == pytest.approx(0.0, abs=1e-12)
+    assert torch_optim.lr_factor(37, 100, "constant", 0.2) == 1.0
 
 
 def test_synthetic_data_is_deterministic_and_balanced():
