@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from deep_learning_suite import pytorch_cifar10 as pc  # noqa: E402
-from deep_learning_suite import torch_data  # noqa: E402
+from deep_learning_suite import torch_data, torch_train  # noqa: E402
 
 
 def main(argv=None):
@@ -82,7 +82,7 @@ def main(argv=None):
         ["--dataset", "synthetic", "--synthetic-size", "512"]
 
     base = pc.parse_args(dataset + common + fast)
-    device = pc.resolve_device(base.device)
+    device = torch_train.resolve_device(base.device)
     arrays = torch_data.load_arrays(base)
     if opt.quick and opt.data:  # a subset keeps the smoke run quick
         arrays = (arrays[0][:1024], arrays[1][:1024], arrays[2][:500], arrays[3][:500])
@@ -119,7 +119,7 @@ def main(argv=None):
             val_data[val_size] = torch_data.DeviceData(arrays, val_size, device)
         print(f"-- {label}: {' '.join(model_flags + extra)} --val-size {val_size}", flush=True)
         t0 = time.perf_counter()
-        s = pc.train(args, data=val_data[val_size] if val_size else data)
+        s = torch_train.train(args, data=val_data[val_size] if val_size else data)
         s["wall"] = time.perf_counter() - t0
         rows.append((group, label, args, s))
         first = first or s

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deep_learning_suite import pytorch_cifar10 as pc
-from deep_learning_suite import torch_data, torch_models, torch_optim
+from deep_learning_suite import torch_data, torch_models, torch_optim, torch_train
 
 REPO = Path(__file__).resolve().parents[2]
 # A tiny fastnet on 384 synthetic images; lr 0.5 suits its batch of 64 (1.5 is for 1024).
@@ -30,7 +30,7 @@ def one_thread():
 
 
 def run_in_process(argv):
-    return pc.train(pc.parse_args(argv), log=lambda *a: None)
+    return torch_train.train(pc.parse_args(argv), log=lambda *a: None)
 
 
 def env_for_subprocess():

@@ -1,0 +1,354 @@
+"""The training loop of the PyTorch trainer: devices and ranks, epochs, evaluation, checkpoints.
+
+:func:`train` runs a whole training from resolved arguments (see
+:func:`deep_learning_suite.pytorch_cifar10.parse_args`) and returns its summary; everything
+else here is a step of it. Checkpoints hold only tensors and plain containers, so they load
+with ``torch.load(..., weights_only=True)``, and every file is written atomically.
+"""
+
+import copy
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from deep_learning_suite.torch_data import (DeviceData, UsageError, epoch_batches, load_arrays,
+                                            translate)
+from deep_learning_suite.torch_models import FastNet, build_model
+from deep_learning_suite.torch_optim import Lookahead, make_optimizer, set_lr
+
+
+# --------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def evaluate(model, data, x, y, args, tta=0, batch_size=2000):
+    """Mean loss and accuracy of ``model`` on uint8 images ``x``.
+
+    ``tta`` 0: the image; 1: average logits of image and mirror image; 2: also both shifted
+    by one pixel up-left and down-right (6 views).
+    """
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        views = [xb]
+        if tta >= 1:
+            views.append(xb.flip(3))
+        if tta >= 2:
+            one = torch.ones(len(xb), dtype=torch.long, device=xb.device)
+            views += [translate(v, s * one, s * one) for s in (-1, 1) for v in views[:2]]
+        logits = 0
+        for v in views:
+            with autocast(args):
+                logits = logits + model(to_input(data.normalise(v), args)).float()
+        logits = logits / len(views)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+        correct += (logits.argmax(1) == yb).sum()
+    return loss_sum.item() / len(x), correct.item() / len(x)
+
+
+def autocast(args):
+    if args.precision == "bf16":
+        return torch.autocast(device_type=args.device_type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def to_input(x, args):
+    return x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def atomic_save(obj, path):
+    """torch.save to a temporary file beside ``path``, then os.replace: never a torn file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def plain_args(args):
+    """``vars(args)`` restricted to str/int/float/bool/None, which weights_only loading admits."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+            if v is None or isinstance(v, (str, int, float, bool, Path))}
+
+
+def load_checkpoint(path):
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--resume: no checkpoint at {path}; pass the checkpoint.pt of an "
+                         f"earlier run (or the --out folder it was written to)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn or foreign file: say which, not a trace from the unpickler
+        raise UsageError(f"--resume: {path} is not a readable checkpoint: {e}") from e
+
+
+def weights_digest(model):
+    """SHA-256 of every parameter and buffer, to check that DDP replicas agree bit for bit."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_metrics(path, history):
+    if not history:
+        return
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- training
+
+def setup_distributed(args):
+    """Initialise torch.distributed when launched by torchrun; returns (rank, world, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(args.device, local if world > 1 else None)
+    if world > 1 and not dist.is_initialized():
+        backend = args.dist_backend or ("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend=backend)
+    return rank, world, device
+
+
+def resolve_device(name, local_rank=None):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: CUDA is not available here (torch "
+                             f"{torch.__version__}); use --device cpu")
+        if name == "cuda":  # set_device and DDP need an index
+            name = f"cuda:{local_rank if local_rank is not None else torch.cuda.current_device()}"
+        device = torch.device(name)
+        torch.cuda.set_device(device)
+        return device
+    if name != "cpu":
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return torch.device("cpu")
+
+
+def warm_up(model, train_model, data, args, steps):
+    """Run ``steps`` forward/backward passes (and one eval pass) on real batches, then restore
+    the weights and buffers: compilation and cuDNN autotuning then happen outside the timing."""
+    state = copy.deepcopy(model.state_dict())
+    b = min(args.batch_size // args.world, len(data.x_train))
+    x, y = data.x_train[:b], data.y_train[:b]
+    model.train()
+    for _ in range(steps):
+        with autocast(args):
+            loss = F.cross_entropy(train_model(to_input(data.normalise(x), args)).float(), y)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+    evaluate(model, data, data.x_train[:b], y, args, tta=args.tta)
+    model.load_state_dict(state)
+    sync(data.x_train.device)
+
+
+def average_buffers(model, world):
+    """Average the BN running statistics over the ranks: each rank's come from its own shard,
+    and DDP alone would keep whichever rank 0 last had."""
+    for b in model.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b)
+            b /= world
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_epoch(model, train_model, optimizer, lookahead, data, epoch, step, total_steps, args,
+                rank, world, bar):
+    """One epoch of SGD over this rank's shard; ``train_model`` is ``model`` or its DDP /
+    compiled wrapper, ``lookahead`` a :class:`Lookahead` or None. Returns
+    ``(step, last lr, mean train loss, train accuracy)``, the last two
+    over all ranks, with the device synchronised."""
+    model.train()
+    x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
+    loss_sum = torch.zeros((), device=x_ep.device)
+    correct = torch.zeros((), device=x_ep.device, dtype=torch.long)
+    steps = len(x_ep) // b
+    for i in range(steps):
+        lr = set_lr(optimizer, step, total_steps, epoch, args)
+        xb, yb = x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b]
+        with autocast(args):
+            logits = train_model(to_input(data.normalise(xb), args)).float()
+        loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if lookahead is not None:
+            lookahead.step(step, total_steps)
+        # Accumulated on the device: a .item() per step would stall the GPU queue.
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        bar.update(1)
+    stats = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
+    if world > 1:
+        dist.all_reduce(stats)
+        average_buffers(model, world)
+    sync(x_ep.device)  # so the caller's clock covers the last optimizer step too
+    loss, acc = (stats / (steps * b * world)).tolist()
+    return step, lr, loss, acc
+
+
+def save_checkpoint(path, model, optimizer, lookahead, epoch, step, history, args, device):
+    """Everything a resume needs, as tensors and plain containers (weights_only loads it)."""
+    rng = {"cpu": torch.get_rng_state(),
+           "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "lookahead": lookahead.state_dict() if lookahead is not None else None,
+                 "epoch": epoch, "step": step, "rng": rng, "args": plain_args(args),
+                 "history": history}, path)
+
+
+def train(args, data=None, log=print):
+    """Train per ``args`` (from :func:`parse_args`); returns the summary dict.
+
+    ``data`` may be a :class:`DeviceData` already on the device (the benchmark reuses one).
+    """
+    t_wall = time.perf_counter()
+    rank, world, device = setup_distributed(args)
+    args.device_type, args.world, is_main = device.type, world, rank == 0
+    if args.batch_size % world:
+        raise UsageError(f"--batch-size {args.batch_size} must be divisible by the number of "
+                         f"processes ({world}): it is the global batch, split evenly over ranks")
+    if args.precision == "auto":
+        args.precision = "bf16" if device.type == "cuda" else "fp32"
+    if args.channels_last is None:
+        args.channels_last = device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    out = Path(args.out)
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    if data is None:
+        data = DeviceData(load_arrays(args), args.val_size, device)
+    steps_per_epoch = len(data.x_train) // args.batch_size
+    if steps_per_epoch == 0:
+        raise UsageError(f"--batch-size {args.batch_size} exceeds the {len(data.x_train)} "
+                         f"training images; use a smaller batch")
+    total_steps = steps_per_epoch * args.epochs
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.model, data.num_classes, args.width).to(device)
+    if isinstance(model, FastNet):
+        model.init_whitening(data.normalise(data.x_train[:5000]))
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, args)
+    lookahead = Lookahead(model) if args.lookahead else None
+    start_epoch, step, history = 0, 0, []
+    if args.resume_state is not None:
+        ck = args.resume_state
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        if lookahead is not None:
+            lookahead.load_state_dict(ck["lookahead"])
+        start_epoch, step, history = int(ck["epoch"]), int(ck["step"]), list(ck["history"])
+        torch.set_rng_state(ck["rng"]["cpu"])
+        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+        args.resume_state = None
+
+    train_model = model
+    if world > 1:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if args.compile:
+        train_model = torch.compile(train_model)
+    if args.warmup_steps > 0:
+        warm_up(model, train_model, data, args, args.warmup_steps)
+
+    stop = min(args.epochs, args.stop_after or args.epochs)
+    bar = tqdm(total=(stop - start_epoch) * steps_per_epoch, unit="step", dynamic_ncols=True,
+               disable=not is_main or not args.progress, leave=False)
+    train_time = sum(r["epoch_time_s"] for r in history)
+    images_seen = sum(r["images"] for r in history)
+    for epoch in range(start_epoch, stop):
+        sync(device)
+        t0 = time.perf_counter()
+        step, lr, loss, acc = train_epoch(model, train_model, optimizer, lookahead, data, epoch,
+                                          step, total_steps, args, rank, world, bar)
+        dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
+        n_ep = steps_per_epoch * args.batch_size
+        train_time += dt
+        images_seen += n_ep
+        val_loss, val_acc = evaluate(model, data, data.x_val, data.y_val, args, tta=0)
+        row = dict(epoch=epoch + 1, lr=round(lr, 6), train_loss=loss, train_acc=acc,
+                   val_loss=val_loss, val_acc=val_acc, epoch_time_s=dt, images=n_ep,
+                   images_per_s=n_ep / dt)
+        history.append(row)
+        if is_main:
+            val = f"  val acc {val_acc:.4f}" if len(data.x_val) else ""
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
+            bar.write(f"epoch {epoch + 1:3d}/{args.epochs}  lr {lr:.4f}  train loss {loss:.4f}  "
+                      f"train acc {acc:.4f}{val}  {dt:.2f} s  {n_ep / dt:,.0f} img/s",
+                      file=sys.stdout)
+            write_metrics(out / "metrics.csv", history)
+            if args.checkpoint:
+                save_checkpoint(out / "checkpoint.pt", model, optimizer, lookahead, epoch + 1,
+                                step, history, args, device)
+    bar.close()
+    if lookahead is not None and stop == args.epochs:
+        lookahead.finish()
+
+    summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
+                   train_time_s=train_time, images_per_s=images_seen / max(train_time, 1e-12),
+                   history=history, device=str(device), world_size=world)
+    if world > 1:
+        digest = torch.tensor(list(bytes.fromhex(weights_digest(model))), dtype=torch.uint8,
+                              device=device)
+        gathered = [torch.empty_like(digest) for _ in range(world)]
+        dist.all_gather(gathered, digest)
+        summary["replica_digests"] = [bytes(g.cpu().tolist()).hex() for g in gathered]
+        summary["replicas_in_sync"] = len(set(summary["replica_digests"])) == 1
+    if stop == args.epochs:
+        summary["val_loss"], summary["val_acc"] = evaluate(model, data, data.x_val, data.y_val,
+                                                           args, tta=args.tta)
+        summary["test_loss"], summary["test_acc"] = evaluate(model, data, data.x_test,
+                                                             data.y_test, args, tta=args.tta)
+        summary["test_acc_no_tta"] = evaluate(model, data, data.x_test, data.y_test, args)[1]
+    summary["wall_time_s"] = time.perf_counter() - t_wall
+    if is_main:
+        atomic_save(model.state_dict(), out / "model.pt")
+        with open(out / "summary.json", "w") as f:
+            json.dump(summary, f, indent=1)
+        if stop < args.epochs:
+            log(f"stopped after epoch {stop} of {args.epochs} (--stop-after); continue with "
+                f"--resume {out / 'checkpoint.pt'}")
+        else:
+            val = f"val {summary['val_acc']:.2%}, " if len(data.x_val) else ""
+            log(f"final: test accuracy {summary['test_acc']:.2%} (TTA level {args.tta}; "
+                f"{summary['test_acc_no_tta']:.2%} without), {val}"
+                f"train time {train_time:.2f} s ({summary['images_per_s']:,.0f} images/s), "
+                f"wall time {summary['wall_time_s']:.1f} s")
+    if world > 1 and not summary["replicas_in_sync"]:
+        raise RuntimeError(f"DDP replicas diverged: weight digests {summary['replica_digests']}")
+    summary["network"] = model
+    return summary
