@@ -45,6 +45,7 @@ class KNearestNeighbor:
     def __init__(self):
         self.X_train = None
         self.y_train = None
+        self._centred = None
 
     def train(self, X, y):
         """Memorise the training data.
@@ -63,7 +64,21 @@ class KNearestNeighbor:
             raise ValueError("train: X is empty (num_train = 0); kNN needs at least one sample")
         self.y_train = check_class_labels(y, X.shape[0]).astype(np.int64)
         self.X_train = X
+        self._centred = None
         return self
+
+    def _centred_train(self):
+        """The training mean, the centred training rows and their squared norms.
+
+        They depend only on the training data, so they are built on the first
+        no-loop call after ``train`` and reused (one float64 copy of the training
+        set); rebuilding them per call cost a quarter of the no-loop time.
+        """
+        if self._centred is None or self._centred[0] is not self.X_train:
+            centre = self.X_train.mean(axis=0, dtype=np.float64)
+            train = self.X_train - centre
+            self._centred = (self.X_train, centre, train, np.einsum("jd,jd->j", train, train))
+        return self._centred[1:]
 
     def _check_trained(self):
         if self.X_train is None:
@@ -145,14 +160,13 @@ class KNearestNeighbor:
         self._check_trained()
         X = _as_features("X", X, self.X_train.shape[1])
         dtype = np.result_type(X.dtype, self.X_train.dtype)
-        centre = self.X_train.mean(axis=0, dtype=np.float64)
+        centre, train, train_sq = self._centred_train()
         test = X - centre
-        train = self.X_train - centre
         # In place on the product, so no other (num_test, num_train) array is allocated.
         sq = test @ train.T
         sq *= -2.0
         sq += np.einsum("id,id->i", test, test)[:, None]
-        sq += np.einsum("jd,jd->j", train, train)[None, :]
+        sq += train_sq[None, :]
         np.maximum(sq, 0.0, out=sq)
         return np.sqrt(sq, out=sq).astype(dtype, copy=False)
 

@@ -59,6 +59,18 @@ def test_no_loop_distance_survives_a_large_common_offset(rng, dtype):
     assert rel_error(knn.compute_distances_no_loops(X_test), ref) < tol
 
 
+def test_no_loop_distance_follows_retraining(rng):
+    # The centred training copy is cached between calls; a new train() must replace it.
+    knn = KNearestNeighbor()
+    X_test = rng.standard_normal((4, 6))
+    for offset in (0.0, 5.0):
+        X_train = rng.standard_normal((9, 6)) + offset
+        knn.train(X_train, np.arange(9) % 3)
+        for _ in range(2):
+            ref = np.linalg.norm(X_test[:, None, :] - X_train[None, :, :], axis=2)
+            assert rel_error(knn.compute_distances_no_loops(X_test), ref) < 1e-9
+
+
 def test_integer_pixels_do_not_wrap_around():
     X_train = np.array([[250, 0], [0, 0]], dtype=np.uint8)
     X_test = np.array([[0, 0]], dtype=np.uint8)
