@@ -18,10 +18,52 @@ both the im2col copy and the col2im accumulation are plain contiguous copies
 and adds instead of many short rows. The junk columns are cut from the output
 and get zero gradient in the backward. A spare zero row at the bottom of the
 padded buffer keeps the junk windows of the last row inside the array.
+
+Threads: the copies and adds here are memory-bound, single-threaded in NumPy,
+and release the GIL. ``over_batch`` splits such a pass over the batch axis and
+runs the slices on a few threads; on the 2-core benchmark machine that made the
+im2col copy of the large conv case 1.7x faster (13 ms -> 7.5 ms). Every slice
+writes its own images only, so the results do not depend on the split.
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+# Threads for the memory-bound passes: one per core, at most 4 (memory bandwidth,
+# not cores, is the limit beyond that). Passes over fewer elements than
+# PARALLEL_MIN_SIZE run on the calling thread: handing work to a thread costs
+# tens of microseconds.
+MAX_THREADS = max(1, min(os.cpu_count() or 1, 4))
+PARALLEL_MIN_SIZE = 1 << 18
+_executor = None
+
+
+def over_batch(fn, N, size):
+    """Call ``fn(lo, hi)`` on slices ``[lo, hi)`` covering ``range(N)``, on up to ``MAX_THREADS`` threads.
+
+    ``size`` is the number of elements the whole pass touches; small passes run
+    as one ``fn(0, N)`` on the calling thread. ``fn`` must only write to images
+    ``lo..hi-1`` (of its output), so that the slices never race. The calling
+    thread runs the first slice itself and waits for the others; an exception
+    in any slice is raised here.
+    """
+    global _executor
+    k = min(MAX_THREADS, N)
+    if k < 2 or size < PARALLEL_MIN_SIZE:
+        fn(0, N)
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(MAX_THREADS - 1, thread_name_prefix="im2col")
+    bounds = [N * i // k for i in range(k + 1)]
+    futures = [_executor.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, k)]
+    try:
+        fn(bounds[0], bounds[1])
+    finally:
+        for f in futures:
+            f.result()
 
 
 def padded_buffer(x, pad, pad_w=None):
@@ -33,7 +75,11 @@ def padded_buffer(x, pad, pad_w=None):
     pad_w = pad if pad_w is None else pad_w
     N, C, H, W = x.shape
     xp = np.zeros((N, C, H + 2 * pad + 1, W + 2 * pad_w), dtype=x.dtype)
-    xp[:, :, pad:pad + H, pad_w:pad_w + W] = x
+
+    def fill(lo, hi):
+        xp[lo:hi, :, pad:pad + H, pad_w:pad_w + W] = x[lo:hi]
+
+    over_batch(fill, N, xp.size)
     return xp
 
 
@@ -80,7 +126,11 @@ def im2col(xp, HH, WW, H_out, Wq, stride, out=None):
         out = np.empty((N, C, HH, WW, H_out, Wq), dtype=xp.dtype)
     else:
         out = out.reshape(N, C, HH, WW, H_out, Wq)
-    np.copyto(out, view)
+
+    def copy(lo, hi):
+        np.copyto(out[lo:hi], view[lo:hi])
+
+    over_batch(copy, N, out.size)
     return out.reshape(N, C * HH * WW, H_out * Wq)
 
 
@@ -104,9 +154,13 @@ def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
     dxp = np.zeros(xp_shape, dtype=cols.dtype)
     view = window_view(dxp, HH, WW, H_out, Wq, stride)
     cols6 = cols.reshape(N, C, HH, WW, H_out, Wq)
-    for i in range(HH):
-        for j in range(WW):
-            view[:, :, i, j] += cols6[:, :, i, j]
+
+    def accumulate(lo, hi):
+        for i in range(HH):
+            for j in range(WW):
+                view[lo:hi, :, i, j] += cols6[lo:hi, :, i, j]
+
+    over_batch(accumulate, N, cols.size)
     return dxp
 
 
@@ -130,3 +184,47 @@ def pool_windows(x, PH, PW, H_out, W_out, stride):
         strides=(sH, sW, sN, sC, sH * stride, sW * stride),
         writeable=True,
     )
+
+
+def crop_columns(y, W_out, bias=None):
+    """``y[:, :, :, :W_out] (+ bias[c])`` as a new contiguous array: drops the junk columns of the row trick.
+
+    ``y`` is ``(N, F, H', Wq)``; ``bias`` (``(F,)``, optional) is added in the same
+    pass, so cropping and the bias cost one read and one write of the output.
+    """
+    N, F, H_out, _ = y.shape
+    out = np.empty((N, F, H_out, W_out), dtype=y.dtype)
+
+    def crop(lo, hi):
+        if bias is None:
+            out[lo:hi] = y[lo:hi, :, :, :W_out]
+        else:
+            np.add(y[lo:hi, :, :, :W_out], bias[:, None, None], out=out[lo:hi])
+
+    over_batch(crop, N, out.size)
+    return out
+
+
+def add_bias(y, bias):
+    """``y += bias[c]`` in place for ``y`` of shape ``(N, F, H', W')``."""
+
+    def add(lo, hi):
+        y[lo:hi] += bias[:, None, None]
+
+    over_batch(add, y.shape[0], y.size)
+    return y
+
+
+def pad_columns(d, Wq, out):
+    """Write ``d`` ``(N, F, H', W')`` into ``out`` ``(N, F, H', Wq)`` with zeros in the junk columns.
+
+    The adjoint of ``crop_columns``: the junk columns of the row trick get zero gradient.
+    """
+    W_out = d.shape[3]
+
+    def fill(lo, hi):
+        out[lo:hi, :, :, :W_out] = d[lo:hi]
+        out[lo:hi, :, :, W_out:] = 0
+
+    over_batch(fill, d.shape[0], out.size)
+    return out
