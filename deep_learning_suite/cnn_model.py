@@ -126,9 +126,14 @@ class ThreeLayerConvNet:
         Hc, Wc = self.conv_hw
         Hk, Wk = 2 * (Hc // 2), 2 * (Wc // 2)  # the rows/columns the pool covers
 
+        # relu and max commute (relu is monotonic), so the pool runs on the conv output
+        # and the relu on the 4x smaller pooled array: max(relu(c)) == relu(max(c)). The
+        # gradients are the same too: where the window maximum is > 0 both route to its
+        # first occurrence; where it is <= 0, relu(c)'s gradient there is 0 either way.
         c, conv_cache = conv_forward_fast(X, p["W1"], p["b1"], self.conv_param)
-        a, relu_cache = relu_forward(c)
-        pooled, pool_cache = max_pool_forward_fast(a[:, :, :Hk, :Wk], self.pool_param)
+        cropped = c if (Hk, Wk) == (Hc, Wc) else c[:, :, :Hk, :Wk]
+        pooled_c, pool_cache = max_pool_forward_fast(cropped, self.pool_param)
+        pooled, relu_cache = relu_forward(pooled_c)
         h, hidden_cache = affine_relu_forward(pooled, p["W2"], p["b2"])
         scores, out_cache = affine_forward(h, p["W3"], p["b3"])
         if y is None:
@@ -138,15 +143,14 @@ class ThreeLayerConvNet:
         grads = {}
         dh, grads["W3"], grads["b3"] = affine_backward(dscores, out_cache)
         dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dh, hidden_cache)
-        dkept = max_pool_backward_fast(dpooled, pool_cache)
+        dkept = max_pool_backward_fast(relu_backward(dpooled, relu_cache), pool_cache)
         if (Hk, Wk) == (Hc, Wc):
-            da = dkept
+            dc = dkept
         else:
-            da = np.zeros(a.shape, dtype=dkept.dtype)
-            da[:, :, :Hk, :Wk] = dkept
+            dc = np.zeros(c.shape, dtype=dkept.dtype)
+            dc[:, :, :Hk, :Wk] = dkept
         # X is data, not a parameter: skip its gradient (one GEMM and the col2im).
-        _, grads["W1"], grads["b1"] = conv_backward_fast(relu_backward(da, relu_cache), conv_cache,
-                                                         need_dx=False)
+        _, grads["W1"], grads["b1"] = conv_backward_fast(dc, conv_cache, need_dx=False)
 
         for k in ("W1", "W2", "W3"):
             W = p[k]
