@@ -64,8 +64,12 @@ def clear_workspace():
     _SPARE.clear()
 
 
-def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq):
-    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is our own buffer."""
+def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq, ones=False):
+    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is our own buffer.
+
+    With ``ones``, our own buffer (not the 1x1 case) gets an extra last row of ones,
+    ``(N, K + 1, L)``: the constant input whose weight is the bias (see the forward).
+    """
     N, C = x.shape[:2]
     if HH == 1 and WW == 1 and pad_h == 0 and pad_w == 0:
         # A 1x1 filter sees one pixel per window: the columns are x itself (subsampled).
@@ -73,8 +77,12 @@ def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq):
         cols = np.ascontiguousarray(xs).reshape(N, C, H_out * Wq)
         return cols, False
     xp = padded_buffer(x, pad_h, pad_w)
-    out = _take((N, C * HH * WW, H_out * Wq), x.dtype)
-    return im2col(xp, HH, WW, H_out, Wq, stride, out=out), True
+    K = C * HH * WW
+    out = _take((N, K + 1 if ones else K, H_out * Wq), x.dtype)
+    im2col(xp, HH, WW, H_out, Wq, stride, out=out[:, :K])
+    if ones:
+        out[:, K] = 1
+    return out, True
 
 
 def _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq):
@@ -125,14 +133,22 @@ def conv_forward_fast(x, w, b, conv_param):
     one_by_one = HH == 1 and WW == 1 and pad == 0
     Wq = W_out if one_by_one else row_length(x.shape[3], W_out, WW, pad, stride)
 
-    cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq)
+    cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True)
+    w2 = w.reshape(F, -1)
+    if owned:
+        # The columns end with a row of ones: the bias is its weight, so the GEMM adds it
+        # (no separate pass over the output) and the backward's dw GEMM yields db.
+        w2 = np.concatenate([w2, b[:, None]], axis=1)
+    bias = None if owned else b
     if Wq == W_out:
-        out = add_bias(np.matmul(w.reshape(F, -1), cols).reshape(N, F, H_out, W_out), b)
+        out = np.matmul(w2, cols).reshape(N, F, H_out, W_out)
+        if bias is not None:
+            add_bias(out, bias)
     else:
         # The product with junk columns is a temporary: a recycled buffer, then cropped
-        # (junk columns dropped, bias added) in one pass.
-        y = np.matmul(w.reshape(F, -1), cols, out=_take((N, F, H_out * Wq), dtype))
-        out = crop_columns(y.reshape(N, F, H_out, Wq), W_out, b)
+        # (junk columns dropped) in one pass.
+        y = np.matmul(w2, cols, out=_take((N, F, H_out * Wq), dtype))
+        out = crop_columns(y.reshape(N, F, H_out, Wq), W_out, bias)
         _recycle(y)
 
     geometry = (x.shape, w.shape, stride, pad, H_out, W_out, Wq)
@@ -165,9 +181,9 @@ def conv_backward_fast(dout, cache, need_dx=True):
     if cache["cols"]:
         cols, owned = cache["cols"].pop()
     else:  # a second backward on the same cache: the first one recycled the columns
-        cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq)
+        cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True)
+    K = C * HH * WW
 
-    db = dout.sum(axis=(0, 2, 3))
     if Wq != W_out:
         # Junk columns get zero gradient, so they add nothing to dw or dx.
         d_padded = pad_columns(dout, Wq, _take((N, F, H_out, Wq), dout.dtype))
@@ -179,7 +195,10 @@ def conv_backward_fast(dout, cache, need_dx=True):
 
     # dw.T = sum_n cols[n] @ dout[n].T: the same product as dout[n] @ cols[n].T, but in
     # this orientation OpenBLAS measured 15-30% faster (benchmark shapes, one thread).
-    dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T.reshape(w_shape)
+    dwt = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0)
+    dw = dwt[:K].T.reshape(w_shape)
+    # Owned columns end with the ones row (see the forward): its gradient is db.
+    db = dwt[K].copy() if owned else dout.sum(axis=(0, 2, 3))
 
     transposed = None if not need_dx else _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq)
     if not need_dx or transposed is not None:
@@ -213,13 +232,13 @@ def conv_backward_fast(dout, cache, need_dx=True):
         return dx, dw, db
 
     # The columns are dead once dw is known: their buffer takes dcols.
-    dcols = np.matmul(w2.T, d, out=cols if owned else None)
+    dcols = np.matmul(w2.T, d, out=cols[:, :K] if owned else None)
     if d_padded is not None:
         _recycle(d_padded)
     xp_shape = (N, C, H + 2 * pad + 1, W + 2 * pad)
     dxp = col2im(dcols, xp_shape, HH, WW, H_out, Wq, stride)
     if owned:
-        _recycle(dcols)
+        _recycle(cols)
     dx = crop_columns(dxp[:, :, pad:pad + H, pad:], W)
     return dx, dw, db
 

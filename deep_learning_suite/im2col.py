@@ -83,6 +83,17 @@ def padded_buffer(x, pad, pad_w=None):
     return xp
 
 
+def _view_as(a, shape):
+    """``a`` reshaped without a copy (``out`` may be a slice of a larger buffer); raises if impossible.
+
+    A plain ``reshape`` would silently copy, and writes to the copy would be lost.
+    """
+    v = a.reshape(shape)
+    if not np.may_share_memory(v, a):
+        raise ValueError(f"cannot view an array of shape {a.shape} and strides {a.strides} as {shape}")
+    return v
+
+
 def window_view(xp, HH, WW, H_out, Wq, stride):
     """6-D strided view ``(N, C, HH, WW, H_out, Wq)`` of the windows of ``xp``.
 
@@ -125,13 +136,13 @@ def im2col(xp, HH, WW, H_out, Wq, stride, out=None):
     if out is None:
         out = np.empty((N, C, HH, WW, H_out, Wq), dtype=xp.dtype)
     else:
-        out = out.reshape(N, C, HH, WW, H_out, Wq)
+        out = _view_as(out, (N, C, HH, WW, H_out, Wq))
 
     def copy(lo, hi):
         np.copyto(out[lo:hi], view[lo:hi])
 
     over_batch(copy, N, out.size)
-    return out.reshape(N, C * HH * WW, H_out * Wq)
+    return _view_as(out, (N, C * HH * WW, H_out * Wq))
 
 
 def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
@@ -153,7 +164,7 @@ def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
     N, C = xp_shape[:2]
     dxp = np.zeros(xp_shape, dtype=cols.dtype)
     view = window_view(dxp, HH, WW, H_out, Wq, stride)
-    cols6 = cols.reshape(N, C, HH, WW, H_out, Wq)
+    cols6 = _view_as(cols, (N, C, HH, WW, H_out, Wq))
 
     def accumulate(lo, hi):
         for i in range(HH):
