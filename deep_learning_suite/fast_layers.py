@@ -1,31 +1,37 @@
 """Fast convolution and max pooling in pure NumPy: same signatures and results as the naive ones.
 
-Convolution is one matrix product per image over an im2col column matrix
-(``im2col.py``); no Python loop runs over N, H or W. With ``K = C * HH * WW``
+Convolution is a matrix product per image over an im2col column matrix
+(``im2col.py``); no Python loop runs over H or W. With ``K = C * HH * WW``
 and ``L = H' * Wq`` output positions (``Wq`` is ``W'``, or ``Wp`` under the
 row trick described in ``im2col.py``)::
 
-    forward   out[n]   = w2 @ cols[n]                     w2 = w.reshape(F, K)
-    backward  dw       = sum_n dout[n] @ cols[n].T        (F, L) @ (L, K)
-              db       = dout.sum(axis=(0, 2, 3))
+    forward   out[n]   = [w2 | b] @ [cols[n]; 1]          w2 = w.reshape(F, K)
+    backward  [dw | db] = sum_n dout[n] @ [cols[n]; 1].T   (F, L) @ (L, K + 1)
               dcols[n] = w2.T @ dout[n]                   (K, F) @ (F, L)
               dx       = col2im(dcols)                    HH * WW strided adds
 
-or, at stride 1 when it is no more work (``_dx_geometry``), dx as the
+The columns end with a row of ones whose weight is the bias, so the GEMMs add
+the bias and compute db (no separate passes over the output and dout). At
+stride 1, when it is no more work (``_dx_geometry``), dx is instead the
 transposed convolution: dout padded by ``HH - 1 - pad``, convolved with the
 flipped filters whose F and C axes are swapped (one more im2col and GEMM).
 
-All products go to BLAS GEMM on contiguous operands (``np.matmul`` over the
-image axis), and float32 stays float32. The forward caches the column matrix
-so the backward does not rebuild it; once ``dw`` is known the backward reuses
-that buffer for ``dcols``, and the dead column buffers are kept for the next
-call of the same shape (``_take`` / ``_recycle``), because faulting in a fresh
-array of a few hundred MB costs as much as filling it. A second backward on
-the same cache rebuilds the columns from ``x``.
+Chunks: the column matrix of the whole batch is large (160 MB for 64 images of
+64 channels, 3x3), and the forward's GEMM ran 1.4x slower reading it back from
+memory than reading it from cache. So the forward builds it a few images at a
+time (``_column_chunks``, about 4 MB per chunk) and multiplies each chunk right
+after its im2col, while it is still in cache. The chunks are written into one
+whole-batch buffer that the cache keeps for the backward's dw (measured faster
+than rebuilding them there); the backward walks the same chunks, and on the
+col2im path turns each chunk into its dcols, so col2im also works on cache-sized
+pieces. Dead buffers are kept for the next call of the same shape (``_take`` /
+``_recycle``): faulting in a fresh array of a few hundred MB costs as much as
+filling it. All products go to BLAS GEMM on contiguous operands and float32
+stays float32.
 
-Max pooling gathers its windows into contiguous pool columns the same way and
-loops over the ``pool_height * pool_width`` positions inside the window (a
-small loop), each step a whole-batch array operation.
+Max pooling reads its windows through ``im2col.pool_windows`` and loops over
+the ``pool_height * pool_width`` positions inside the window (a small loop),
+on cache-sized blocks of images.
 
 Caches are opaque: pass them back to the matching backward, nothing else.
 """
@@ -33,17 +39,19 @@ Caches are opaque: pass them back to the matching backward, nothing else.
 import numpy as np
 
 from .conv_layers import conv_geometry, pool_geometry
-from .im2col import (add_bias, col2im, crop_columns, im2col, over_batch, pad_columns, padded_buffer,
-                     pool_windows, row_length)
+from .im2col import add_bias, col2im, im2col, over_batch, padded_buffer, pool_windows, row_length
 
 
-# Spare work arrays, keyed by (shape, dtype). A fresh array of a few hundred MB
-# costs as much in page faults as filling it, so the column matrices that die in
-# a backward are kept for the next forward of the same shape (a training loop
-# asks for the same shapes every step). Only arrays that nothing else refers to
-# are recycled; at most a few are kept.
+# Spare work arrays, keyed by (shape, dtype): the column buffers of the conv are
+# kept for the next call of the same shape (a training loop asks for the same
+# shapes every step) instead of being allocated and faulted in again. Only
+# arrays that nothing else refers to are recycled; at most a few are kept.
 _SPARE = {}
 _SPARE_MAX = 4
+
+# Elements of a chunk's column matrix: a few MB, so that it stays in cache between
+# the im2col that writes it and the GEMM that reads it (see the module docstring).
+_CHUNK_SIZE = 1 << 20
 
 
 def _take(shape, dtype):
@@ -60,29 +68,37 @@ def _recycle(buf):
 
 
 def clear_workspace():
-    """Free the spare column buffers kept between calls (e.g. after training, before inference)."""
+    """Free the spare work buffers kept between calls (e.g. after training, before inference)."""
     _SPARE.clear()
 
 
-def _columns(x, HH, WW, pad_h, pad_w, stride, H_out, Wq, ones=False):
-    """Column matrix ``(N, C * HH * WW, H' * Wq)`` of ``x``, and whether it is our own buffer.
+def _column_chunks(x, HH, WW, pad_h, pad_w, stride, H_out, Wq, ones, store=None, built=False):
+    """Yield ``(n0, n1, cols)``: the column matrix ``(n1 - n0, K [+ 1], H' * Wq)`` of ``x[n0:n1]``.
 
-    With ``ones``, our own buffer (not the 1x1 case) gets an extra last row of ones,
-    ``(N, K + 1, L)``: the constant input whose weight is the bias (see the forward).
+    Consecutive chunks of a few images (about ``_CHUNK_SIZE`` elements) cover
+    the batch. With ``store`` (a whole-batch ``(N, K [+ 1], L)`` buffer) the
+    chunks are its slices, built in place, or, with ``built``, already built;
+    without it ``cols`` is one small reused buffer, valid until the next chunk
+    is asked for. The caller may overwrite a chunk's first K rows. With
+    ``ones`` the columns have a last row of ones (the bias input).
     """
     N, C = x.shape[:2]
-    if HH == 1 and WW == 1 and pad_h == 0 and pad_w == 0:
-        # A 1x1 filter sees one pixel per window: the columns are x itself (subsampled).
-        xs = x if stride == 1 else x[:, :, ::stride, ::stride]
-        cols = np.ascontiguousarray(xs).reshape(N, C, H_out * Wq)
-        return cols, False
-    xp = padded_buffer(x, pad_h, pad_w)
     K = C * HH * WW
-    out = _take((N, K + 1 if ones else K, H_out * Wq), x.dtype)
-    im2col(xp, HH, WW, H_out, Wq, stride, out=out[:, :K])
-    if ones:
-        out[:, K] = 1
-    return out, True
+    L = H_out * Wq
+    rows = K + 1 if ones else K
+    chunk = max(1, min(N, _CHUNK_SIZE // (rows * L)))
+    buf = _take((chunk, rows, L), x.dtype) if store is None else store
+    if ones and not built:
+        buf[:, K] = 1
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        cols = buf[:n1 - n0] if store is None else store[n0:n1]
+        if not built:
+            xp = padded_buffer(x[n0:n1], pad_h, pad_w)
+            im2col(xp, HH, WW, H_out, Wq, stride, out=cols[:, :K])
+        yield n0, n1, cols
+    if store is None:
+        _recycle(buf)
 
 
 def _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq):
@@ -107,6 +123,12 @@ def _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq):
     return pad_h, pad_w, Wq_dx
 
 
+def _store(y, out, W_out):
+    """Write a GEMM result ``y`` ``(n, F, H' * Wq)`` into ``out`` ``(n, F, H', W')``, junk columns dropped."""
+    n, F, H_out, _ = out.shape
+    np.copyto(out, y.reshape(n, F, H_out, -1)[:, :, :, :W_out])
+
+
 def conv_forward_fast(x, w, b, conv_param):
     """Convolution as ``w.reshape(F, K) @ cols`` per image (see ``conv_forward_naive``).
 
@@ -126,33 +148,33 @@ def conv_forward_fast(x, w, b, conv_param):
     x, w, b, stride, pad, H_out, W_out = conv_geometry(x, w, b, conv_param)
     dtype = np.result_type(x, w, b)
     x = x.astype(dtype, copy=False)
-    N = x.shape[0]
+    N, C = x.shape[:2]
     F, _, HH, WW = w.shape
+    K = C * HH * WW
     w = w.astype(dtype, copy=False)
     b = b.astype(dtype, copy=False)
-    one_by_one = HH == 1 and WW == 1 and pad == 0
-    Wq = W_out if one_by_one else row_length(x.shape[3], W_out, WW, pad, stride)
+    geometry = (x.shape, w.shape, stride, pad, H_out, W_out)
+    cache = {"x": x, "w": w, "geometry": geometry}
 
-    cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True)
-    w2 = w.reshape(F, -1)
-    if owned:
-        # The columns end with a row of ones: the bias is its weight, so the GEMM adds it
-        # (no separate pass over the output) and the backward's dw GEMM yields db.
-        w2 = np.concatenate([w2, b[:, None]], axis=1)
-    bias = None if owned else b
-    if Wq == W_out:
-        out = np.matmul(w2, cols).reshape(N, F, H_out, W_out)
-        if bias is not None:
-            add_bias(out, bias)
-    else:
-        # The product with junk columns is a temporary: a recycled buffer, then cropped
-        # (junk columns dropped) in one pass.
-        y = np.matmul(w2, cols, out=_take((N, F, H_out * Wq), dtype))
-        out = crop_columns(y.reshape(N, F, H_out, Wq), W_out, bias)
-        _recycle(y)
+    if HH == 1 and WW == 1 and pad == 0:
+        # A 1x1 filter sees one pixel per window: the columns are x itself (subsampled).
+        xs = x if stride == 1 else x[:, :, ::stride, ::stride]
+        cols = np.ascontiguousarray(xs).reshape(N, C, H_out * W_out)
+        out = np.matmul(w.reshape(F, C), cols).reshape(N, F, H_out, W_out)
+        return add_bias(out, b), cache
 
-    geometry = (x.shape, w.shape, stride, pad, H_out, W_out, Wq)
-    cache = {"x": x, "w": w, "geometry": geometry, "cols": [(cols, owned)]}
+    Wq = row_length(x.shape[3], W_out, WW, pad, stride)
+    w2b = np.concatenate([w.reshape(F, -1), b[:, None]], axis=1)
+    out = np.empty((N, F, H_out, W_out), dtype=dtype)
+    # The columns are built chunk by chunk into one whole-batch buffer that the cache
+    # keeps for the backward's dw (measured faster than rebuilding them there).
+    store = _take((N, K + 1, H_out * Wq), dtype)
+    cache["cols"] = store
+    for n0, n1, cols in _column_chunks(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True, store=store):
+        if Wq == W_out:
+            np.matmul(w2b, cols, out=out[n0:n1].reshape(n1 - n0, F, H_out * W_out))
+        else:
+            _store(np.matmul(w2b, cols), out[n0:n1], W_out)
     return out, cache
 
 
@@ -172,44 +194,23 @@ def conv_backward_fast(dout, cache, need_dx=True):
     dx : (N, C, H, W);  dw : (F, C, HH, WW);  db : (F,)
     """
     x, w = cache["x"], cache["w"]
-    x_shape, w_shape, stride, pad, H_out, W_out, Wq = cache["geometry"]
+    x_shape, w_shape, stride, pad, H_out, W_out = cache["geometry"]
     N, C, H, W = x_shape
     F, _, HH, WW = w_shape
+    K = C * HH * WW
     if dout.shape != (N, F, H_out, W_out):
         raise ValueError(f"conv_backward: dout must have shape {(N, F, H_out, W_out)}, got {dout.shape}")
     dout = np.ascontiguousarray(dout, dtype=w.dtype)
-    if cache["cols"]:
-        cols, owned = cache["cols"].pop()
-    else:  # a second backward on the same cache: the first one recycled the columns
-        cols, owned = _columns(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True)
-    K = C * HH * WW
-
-    if Wq != W_out:
-        # Junk columns get zero gradient, so they add nothing to dw or dx.
-        d_padded = pad_columns(dout, Wq, _take((N, F, H_out, Wq), dout.dtype))
-        d = d_padded.reshape(N, F, H_out * Wq)
-    else:
-        d_padded = None
-        d = dout.reshape(N, F, H_out * Wq)
-    w2 = w.reshape(F, -1)
-
-    # dw.T = sum_n cols[n] @ dout[n].T: the same product as dout[n] @ cols[n].T, but in
-    # this orientation OpenBLAS measured 15-30% faster (benchmark shapes, one thread).
-    dwt = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0)
-    dw = dwt[:K].T.reshape(w_shape)
-    # Owned columns end with the ones row (see the forward): its gradient is db.
-    db = dwt[K].copy() if owned else dout.sum(axis=(0, 2, 3))
-
-    transposed = None if not need_dx else _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq)
-    if not need_dx or transposed is not None:
-        # Neither the columns nor the padded dout are needed any more.
-        for buf, mine in ((cols, owned), (d_padded, d_padded is not None)):
-            if mine:
-                _recycle(buf)
-    if not need_dx:
-        return None, dw, db
+    w2 = w.reshape(F, K)
 
     if HH == 1 and WW == 1 and pad == 0:
+        xs = x if stride == 1 else x[:, :, ::stride, ::stride]
+        cols = np.ascontiguousarray(xs).reshape(N, C, H_out * W_out)
+        d = dout.reshape(N, F, H_out * W_out)
+        dw = np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0).T.reshape(w_shape)
+        db = dout.sum(axis=(0, 2, 3))
+        if not need_dx:
+            return None, dw, db
         dcols = np.matmul(w2.T, d)
         if stride == 1:
             return dcols.reshape(x_shape), dw, db
@@ -217,29 +218,52 @@ def conv_backward_fast(dout, cache, need_dx=True):
         dx[:, :, ::stride, ::stride] = dcols.reshape(N, C, H_out, W_out)
         return dx, dw, db
 
-    if transposed is not None:
-        pad_h, pad_w, Wq_dx = transposed
-        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-        dcols_t, owned_t = _columns(dout, HH, WW, pad_h, pad_w, 1, H, Wq_dx)
-        if Wq_dx == W:
-            dx = np.matmul(w_flipped, dcols_t).reshape(x_shape)
+    Wq = row_length(W, W_out, WW, pad, stride)
+    transposed = _dx_geometry(x_shape, w_shape, stride, pad, H_out, Wq) if need_dx else None
+    use_col2im = need_dx and transposed is None
+    if use_col2im:
+        dx = np.empty(x_shape, dtype=dout.dtype)
+        xp_shape = (H + 2 * pad + 1, W + 2 * pad)
+    # [dw | db].T, summed chunk by chunk; the ones row of the columns gives db.
+    dwt = np.zeros((K + 1, F), dtype=dout.dtype)
+    # The forward's columns; a second backward on the same cache finds none (this one
+    # recycles them) and rebuilds them from x in a small chunk buffer.
+    store = cache.pop("cols", None)
+    for n0, n1, cols in _column_chunks(x, HH, WW, pad, pad, stride, H_out, Wq, ones=True, store=store,
+                                       built=store is not None):
+        n = n1 - n0
+        if Wq != W_out:
+            # Junk columns get zero gradient, so they add nothing to dw or dx.
+            d = np.zeros((n, F, H_out, Wq), dtype=dout.dtype)
+            d[:, :, :, :W_out] = dout[n0:n1]
+            d = d.reshape(n, F, H_out * Wq)
         else:
-            y = np.matmul(w_flipped, dcols_t, out=_take((N, C, H * Wq_dx), dcols_t.dtype))
-            dx = crop_columns(y.reshape(N, C, H, Wq_dx), W)
-            _recycle(y)
-        if owned_t:
-            _recycle(dcols_t)
+            d = dout[n0:n1].reshape(n, F, H_out * W_out)
+        # cols @ d.T rather than d @ cols.T: the same product, but OpenBLAS measured
+        # 15-30% faster in this orientation (benchmark shapes).
+        dwt += np.matmul(cols, d.transpose(0, 2, 1)).sum(axis=0)
+        if use_col2im:
+            # This chunk's columns are dead once its dw is known: their buffer takes dcols.
+            dcols = np.matmul(w2.T, d, out=cols[:, :K])
+            dxp = col2im(dcols, (n, C) + xp_shape, HH, WW, H_out, Wq, stride)
+            dx[n0:n1] = dxp[:, :, pad:pad + H, pad:pad + W]
+    if store is not None:
+        _recycle(store)
+    dw = dwt[:K].T.reshape(w_shape)
+    db = dwt[K].copy()
+    if not need_dx:
+        return None, dw, db
+    if use_col2im:
         return dx, dw, db
 
-    # The columns are dead once dw is known: their buffer takes dcols.
-    dcols = np.matmul(w2.T, d, out=cols[:, :K] if owned else None)
-    if d_padded is not None:
-        _recycle(d_padded)
-    xp_shape = (N, C, H + 2 * pad + 1, W + 2 * pad)
-    dxp = col2im(dcols, xp_shape, HH, WW, H_out, Wq, stride)
-    if owned:
-        _recycle(cols)
-    dx = crop_columns(dxp[:, :, pad:pad + H, pad:], W)
+    pad_h, pad_w, Wq_dx = transposed
+    w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    for n0, n1, cols in _column_chunks(dout, HH, WW, pad_h, pad_w, 1, H, Wq_dx, ones=False):
+        if Wq_dx == W:
+            np.matmul(w_flipped, cols, out=dx[n0:n1].reshape(n1 - n0, C, H * W))
+        else:
+            _store(np.matmul(w_flipped, cols), dx[n0:n1], W)
     return dx, dw, db
 
 

@@ -197,25 +197,6 @@ def pool_windows(x, PH, PW, H_out, W_out, stride):
     )
 
 
-def crop_columns(y, W_out, bias=None):
-    """``y[:, :, :, :W_out] (+ bias[c])`` as a new contiguous array: drops the junk columns of the row trick.
-
-    ``y`` is ``(N, F, H', Wq)``; ``bias`` (``(F,)``, optional) is added in the same
-    pass, so cropping and the bias cost one read and one write of the output.
-    """
-    N, F, H_out, _ = y.shape
-    out = np.empty((N, F, H_out, W_out), dtype=y.dtype)
-
-    def crop(lo, hi):
-        if bias is None:
-            out[lo:hi] = y[lo:hi, :, :, :W_out]
-        else:
-            np.add(y[lo:hi, :, :, :W_out], bias[:, None, None], out=out[lo:hi])
-
-    over_batch(crop, N, out.size)
-    return out
-
-
 def add_bias(y, bias):
     """``y += bias[c]`` in place for ``y`` of shape ``(N, F, H', W')``."""
 
@@ -225,17 +206,3 @@ def add_bias(y, bias):
     over_batch(add, y.shape[0], y.size)
     return y
 
-
-def pad_columns(d, Wq, out):
-    """Write ``d`` ``(N, F, H', W')`` into ``out`` ``(N, F, H', Wq)`` with zeros in the junk columns.
-
-    The adjoint of ``crop_columns``: the junk columns of the row trick get zero gradient.
-    """
-    W_out = d.shape[3]
-
-    def fill(lo, hi):
-        out[lo:hi, :, :, :W_out] = d[lo:hi]
-        out[lo:hi, :, :, W_out:] = 0
-
-    over_batch(fill, d.shape[0], out.size)
-    return out
