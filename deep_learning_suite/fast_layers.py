@@ -95,7 +95,7 @@ def _column_chunks(x, HH, WW, pad_h, pad_w, stride, H_out, Wq, ones, store=None,
         cols = buf[:n1 - n0] if store is None else store[n0:n1]
         if not built:
             xp = padded_buffer(x[n0:n1], pad_h, pad_w)
-            im2col(xp, HH, WW, H_out, Wq, stride, out=cols[:, :K])
+            im2col(xp, HH, WW, H_out, Wq, stride, out=cols[:, :K], parallel=False)
         yield n0, n1, cols
     if store is None:
         _recycle(buf)

@@ -124,12 +124,14 @@ def row_length(W, W_out, WW, pad, stride):
     return W_out
 
 
-def im2col(xp, HH, WW, H_out, Wq, stride, out=None):
+def im2col(xp, HH, WW, H_out, Wq, stride, out=None, parallel=True):
     """Copy the windows of ``xp`` into the column matrix ``(N, C * HH * WW, H_out * Wq)``.
 
     Row ``(c, i, j)`` of image ``n`` holds ``x_padded[n, c, h * stride + i, w * stride + j]``
     for all output positions ``(h, w)`` in row-major order, so that
-    ``out[n] = w.reshape(F, -1) @ cols[n]``.
+    ``out[n] = w.reshape(F, -1) @ cols[n]``. ``parallel=False`` copies on the calling
+    thread only (for small, cache-sized pieces, where handing half to a thread costs more
+    than it saves).
     """
     N, C = xp.shape[:2]
     view = window_view(xp, HH, WW, H_out, Wq, stride)
@@ -141,7 +143,10 @@ def im2col(xp, HH, WW, H_out, Wq, stride, out=None):
     def copy(lo, hi):
         np.copyto(out[lo:hi], view[lo:hi])
 
-    over_batch(copy, N, out.size)
+    if parallel:
+        over_batch(copy, N, out.size)
+    else:
+        copy(0, N)
     return _view_as(out, (N, C * HH * WW, H_out * Wq))
 
 
