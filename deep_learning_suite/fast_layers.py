@@ -245,7 +245,7 @@ def conv_backward_fast(dout, cache, need_dx=True):
         if use_col2im:
             # This chunk's columns are dead once its dw is known: their buffer takes dcols.
             dcols = np.matmul(w2.T, d, out=cols[:, :K])
-            dxp = col2im(dcols, (n, C) + xp_shape, HH, WW, H_out, Wq, stride)
+            dxp = col2im(dcols, (n, C) + xp_shape, HH, WW, H_out, Wq, stride, parallel=False)
             dx[n0:n1] = dxp[:, :, pad:pad + H, pad:pad + W]
     if store is not None:
         _recycle(store)

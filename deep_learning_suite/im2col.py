@@ -21,9 +21,12 @@ padded buffer keeps the junk windows of the last row inside the array.
 
 Threads: the copies and adds here are memory-bound, single-threaded in NumPy,
 and release the GIL. ``over_batch`` splits such a pass over the batch axis and
-runs the slices on a few threads; on the 2-core benchmark machine that made the
-im2col copy of the large conv case 1.7x faster (13 ms -> 7.5 ms). Every slice
-writes its own images only, so the results do not depend on the split.
+runs the slices on a few threads; on the 2-core benchmark machine that made a
+whole-batch im2col copy 1.7x faster (13 ms -> 7.5 ms) and the max pools up to
+1.5x faster. Every slice writes its own images only, so the results do not
+depend on the split. ``parallel=False`` keeps a pass on the calling thread: the
+fast conv works on cache-sized chunks right after BLAS calls, whose threads keep
+spinning for a while after a GEMM, and there a second thread measured slower.
 """
 
 import os
@@ -150,13 +153,14 @@ def im2col(xp, HH, WW, H_out, Wq, stride, out=None, parallel=True):
     return _view_as(out, (N, C * HH * WW, H_out * Wq))
 
 
-def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
+def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride, parallel=True):
     """Adjoint of ``im2col``: sum every column entry back onto the input pixel it came from.
 
     Parameters
     ----------
     cols : ndarray, (N, C * HH * WW, H_out * Wq)
     xp_shape : shape of the padded buffer, ``(N, C, Hp + 1, Wp)``
+    parallel : bool, split over the batch on the ``over_batch`` threads (see the module docstring)
 
     Returns
     -------
@@ -176,7 +180,10 @@ def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride):
             for j in range(WW):
                 view[lo:hi, :, i, j] += cols6[lo:hi, :, i, j]
 
-    over_batch(accumulate, N, cols.size)
+    if parallel:
+        over_batch(accumulate, N, cols.size)
+    else:
+        accumulate(0, N)
     return dxp
 
 
