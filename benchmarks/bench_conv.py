@@ -77,41 +77,29 @@ def median_ms(samples):
     return 1e3 * statistics.median(samples)
 
 
+def _one_step(forward, backward):
+    """Seconds of one forward and of one backward on that forward's cache (as a training loop runs them)."""
+    t0 = time.perf_counter()
+    out, cache = forward()
+    t1 = time.perf_counter()
+    backward(out, cache)
+    return t1 - t0, time.perf_counter() - t1
+
+
 def time_pair(forward, backward, repeats):
     """Median forward and backward times (ms); each backward gets a fresh forward's cache."""
-    out, cache = forward()  # warm-up
-    backward(out, cache)
-    tf, tb = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out, cache = forward()
-        t1 = time.perf_counter()
-        backward(out, cache)
-        t2 = time.perf_counter()
-        tf.append(t1 - t0)
-        tb.append(t2 - t1)
+    _one_step(forward, backward)  # warm-up
+    tf, tb = zip(*(_one_step(forward, backward) for _ in range(repeats)))
     return median_ms(tf), median_ms(tb)
 
 
 def time_naive(forward, backward, repeats, budget_s):
     """Like ``time_pair`` but for slow code: one call decides how many more fit in ``budget_s``."""
-    t0 = time.perf_counter()
-    out, cache = forward()
-    t1 = time.perf_counter()
-    backward(out, cache)
-    t2 = time.perf_counter()
-    if t2 - t0 > NAIVE_LIMIT_S:
-        return None, f"skipped: one call took {t2 - t0:.0f} s"
-    tf, tb = [t1 - t0], [t2 - t1]
-    extra = min(repeats - 1, int(budget_s / (t2 - t0)))
-    for _ in range(max(extra, 0)):
-        t0 = time.perf_counter()
-        out, cache = forward()
-        t1 = time.perf_counter()
-        backward(out, cache)
-        t2 = time.perf_counter()
-        tf.append(t1 - t0)
-        tb.append(t2 - t1)
+    first = _one_step(forward, backward)
+    if sum(first) > NAIVE_LIMIT_S:
+        return None, f"skipped: one call took {sum(first):.0f} s"
+    extra = max(0, min(repeats - 1, int(budget_s / sum(first))))
+    tf, tb = zip(first, *(_one_step(forward, backward) for _ in range(extra)))
     return (median_ms(tf), median_ms(tb)), f"{len(tf)} run(s)"
 
 

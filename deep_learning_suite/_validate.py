@@ -28,13 +28,6 @@ def check_ndim(name, a, ndim, layout=None):
     return a
 
 
-def check_shape(name, a, shape):
-    """Require ``a.shape == shape``."""
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
-    return a
-
-
 def check_labels(y, num_samples, num_classes, name="y"):
     """Return ``y`` as a 1-D integer array of length ``num_samples`` in ``[0, num_classes)``."""
     y = np.asarray(y)
