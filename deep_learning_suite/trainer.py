@@ -38,6 +38,13 @@ _OPTIONS = {
 }
 
 
+def update_rule_names():
+    """The rules of :mod:`optim` a Solver takes by name: its public functions, nothing it imports."""
+    return [name for name, f in vars(optim).items()
+            if callable(f) and not name.startswith("_")
+            and getattr(f, "__module__", None) == optim.__name__]
+
+
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; the model holds the best parameters seen so far."""
 
@@ -117,13 +124,11 @@ class Solver:
             raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
                              f"got {self.batch_size} and {self.num_epochs}")
         if isinstance(self.update_rule, str):
-            rule = getattr(optim, self.update_rule, None)
-            # only the update rules themselves, not whatever else optim happens to import
-            if self.update_rule.startswith("_") or not callable(rule) or \
-                    getattr(rule, "__module__", None) != optim.__name__:
+            names = update_rule_names()
+            if self.update_rule not in names:
                 raise ValueError(f'Solver: invalid update_rule "{self.update_rule}"; use one of '
-                                 f"'sgd', 'sgd_momentum', 'rmsprop', 'adam' or a function")
-            self._rule = rule
+                                 f"{', '.join(map(repr, names))} or a function")
+            self._rule = getattr(optim, self.update_rule)
         elif callable(self.update_rule):
             self._rule = self.update_rule
         else:

@@ -39,6 +39,16 @@ def test_bad_options(kw, match):
         Solver(TinyNet(), blobs(), **kw)
 
 
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam",
+                                  "adamw"])
+def test_every_update_rule_is_accepted_by_name_and_listed_on_a_typo(rule):
+    solver = quiet(TinyNet(), blobs(), update_rule=rule, num_epochs=1, batch_size=10)
+    solver.train()
+    assert solver._rule is getattr(optim, rule)
+    with pytest.raises(ValueError, match=repr(rule)):
+        Solver(TinyNet(), blobs(), update_rule=rule + "_typo")
+
+
 def test_bad_data():
     data = blobs()
     del data["y_val"]
