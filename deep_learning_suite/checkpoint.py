@@ -141,6 +141,13 @@ def load_checkpoint(path):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        # np.load would try it as a pickle and suggest allow_pickle=True, which is the one
+        # thing not to do with a file of unknown origin.
+        raise CheckpointError(f"{path} is not a cs231n-toolkit checkpoint: a checkpoint is an "
+                              f".npz (zip) archive and this file starts with {magic!r}")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -1,12 +1,12 @@
 """Command line: ``python -m deep_learning_suite train | evaluate | gradcheck``.
 
     python -m deep_learning_suite train --model cnn --dataset sample --out runs/quickstart
-    python -m deep_learning_suite evaluate runs/quickstart/model.npz
+    python -m deep_learning_suite evaluate runs/quickstart/model.npz   # or: runs/quickstart
     python -m deep_learning_suite gradcheck
 
 ``train`` writes into ``--out``: ``checkpoint_epoch_<e>.npz`` after every epoch (the newest two
-are kept), ``model.npz``
-(the best parameters), ``history.csv``, ``loss.png``, ``accuracy.png``, ``filters.png`` and
+are kept), ``model.npz`` (the best
+parameters), ``history.csv``, ``loss.png``, ``accuracy.png``, ``filters.png`` and
 ``confusion.png``, then prints a summary line with the test accuracy and the wall time.
 Images are scaled to [0, 1] and standardised with the per-channel mean and standard deviation
 of the training split; those numbers are stored in the checkpoint so ``evaluate`` applies the
@@ -290,6 +290,11 @@ def load_trained(path):
 
 
 def cmd_evaluate(args):
+    if Path(args.checkpoint).is_dir():  # the --out folder of a `train` run
+        folder, args.checkpoint = args.checkpoint, str(Path(args.checkpoint) / "model.npz")
+        if not Path(args.checkpoint).is_file():
+            raise CLIError(f"{folder} holds no model.npz; pass the --out folder of a finished "
+                           f"`train` run or one of its .npz files")
     model, meta = load_trained(args.checkpoint)
     dataset = args.dataset or meta["dataset"]
     _, _, Xte, yte, classes = load_dataset(dataset, args.data_dir, not args.no_download)
@@ -325,7 +330,8 @@ def build_parser():
     add_train_args(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a test split")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a .npz written by `train`, or its --out folder "
+                                      "(then its model.npz)")
     p.add_argument("--dataset", choices=DATASETS, help="default: the one it was trained on")
     p.add_argument("--data-dir")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading")

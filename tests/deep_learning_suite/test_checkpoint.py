@@ -75,6 +75,15 @@ def test_truncated_checkpoint_is_detected_and_previous_stays_loadable(tmp_path, 
     load_checkpoint(good)
 
 
+@pytest.mark.parametrize("content", [b"garbage\n", b"\x80\x04K\x01.", b"\x93NUMPY", b""])
+def test_a_file_that_is_not_a_zip_is_refused_without_unpickling_advice(tmp_path, content):
+    path = tmp_path / "x.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="x.npz is not a cs231n-toolkit checkpoint") as e:
+        load_checkpoint(path)
+    assert "pickle" not in str(e.value)
+
+
 def test_flipped_byte_is_detected(tmp_path, rng):
     state = sample_state(rng)
     path = save_checkpoint(tmp_path / "c.npz", state)

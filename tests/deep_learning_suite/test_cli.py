@@ -56,6 +56,10 @@ def test_train_fc_end_to_end_then_evaluate(fc_run, capsys):
     ev = capsys.readouterr().out
     assert float(re.search(r"accuracy (\d\.\d+)", ev).group(1)) == pytest.approx(acc, abs=1e-4)
     assert "Ankle boot" in ev and "Trouser" in ev
+    # the run's folder stands for its model.npz
+    assert main(["evaluate", str(out), "--num-test", "300"]) == 0
+    assert re.search(r"accuracy (\d\.\d+)", capsys.readouterr().out).group(1) == \
+        re.search(r"accuracy (\d\.\d+)", ev).group(1)
 
 
 def test_resume_from_cli_matches_uninterrupted(fc_run, tmp_path, capsys):
@@ -136,6 +140,12 @@ def test_evaluate_refuses_a_damaged_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["evaluate", str(bad)]) == 2
     assert "model.npz" in capsys.readouterr().err
+
+
+def test_evaluate_a_folder_without_model_npz_says_so(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "no model.npz" in err
 
 
 def test_module_entry_point_help():
