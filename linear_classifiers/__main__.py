@@ -189,7 +189,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         rows = run(args)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(rows))

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from deep_learning_suite._validate import check_labels
+from deep_learning_suite.trainer import TrainingDivergedError
 
 from ._checks import check_class_labels, check_features, check_positive_int, check_reg
 from .linear_svm import svm_loss_vectorized
@@ -46,6 +47,13 @@ class LinearClassifier:
         Returns
         -------
         loss_history : list of float, the minibatch loss at each iteration
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss or gradient became NaN or infinite (learning rate too high). ``W`` is
+            left at the last weights whose loss was finite; ``err.loss_history`` holds the
+            losses up to there.
         """
         X = check_features("X", X)
         num_train, dim = X.shape
@@ -72,12 +80,24 @@ class LinearClassifier:
             self.W = (0.001 * rng.standard_normal((dim, int(y.max()) + 1))).astype(X.dtype)
 
         loss_history = []
+        last_good = self.W  # the newest weights whose loss was finite
         for it in range(num_iters):
             # Sampling with replacement is cheaper than a permutation and allows batch_size > N.
             idx = rng.integers(num_train, size=batch_size)
             loss, grad = self.loss(X[idx], y[idx], reg)
+            if not (np.isfinite(loss) and np.isfinite(grad).all()):
+                self.W = last_good
+                err = TrainingDivergedError(
+                    f"train: the loss became {float(loss)} at iteration {it} of {num_iters} "
+                    f"(learning_rate={learning_rate:g}, reg={reg:g}); W was reset to the last "
+                    f"weights with a finite loss. Lower the learning rate (or reg) and train "
+                    f"again; the losses so far are in the exception's loss_history")
+                err.loss_history = loss_history
+                raise err
             loss_history.append(float(loss))
-            self.W -= (learning_rate * grad).astype(self.W.dtype, copy=False)
+            last_good = self.W
+            # A new array, not an in-place update, so last_good stays intact.
+            self.W = self.W - (learning_rate * grad).astype(self.W.dtype, copy=False)
             if verbose and it % 100 == 0:
                 print(f"iteration {it} / {num_iters}: loss {float(loss):f}")
         return loss_history

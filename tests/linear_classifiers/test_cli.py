@@ -78,3 +78,10 @@ def test_k_larger_than_the_training_set_is_reported(capsys):
     assert main(SMALL + ["--num-train", "50", "--k", "80", "--skip-knn"]) == 0
     assert main(SMALL + ["--num-train", "50", "--k", "80"]) == 2
     assert "exceeds" in capsys.readouterr().err
+
+
+def test_a_diverging_learning_rate_is_reported(capsys):
+    with np.errstate(all="ignore"):
+        assert main(SMALL + ["--skip-knn", "--lr", "1e200"]) == 2
+    err = capsys.readouterr().err
+    assert "loss became" in err and "Lower the learning rate" in err

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from deep_learning_suite.data import load_sample
+from deep_learning_suite.trainer import TrainingDivergedError
 from linear_classifiers.__main__ import add_bias_column, preprocess
 from linear_classifiers.k_nearest_neighbor import KNearestNeighbor
 from linear_classifiers.linear_classifier import LinearClassifier, LinearSVM, Softmax
@@ -107,6 +108,25 @@ def test_training_continues_from_existing_weights(rng):
     second = model.train(X, y, learning_rate=0.5, num_iters=50, seed=1)
     assert model.W.shape == W.shape
     assert np.mean(second) < np.mean(first)
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_divergence_is_reported_and_keeps_the_last_finite_weights(rng, cls):
+    X = rng.standard_normal((50, 4)) * 1e3
+    y = rng.integers(3, size=50)
+    model = cls()
+    with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError,
+                                                  match="Lower the learning rate") as e:
+        model.train(X, y, learning_rate=1e150, num_iters=100, seed=0)
+    history = e.value.loss_history
+    assert 0 < len(history) < 100 and np.all(np.isfinite(history))
+    assert np.all(np.isfinite(model.W))
+    # the weights kept are the ones whose loss was the last one recorded
+    idx = np.random.default_rng(0)  # replay the sampling: init draw, then one batch per step
+    idx.standard_normal((4, 3))
+    batches = [idx.integers(50, size=200) for _ in range(len(history))]
+    with np.errstate(all="ignore"):
+        assert model.loss(X[batches[-1]], y[batches[-1]], 1e-5)[0] == history[-1]
 
 
 def test_base_class_has_no_loss(rng):
