@@ -16,6 +16,10 @@ Runs, in order, while the time budget lasts:
 6. ``--sweep-epochs``: other epoch counts;
 7. the default network under ``torch.compile``.
 
+It ends with the table, and for each group of fastnet runs (the validation runs aside) whether
+every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of training, at least
+150k training images/s.
+
 Every run first does a few throwaway training steps whose weights are discarded
 (``--warmup-steps``), so cuDNN autotuning and compilation are not in the training time.
 Training time is the sum of the epochs' wall times (augmentation included, evaluation and
@@ -42,6 +46,25 @@ import torch  # noqa: E402
 
 from deep_learning_suite import pytorch_cifar10 as pc  # noqa: E402
 from deep_learning_suite import torch_data, torch_train  # noqa: E402
+
+
+# Issue 5's targets for the default network on one H100, padded Fashion-MNIST.
+TARGET_ACC, TARGET_TRAIN_S, TARGET_IMAGES_PER_S = 0.950, 4.0, 150_000
+
+
+def verdict(group, runs):
+    """One line per target: does every run of ``group`` meet it? ``runs``: summaries."""
+    lines = [f"targets for '{group}' ({len(runs)} runs; every run must meet each):"]
+    for what, values, ok, fmt in (
+            ("test acc TTA >= 95.0%", [s["test_acc"] for s in runs],
+             lambda v: v >= TARGET_ACC, "{:.2%}"),
+            ("train time < 4 s", [s["train_time_s"] for s in runs],
+             lambda v: v < TARGET_TRAIN_S, "{:.2f} s"),
+            ("images/s >= 150k", [s["images_per_s"] for s in runs],
+             lambda v: v >= TARGET_IMAGES_PER_S, "{:,.0f}")):
+        shown = ", ".join(fmt.format(v) for v in values)
+        lines.append(f"  {what:<22} {'MET' if all(map(ok, values)) else 'MISSED':<6} ({shown})")
+    return lines
 
 
 def main(argv=None):
@@ -174,6 +197,8 @@ def main(argv=None):
             what = "val" if group.startswith("val:") else "test"
             print(f"{group} over {len(accs)} seeds: {what} acc TTA mean {np.mean(accs):.2%}, "
                   f"min {min(accs):.2%}, max {max(accs):.2%}")
+    for group in dict.fromkeys(g for g, _, _, _ in rows if g.startswith("fastnet")):
+        print("\n".join(verdict(group, [s for g, _, _, s in rows if g == group])))
     print(f"total benchmark wall time {time.perf_counter() - t_start:.1f} s")
     return 0
 
