@@ -5,7 +5,6 @@ import io
 import os
 import pickle
 import socket
-import struct
 import tarfile
 import threading
 
@@ -15,6 +14,8 @@ import pytest
 from deep_learning_suite import data as D
 from deep_learning_suite.data import (ChecksumError, CorruptDataError, DatasetNotFoundError,
                                       UnsafeArchiveError)
+
+from .._idx_files import idx_bytes, write_idx_set
 
 N_PER_BATCH = 12
 
@@ -257,29 +258,6 @@ def test_path_escaping_archive_is_refused_and_writes_nothing(tmp_path, kind):
 
 
 # ----------------------------------------------------------------- IDX files (MNIST format)
-
-def idx_bytes(a):
-    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}[a.dtype]
-    return bytes([0, 0, code, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
-
-
-def write_idx_set(folder, n_train=30, n_test=10, gz=True, seed=0):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(256, size=(n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(10, size=n_train, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(256, size=(n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(10, size=n_test, dtype=np.uint8),
-    }
-    for name, a in arrays.items():
-        raw = idx_bytes(a)
-        if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
-        else:
-            (folder / name).write_bytes(raw)
-    return arrays
-
 
 @pytest.mark.parametrize("gz", [True, False])
 @pytest.mark.parametrize("dtype, shape", [(np.uint8, (4, 5, 3)), (">i4", (7,)), (">f4", (2, 3))])

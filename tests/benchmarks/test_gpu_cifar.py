@@ -1,0 +1,71 @@
+"""The GPU benchmark runs on a lent machine with minutes of budget: every path of it is run
+here first, on CPU, with Fashion-MNIST-format files the test writes, so it cannot fail there
+on a typo."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from .._idx_files import write_idx_set  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_cifar.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_cifar", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
+    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
+    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0,1",
+                             "--compare=--lookahead --label-smoothing 0.1", "--val-size", "60",
+                             "--sweep-epochs", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "skipped" not in out
+    table = out[out.index("results on CPU"):]
+    labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
+    assert labels == [
+        "fastnet default, seed 0", "resnet18", "fastnet default, seed 1",
+        "fastnet --lookahead --label-smoothing 0.1, seed 0",
+        "fastnet --lookahead --label-smoothing 0.1, seed 1",
+        "fastnet default, val, seed 0", "fastnet default, val, seed 1",
+        "fastnet --lookahead --label-smoothing 0.1, val, seed 0",
+        "fastnet --lookahead --label-smoothing 0.1, val, seed 1",
+        "fastnet 1 epochs, seed 0"]
+    # validation runs report a validation accuracy, the others a dash
+    for line in table.splitlines():
+        if line.startswith("| fastnet") or line.startswith("| resnet18"):
+            val_cell = line.split("|")[9].strip()
+            assert (val_cell != "-") == (", val, " in line), line
+    verdicts = re.findall(r"^targets for '(.+)' \((\d) runs", out, flags=re.M)
+    assert verdicts == [("fastnet default", "2"),
+                        ("fastnet --lookahead --label-smoothing 0.1", "2"),
+                        ("fastnet 1 epochs", "1")]
+    # a tiny CPU run meets no accuracy or speed target, and the verdict must say so
+    assert out.count("MISSED") >= 6
+
+
+def test_verdict_needs_every_run_to_meet_a_target():
+    verdict = load_script().verdict
+    ok = dict(test_acc=0.951, train_time_s=3.5, images_per_s=160_000)
+    assert all(" MET " in line for line in verdict("g", [ok, ok])[1:])
+    lines = verdict("g", [ok, dict(ok, test_acc=0.9499, images_per_s=149_999)])
+    assert "MISSED" in lines[1] and "94.99%" in lines[1]
+    assert " MET " in lines[2]
+    assert "MISSED" in lines[3] and "149,999" in lines[3]
