@@ -16,6 +16,10 @@ Runs, in order, while the time budget lasts:
 6. ``--sweep-epochs``: other epoch counts;
 7. the default network under ``torch.compile``.
 
+Between 3 and 4, one more default run profiles epoch ``--profile-epoch`` (torch.profiler):
+how much of that epoch the GPU spent in kernels, and which kernels; its times include the
+profiler's overhead, so it is left out of the targets.
+
 It ends with the table, and for each group of fastnet runs (the validation runs aside) whether
 every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of training, at least
 150k training images/s.
@@ -86,6 +90,8 @@ def main(argv=None):
     p.add_argument("--sweep-seeds", default="0", help="seeds of each --sweep-epochs run")
     p.add_argument("--resnet-epochs", type=int, default=4)
     p.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--profile-epoch", type=int, default=5,
+                   help="profile this epoch of one extra default run (0: no profiled run)")
     opt = p.parse_args(argv)
     if not opt.quick and not opt.data:
         p.error("--data DIR is required (or --quick for a CPU smoke run)")
@@ -158,6 +164,10 @@ def main(argv=None):
     for seed in seeds[1:]:
         run("fastnet default", f"fastnet default, seed {seed}", ["--seed", str(seed)],
             estimate=per_run)
+    if opt.profile_epoch:
+        epoch = min(opt.profile_epoch, base.epochs)
+        run("profile: fastnet default", f"fastnet default, epoch {epoch} profiled",
+            ["--seed", str(seeds[0]), "--profile-epoch", str(epoch)], estimate=per_run + 10)
     for flags in opt.compare:
         for seed in seeds:
             run(f"fastnet {flags}", f"fastnet {flags}, seed {seed}",
@@ -182,6 +192,18 @@ def main(argv=None):
     for r in first["history"]:
         print(f"{r['epoch']:5d} {r['lr']:8.4f} {r['train_loss']:10.4f} {r['train_acc']:9.4f} "
               f"{r['epoch_time_s']:7.3f} {r['images_per_s']:9,.0f}")
+
+    for group, label, a, s in rows:
+        if s.get("profile"):
+            pr, lines = s["profile"], Path(a.out, f"profile_epoch{a.profile_epoch}.txt")
+            lines = lines.read_text().splitlines()[1:22]
+            busy = (f", {pr['device_kernel_s']:.3f} s in GPU kernels "
+                    f"({pr['device_kernel_s'] / pr['wall_s']:.0%} busy)"
+                    if pr["device_kernel_s"] is not None else "")
+            print(f"\n{label}: {pr['wall_s']:.3f} s under the profiler{busy}, "
+                  f"{pr['kernel_launches']} kernel launches, {pr['host_ops']} aten ops; "
+                  f"top of the table:")
+            print("\n".join(lines))
 
     print(f"\nresults on {name} (training time excludes warm-up/compile and evaluation; "
           f"test accuracy with the recipe's TTA):")

@@ -4,7 +4,10 @@ Run it as ``python -m deep_learning_suite.pytorch_cifar10 --dataset cifar10`` or
 (``python deep_learning_suite/pytorch_cifar10.py``); on several GPUs launch it with
 ``torchrun --nproc_per_node 8 -m deep_learning_suite.pytorch_cifar10``. ``--help`` lists the
 flags. Each run writes to ``--out``: ``checkpoint.pt`` (every epoch, atomically),
-``metrics.csv`` (one row per epoch), ``model.pt`` (final weights) and ``summary.json``.
+``metrics.csv`` (one row per epoch), ``model.pt`` (final weights) and ``summary.json``;
+``--profile-epoch N`` adds ``profile_epochN.txt``, torch.profiler's table of that epoch with
+the share of its wall time the GPU spent in kernels (a low share means the host cannot launch
+work fast enough; ``--compile``, which fuses kernels, then helps).
 
 This module is the command line (flags, the per-model recipe tables, resume checks) and the
 place the reasoning below lives; the code is in four sibling modules, each importable alone:
@@ -198,6 +201,9 @@ def build_parser():
     r.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
                    help="stop after this epoch of the schedule (e.g. to fit a job slot); "
                         "--resume continues")
+    r.add_argument("--profile-epoch", type=int, default=None, metavar="EPOCH",
+                   help="run torch.profiler over this epoch; writes profile_epoch<N>.txt "
+                        "(its time then counts the profiler's overhead)")
     r.add_argument("--checkpoint", action=argparse.BooleanOptionalAction, default=True,
                    help="save checkpoint.pt after every epoch")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
@@ -273,6 +279,9 @@ def resolve_args(args):
     if args.stop_after is not None and not 1 <= args.stop_after <= args.epochs:
         problems.append(f"--stop-after must be in [1, --epochs={args.epochs}], got "
                         f"{args.stop_after}")
+    if args.profile_epoch is not None and not 1 <= args.profile_epoch <= args.epochs:
+        problems.append(f"--profile-epoch must be in [1, --epochs={args.epochs}], got "
+                        f"{args.profile_epoch}")
     if problems:
         raise UsageError("; ".join(problems))
     return args

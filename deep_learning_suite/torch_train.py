@@ -117,6 +117,37 @@ def write_metrics(path, history):
     os.replace(tmp, path)
 
 
+# --------------------------------------------------------------------------- profiling
+
+def profiler(device):
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    return torch.profiler.profile(activities=activities)
+
+
+def write_profile(prof, path, wall_s, device):
+    """Write the op/kernel table of a profiled epoch to ``path``; return its summary figures.
+
+    ``device_kernel_s`` is the time the GPU spent in kernels; its ratio to the epoch's wall
+    time says whether the step is bound by the GPU (near 1) or by the host launching work.
+    Under the profiler the host is slower, so that ratio is a lower bound of the unprofiled one.
+    """
+    events = prof.key_averages()
+    on_gpu = device.type == "cuda"
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernel_s = sum(e.self_device_time_total for e in kernels) / 1e6
+    table = events.table(sort_by="self_cuda_time_total" if on_gpu else "self_cpu_time_total",
+                         row_limit=25)
+    figures = dict(wall_s=wall_s, device_kernel_s=kernel_s if on_gpu else None,
+                   kernel_launches=sum(e.count for e in kernels),
+                   host_ops=sum(e.count for e in events if e.key.startswith("aten::")))
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(figures) + "\n" + table)
+    os.replace(tmp, path)
+    return figures
+
+
 # --------------------------------------------------------------------------- training
 
 def setup_distributed(args):
@@ -263,7 +294,7 @@ def train(args, data=None, log=print):
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args)
     lookahead = Lookahead(model) if args.lookahead else None
-    start_epoch, step, history = 0, 0, []
+    start_epoch, step, history, profile = 0, 0, [], None
     if args.resume_state is not None:
         ck = args.resume_state
         model.load_state_dict(ck["model"])
@@ -291,11 +322,21 @@ def train(args, data=None, log=print):
     train_time = sum(r["epoch_time_s"] for r in history)
     images_seen = sum(r["images"] for r in history)
     for epoch in range(start_epoch, stop):
+        profiling = is_main and args.profile_epoch == epoch + 1
         sync(device)
-        t0 = time.perf_counter()
-        step, lr, loss, acc = train_epoch(model, train_model, optimizer, lookahead, data, epoch,
-                                          step, total_steps, args, rank, world, bar)
-        dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
+        with profiler(device) if profiling else nullcontext() as prof:
+            t0 = time.perf_counter()
+            step, lr, loss, acc = train_epoch(model, train_model, optimizer, lookahead, data,
+                                              epoch, step, total_steps, args, rank, world, bar)
+            dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
+        if profiling:
+            path = out / f"profile_epoch{epoch + 1}.txt"
+            profile = write_profile(prof, path, dt, device)
+            busy = (f", {profile['device_kernel_s']:.3f} s of it in GPU kernels "
+                    f"({profile['device_kernel_s'] / dt:.0%})" if device.type == "cuda" else "")
+            bar.write(f"profiled epoch {epoch + 1}: {dt:.3f} s under the profiler{busy}, "
+                      f"{profile['kernel_launches']} kernels, {profile['host_ops']} aten ops; "
+                      f"table in {path}", file=sys.stdout)
         n_ep = steps_per_epoch * args.batch_size
         train_time += dt
         images_seen += n_ep
@@ -319,6 +360,7 @@ def train(args, data=None, log=print):
         lookahead.finish()
 
     summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
+                   profile=profile if args.profile_epoch else None,
                    train_time_s=train_time, images_per_s=images_seen / max(train_time, 1e-12),
                    history=history, device=str(device), world_size=world)
     if world > 1:

@@ -42,6 +42,7 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
     labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
     assert labels == [
         "fastnet default, seed 0", "resnet18", "fastnet default, seed 1",
+        "fastnet default, epoch 2 profiled",
         "fastnet --lookahead --label-smoothing 0.1, seed 0",
         "fastnet --lookahead --label-smoothing 0.1, seed 1",
         "fastnet default, val, seed 0", "fastnet default, val, seed 1",
@@ -57,6 +58,10 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
     assert verdicts == [("fastnet default", "2"),
                         ("fastnet --lookahead --label-smoothing 0.1", "2"),
                         ("fastnet 1 epochs", "1")]
+    # the profiled run is reported with its table, and kept out of the verdicts
+    assert re.search(r"^fastnet default, epoch 2 profiled: [\d.]+ s under the profiler, "
+                     r"0 kernel launches, \d+ aten ops", out, flags=re.M)
+    assert "aten::convolution_backward" in out
     # a tiny CPU run meets no accuracy or speed target, and the verdict must say so
     assert out.count("MISSED") >= 6
 

@@ -152,6 +152,17 @@ def test_tiny_run_lowers_the_loss_and_beats_chance(tmp_path):
 
 
 @pytest.mark.slow
+def test_profiled_epoch_writes_its_table_and_figures(tmp_path):
+    s = run_in_process(TINY + ["--epochs", "2", "--profile-epoch", "2", "--out", str(tmp_path)])
+    text = (tmp_path / "profile_epoch2.txt").read_text()
+    figures = json.loads(text.splitlines()[0])
+    assert figures == s["profile"]
+    assert figures["wall_s"] == pytest.approx(s["history"][1]["epoch_time_s"])
+    assert figures["host_ops"] > 100 and figures["device_kernel_s"] is None  # CPU: no kernels
+    assert "aten::convolution_backward" in text
+    assert not (tmp_path / "profile_epoch1.txt").exists()
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     # With --lookahead the checkpoint must also carry the slow weights: the strictest case.
     common = TINY + ["--epochs", "3", "--lookahead"]
@@ -195,6 +206,7 @@ def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     (["--epochs", "2", "--stop-after", "3"], "--stop-after"),
     (["--val-size", "-5"], "--val-size"),
     (["--translate", "40"], "--translate"),
+    (["--epochs", "2", "--profile-epoch", "3"], "--profile-epoch must be in [1, --epochs=2]"),
 ])
 def test_bad_flags_exit_with_a_message(capsys, flags, words):
     with pytest.raises(SystemExit) as e:
