@@ -46,11 +46,7 @@ def update_rule_names():
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite and training stopped.
-
-    A ``Solver`` puts back the best parameters seen so far; a linear classifier keeps the
-    last weights whose loss was finite and sets ``loss_history`` on the error.
-    """
+    """The loss became NaN or infinite; the model holds the best parameters seen so far."""
 
 
 class Solver:

@@ -10,7 +10,7 @@ This is the toolkit's root layer and needs only NumPy::
 """
 
 from .k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
-from .linear_classifier import LinearClassifier, LinearSVM, Softmax
+from .linear_classifier import LinearClassifier, LinearSVM, Softmax, TrainingDivergedWarning
 from .linear_svm import svm_loss_naive, svm_loss_vectorized
 from .softmax import softmax_loss_naive, softmax_loss_vectorized
 
@@ -21,6 +21,7 @@ __all__ = [
     "LinearClassifier",
     "LinearSVM",
     "Softmax",
+    "TrainingDivergedWarning",
     "svm_loss_naive",
     "svm_loss_vectorized",
     "softmax_loss_naive",

@@ -15,11 +15,12 @@ is chosen by cross-validation on (at most ``--cv-size``) training samples.
 import argparse
 import sys
 import time
+import warnings
 
 import numpy as np
 
 from .k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
-from .linear_classifier import LinearSVM, Softmax
+from .linear_classifier import LinearSVM, Softmax, TrainingDivergedWarning
 
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
 
@@ -188,8 +189,11 @@ def format_table(rows):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        rows = run(args)
-    except (FileNotFoundError, ValueError, FloatingPointError) as err:
+        with warnings.catch_warnings():
+            # one fixed setting, not a sweep: a diverged model is no result to print
+            warnings.simplefilter("error", TrainingDivergedWarning)
+            rows = run(args)
+    except (FileNotFoundError, ValueError, TrainingDivergedWarning) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(rows))

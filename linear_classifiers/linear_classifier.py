@@ -4,15 +4,19 @@ Append a column of ones to ``X`` to learn a bias: it then lives in the last row 
 """
 
 import numbers
+import warnings
 
 import numpy as np
 
 from deep_learning_suite._validate import check_labels
-from deep_learning_suite.trainer import TrainingDivergedError
 
 from ._checks import check_class_labels, check_features, check_positive_int, check_reg
 from .linear_svm import svm_loss_vectorized
 from .softmax import softmax_loss_vectorized
+
+
+class TrainingDivergedWarning(RuntimeWarning):
+    """``LinearClassifier.train`` stopped early because the loss became NaN or infinite."""
 
 
 class LinearClassifier:
@@ -48,12 +52,13 @@ class LinearClassifier:
         -------
         loss_history : list of float, the minibatch loss at each iteration
 
-        Raises
-        ------
-        TrainingDivergedError
-            The loss or gradient became NaN or infinite (learning rate too high). ``W`` is
-            left at the last weights whose loss was finite; ``err.loss_history`` holds the
-            losses up to there.
+        Warns
+        -----
+        TrainingDivergedWarning
+            The loss or gradient became NaN or infinite (learning rate or reg too high):
+            training stops there, ``W`` is the last weights whose loss was finite and
+            ``loss_history`` ends with that loss. Turn it into an error with
+            ``warnings.simplefilter("error", TrainingDivergedWarning)``.
         """
         X = check_features("X", X)
         num_train, dim = X.shape
@@ -86,14 +91,15 @@ class LinearClassifier:
             idx = rng.integers(num_train, size=batch_size)
             loss, grad = self.loss(X[idx], y[idx], reg)
             if not (np.isfinite(loss) and np.isfinite(grad).all()):
+                # A warning, not an error: a hyperparameter sweep (the course's grid has a
+                # diverging corner) must go on to its other settings.
                 self.W = last_good
-                err = TrainingDivergedError(
+                warnings.warn(
                     f"train: the loss became {float(loss)} at iteration {it} of {num_iters} "
-                    f"(learning_rate={learning_rate:g}, reg={reg:g}); W was reset to the last "
-                    f"weights with a finite loss. Lower the learning rate (or reg) and train "
-                    f"again; the losses so far are in the exception's loss_history")
-                err.loss_history = loss_history
-                raise err
+                    f"(learning_rate={learning_rate:g}, reg={reg:g}); training stopped there "
+                    f"and W is the last weights with a finite loss. Lower the learning rate "
+                    f"(or reg)", TrainingDivergedWarning, stacklevel=2)
+                break
             loss_history.append(float(loss))
             last_good = self.W
             # A new array, not an in-place update, so last_good stays intact.

@@ -1,11 +1,13 @@
+import warnings
+
 import numpy as np
 import pytest
 
 from deep_learning_suite.data import load_sample
-from deep_learning_suite.trainer import TrainingDivergedError
 from linear_classifiers.__main__ import add_bias_column, preprocess
 from linear_classifiers.k_nearest_neighbor import KNearestNeighbor
-from linear_classifiers.linear_classifier import LinearClassifier, LinearSVM, Softmax
+from linear_classifiers.linear_classifier import (LinearClassifier, LinearSVM, Softmax,
+                                                  TrainingDivergedWarning)
 from linear_classifiers.linear_svm import svm_loss_vectorized
 from linear_classifiers.softmax import softmax_loss_vectorized
 
@@ -111,22 +113,39 @@ def test_training_continues_from_existing_weights(rng):
 
 
 @pytest.mark.parametrize("cls", [LinearSVM, Softmax])
-def test_divergence_is_reported_and_keeps_the_last_finite_weights(rng, cls):
+def test_divergence_warns_stops_and_keeps_the_last_finite_weights(rng, cls):
     X = rng.standard_normal((50, 4)) * 1e3
     y = rng.integers(3, size=50)
     model = cls()
-    with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError,
-                                                  match="Lower the learning rate") as e:
-        model.train(X, y, learning_rate=1e150, num_iters=100, seed=0)
-    history = e.value.loss_history
+    with np.errstate(all="ignore"), pytest.warns(TrainingDivergedWarning,
+                                                 match="Lower the learning rate"):
+        history = model.train(X, y, learning_rate=1e150, num_iters=100, seed=0)
     assert 0 < len(history) < 100 and np.all(np.isfinite(history))
     assert np.all(np.isfinite(model.W))
-    # the weights kept are the ones whose loss was the last one recorded
-    idx = np.random.default_rng(0)  # replay the sampling: init draw, then one batch per step
-    idx.standard_normal((4, 3))
-    batches = [idx.integers(50, size=200) for _ in range(len(history))]
+    # the weights kept are the ones whose loss is the last one recorded
+    replay = np.random.default_rng(0)  # train's draws: the init, then one batch per step
+    replay.standard_normal((4, 3))
+    batch = [replay.integers(50, size=200) for _ in history][-1]
     with np.errstate(all="ignore"):
-        assert model.loss(X[batches[-1]], y[batches[-1]], 1e-5)[0] == history[-1]
+        assert model.loss(X[batch], y[batch], 1e-5)[0] == history[-1]
+    assert model.predict(X).shape == (50,)
+
+
+def test_a_sweep_with_a_diverging_corner_runs_to_the_end(sample):
+    # The course's SVM grid: lr 5e-5 with reg 5e4 multiplies W by -4 per step and overflows.
+    X_train, y_train, X_val, y_val = sample
+    # the course's scale: mean-subtracted pixels in 0..255, a bias column
+    X_train, X_val = add_bias_column(X_train * 255), add_bias_column(X_val * 255)
+    results = {}
+    for lr in (1e-7, 5e-5):
+        with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = LinearSVM()
+            model.train(X_train, y_train, learning_rate=lr, reg=5e4, num_iters=1500, seed=0)
+        diverged = any(issubclass(w.category, TrainingDivergedWarning) for w in caught)
+        results[lr] = (diverged, np.mean(model.predict(X_val) == y_val))
+    assert results[1e-7][0] is False and results[5e-5][0] is True
+    assert results[1e-7][1] > 0.7
 
 
 def test_base_class_has_no_loss(rng):
