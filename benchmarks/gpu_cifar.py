@@ -198,15 +198,15 @@ def main(argv=None):
 
     for group, label, a, s in rows:
         if s.get("profile"):
-            pr, lines = s["profile"], Path(a.out, f"profile_epoch{a.profile_epoch}.txt")
-            lines = lines.read_text().splitlines()[1:22]
+            pr = s["profile"]
+            table = Path(a.out, f"profile_epoch{a.profile_epoch}.txt").read_text()
             busy = (f", {pr['device_kernel_s']:.3f} s in GPU kernels "
                     f"({pr['device_kernel_s'] / pr['wall_s']:.0%} busy)"
                     if pr["device_kernel_s"] is not None else "")
             print(f"\n{label}: {pr['wall_s']:.3f} s under the profiler{busy}, "
                   f"{pr['kernel_launches']} kernel launches, {pr['host_ops']} aten ops; "
                   f"top of the table:")
-            print("\n".join(lines))
+            print("\n".join(table.splitlines()[1:22]))
 
     print(f"\nresults on {name} (training time excludes warm-up/compile and evaluation; "
           f"test accuracy with the recipe's TTA):")

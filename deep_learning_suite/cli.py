@@ -6,7 +6,8 @@
 
 ``train`` writes into ``--out``: ``checkpoint_epoch_<e>.npz`` after every epoch (the newest two
 are kept), ``model.npz`` (the best parameters), ``history.csv``, ``loss.png``,
-``accuracy.png``, ``filters.png`` and ``confusion.png``, then prints a summary line with the test accuracy and the wall time.
+``accuracy.png``, ``filters.png`` and ``confusion.png``, then prints a summary line with the
+test accuracy and the wall time.
 Images are scaled to [0, 1] and standardised with the per-channel mean and standard deviation
 of the training split; those numbers are stored in the checkpoint so ``evaluate`` applies the
 same preprocessing. The validation split is drawn from the training set, never the test set.

@@ -360,7 +360,7 @@ def train(args, data=None, log=print):
         lookahead.finish()
 
     summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
-                   profile=profile if args.profile_epoch else None,
+                   profile=profile,
                    train_time_s=train_time, images_per_s=images_seen / max(train_time, 1e-12),
                    history=history, device=str(device), world_size=world)
     if world > 1:
