@@ -152,6 +152,24 @@ def test_tiny_run_lowers_the_loss_and_beats_chance(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path):
+    # --compile must train the same network: same losses, weights equal up to the reordered
+    # float sums of fused kernels. (This runs fp32 on CPU; bf16 on a GPU is checked by
+    # benchmarks/gpu_cifar.py.)
+    argv = TINY + ["--epochs", "2", "--no-checkpoint"]
+    eager = run_in_process(argv + ["--out", str(tmp_path / "eager")])
+    compiled = run_in_process(argv + ["--out", str(tmp_path / "compiled"), "--compile"])
+    for a, b in zip(eager["history"], compiled["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+    weights_e, weights_c = eager["network"].state_dict(), compiled["network"].state_dict()
+    for name, w in weights_e.items():
+        if w.is_floating_point():
+            assert torch.isfinite(weights_c[name]).all(), name
+            torch.testing.assert_close(weights_c[name], w, rtol=1e-3, atol=1e-4)
+    assert compiled["test_acc"] == pytest.approx(eager["test_acc"], abs=0.02)
+
+
 def test_profiled_epoch_writes_its_table_and_figures(tmp_path):
     s = run_in_process(TINY + ["--epochs", "2", "--profile-epoch", "2", "--out", str(tmp_path)])
     text = (tmp_path / "profile_epoch2.txt").read_text()
