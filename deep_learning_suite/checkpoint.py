@@ -144,8 +144,8 @@ def load_checkpoint(path):
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04":
-        # np.load would try it as a pickle and suggest allow_pickle=True, which is the one
-        # thing not to do with a file of unknown origin.
+        # Anything but a zip, np.load treats as a possible pickle, and its error then advises
+        # enabling unpickling: the wrong advice for a file of unknown origin.
         raise CheckpointError(f"{path} is not a cs231n-toolkit checkpoint: a checkpoint is an "
                               f".npz (zip) archive and this file starts with {magic!r}")
     try:
