@@ -239,7 +239,7 @@ class Solver:
                 if t == 0 or epoch_end or t == num_iterations - 1:
                     self._record_accuracy(bar)
                 if epoch_end:
-                    self._save_checkpoint()
+                    self._save_checkpoint(bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -295,12 +295,12 @@ class Solver:
         """Write ``state_dict()`` to ``path`` atomically; returns the path written."""
         return save_checkpoint(path, self.state_dict())
 
-    def _save_checkpoint(self):
+    def _save_checkpoint(self, bar=None):
         if self.checkpoint_name is None:
             return
         path = self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
         if self.verbose:
-            print(f"Saving checkpoint to {path}")
+            self._print(f"Saving checkpoint to {path}", bar)
         if self.keep_checkpoints is not None:
             # only after the new file is safely in place, so a good checkpoint always exists
             for epoch, old in _epoch_checkpoints(self.checkpoint_name):

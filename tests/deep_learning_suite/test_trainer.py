@@ -244,3 +244,36 @@ def test_verbose_prints_progress(capsys):
     text = out.out + out.err
     assert "(Iteration 1 / 4) loss:" in text
     assert "(Epoch 1 / 1) train acc:" in text
+
+
+def test_messages_during_training_go_through_the_progress_bar(tmp_path, monkeypatch, capsys):
+    # A bare print() while a tqdm bar is on screen lands in the middle of the bar's line;
+    # tqdm.write clears the bar first. So nothing may reach stdout but through the bar.
+    import tqdm.auto
+
+    written = []
+
+    class RecordingBar:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def update(self, n=1):
+            pass
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def write(self, msg):
+            written.append(msg)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    s = Solver(TinyNet(), blobs(), num_epochs=2, batch_size=50, print_every=2, seed=0,
+               checkpoint_name=str(tmp_path / "run"))
+    s.train()
+    assert capsys.readouterr().out == ""
+    assert any(m.startswith("Saving checkpoint to ") and m.endswith("run_epoch_2.npz")
+               for m in written)
+    assert any(m.startswith("(Epoch 2 / 2) train acc:") for m in written)
