@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .trainer import update_rule_names
+
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
 # Defaults per model, chosen so that `train --model cnn --dataset sample` reaches >= 85 % test
 # accuracy in well under a minute on two quiet CPU cores.
@@ -152,11 +154,12 @@ def add_train_args(p):
     p.add_argument("--resume", help="checkpoint to continue from (its settings are reused)")
     p.add_argument("--epochs", type=_positive(int))
     p.add_argument("--batch-size", type=_positive(int))
-    p.add_argument("--update-rule", choices=("sgd", "sgd_momentum", "nesterov_momentum",
-                                             "rmsprop", "adam"))
+    p.add_argument("--update-rule", choices=update_rule_names())
     p.add_argument("--lr", type=_positive(float), help="learning rate")
     p.add_argument("--lr-decay", type=_positive(float), help="learning-rate factor per epoch")
     p.add_argument("--reg", type=float, help="L2 regularisation strength")
+    p.add_argument("--weight-decay", type=float,
+                   help="adamw only: decoupled weight decay (default 1e-2)")
     p.add_argument("--weight-scale", type=_positive(float))
     p.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), default="none",
                    help="fc only")
@@ -183,13 +186,26 @@ def _fill_defaults(args):
     if args.model == "cnn" and args.filter_size % 2 == 0:
         raise CLIError(f"--filter-size must be odd so the conv keeps the image size, got "
                        f"{args.filter_size}")
+    if args.weight_decay is not None and args.update_rule != "adamw":
+        raise CLIError(f"--weight-decay is AdamW's decoupled decay; with --update-rule "
+                       f"{args.update_rule} use --reg (the L2 penalty in the loss), or pick "
+                       f"--update-rule adamw")
+    if args.weight_decay is not None and args.weight_decay < 0:
+        raise CLIError(f"--weight-decay must be >= 0, got {args.weight_decay}")
     if args.out is None:
         args.out = f"runs/{args.model}-{args.dataset}"
 
 
+def optim_config(args):
+    config = {"learning_rate": args.lr}
+    if args.weight_decay is not None:
+        config["weight_decay"] = args.weight_decay
+    return config
+
+
 _RESUMED = ("model", "dataset", "batch_size", "update_rule", "lr", "lr_decay", "reg",
-            "weight_scale", "normalization", "dropout", "hidden_dims", "num_filters",
-            "filter_size", "hidden_dim", "seed", "num_train", "num_val")
+            "weight_decay", "weight_scale", "normalization", "dropout", "hidden_dims",
+            "num_filters", "filter_size", "hidden_dim", "seed", "num_train", "num_val")
 
 
 def cmd_train(args):
@@ -201,7 +217,7 @@ def cmd_train(args):
         if not saved:
             raise CLIError(f"{args.resume} holds no CLI settings; resume it from Python instead")
         for key in _RESUMED:
-            setattr(args, key, saved[key])
+            setattr(args, key, saved.get(key))  # a key newer than the checkpoint: its default
         if args.epochs is None:
             args.epochs = saved["epochs"]
     _fill_defaults(args)
@@ -224,7 +240,7 @@ def cmd_train(args):
             "dataset": args.dataset, "classes": list(classes),
             "args": {k: getattr(args, k) for k in _RESUMED + ("epochs",)}}
     solver = Solver(model, {"X_train": Xtr, "y_train": ytr, "X_val": Xval, "y_val": yval},
-                    update_rule=args.update_rule, optim_config={"learning_rate": args.lr},
+                    update_rule=args.update_rule, optim_config=optim_config(args),
                     lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
                     num_train_samples=1000, num_val_samples=None, print_every=args.print_every,
                     verbose=not args.quiet, seed=args.seed,

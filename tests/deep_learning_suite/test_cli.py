@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from deep_learning_suite.checkpoint import load_checkpoint
+from deep_learning_suite.checkpoint import load_checkpoint, save_checkpoint
 from deep_learning_suite.cli import main
 
 SMALL = ["--dataset", "sample", "--num-train", "400", "--num-val", "100", "--num-test", "300",
@@ -73,6 +73,25 @@ def test_resume_from_cli_matches_uninterrupted(fc_run, tmp_path, capsys):
     assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_adamw_from_the_cli_uses_its_weight_decay_and_resumes(tmp_path, capsys):
+    argv = ["train", "--model", "fc", "--hidden-dims", "32", "--epochs", "2",
+            "--update-rule", "adamw", "--weight-decay", "0.05", "--out", str(tmp_path)] + SMALL
+    assert main(argv) == 0
+    assert summary_accuracy(capsys.readouterr().out) > 0.25
+    ck = load_checkpoint(tmp_path / "model.npz")
+    assert ck["update_rule"] == "adamw"
+    assert {c["weight_decay"] for c in ck["optim_configs"].values()} == {0.05}
+
+    # A checkpoint from before --weight-decay existed (no such key in its settings) resumes.
+    old = load_checkpoint(tmp_path / "checkpoint_epoch_1.npz")
+    del old["meta"]["args"]["weight_decay"]
+    save_checkpoint(tmp_path / "old.npz", old)
+    assert main(["train", "--resume", str(tmp_path / "old.npz"), "--out",
+                 str(tmp_path / "resumed"), "--quiet"]) == 0
+    resumed = load_checkpoint(tmp_path / "resumed" / "model.npz")
+    assert all(np.array_equal(resumed["params"][k], ck["params"][k]) for k in ck["params"])
+
+
 def test_train_cnn_small_slice(tmp_path, capsys):
     assert main(["train", "--model", "cnn", "--epochs", "3", "--batch-size", "20", "--lr", "3e-3",
                  "--weight-scale", "0.1", "--num-filters", "4", "--filter-size", "3",
@@ -119,6 +138,8 @@ def test_bad_flags_exit_2_with_a_clear_message(argv, match, capsys):
     (["train", "--model", "cnn", "--normalization", "batchnorm"], "apply to --model fc"),
     (["train", "--model", "cnn", "--filter-size", "4"], "must be odd"),
     (["train", "--num-val", "20000"], "--num-val must be between"),
+    (["train", "--weight-decay", "0.1"], "AdamW's decoupled decay.*use --reg"),
+    (["train", "--update-rule", "adamw", "--weight-decay", "-1"], "must be >= 0"),
 ])
 def test_incompatible_flags_give_an_error(argv, match, tmp_path, capsys):
     assert main(argv + ["--out", str(tmp_path), "--quiet"]) == 2
