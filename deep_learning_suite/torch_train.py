@@ -86,15 +86,33 @@ def plain_args(args):
             if v is None or isinstance(v, (str, int, float, bool, Path))}
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "step", "rng", "args", "history")
+
+
 def load_checkpoint(path):
+    """The dict :func:`save_checkpoint` wrote to ``path``; raises UsageError for anything else."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--resume: no checkpoint at {path}; pass the checkpoint.pt of an "
                          f"earlier run (or the --out folder it was written to)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise UsageError(f"--resume: {path} is not a checkpoint of this trainer (those are "
+                         f"torch.save zip archives; this file starts with {magic!r}); pass the "
+                         f"run's checkpoint.pt")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn or foreign file: say which, not a trace from the unpickler
         raise UsageError(f"--resume: {path} is not a readable checkpoint: {e}") from e
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        what = ("holds only a model's weights (like the model.pt a run ends with)"
+                if isinstance(ck, dict) and ck and all(torch.is_tensor(v) for v in ck.values())
+                else f"lacks {', '.join(missing)}")
+        raise UsageError(f"--resume: {path} {what}, not the training state a resume needs; "
+                         f"pass the run's checkpoint.pt")
+    return ck
 
 
 def weights_digest(model):

@@ -265,6 +265,14 @@ def test_resume_errors(capsys, tmp_path):
     with pytest.raises(SystemExit):
         pc.parse_args(["--resume", str(tmp_path), "--epochs", "5"])
     assert "made with --epochs 2" in capsys.readouterr().err
+    # The run's other files are easy to pass by mistake; before, model.pt was taken as a
+    # checkpoint and the run restarted from scratch with the default flags.
+    for name, match in [("model.pt", "holds only a model's weights"),
+                        ("metrics.csv", "starts with b'epoc'")]:
+        with pytest.raises(SystemExit):
+            pc.parse_args(["--resume", str(tmp_path / name)])
+        err = capsys.readouterr().err
+        assert match in err and "pass the run's checkpoint.pt" in err
 
 
 def test_script_form_reports_bad_flags():
