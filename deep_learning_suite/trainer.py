@@ -45,6 +45,26 @@ def update_rule_names():
             and getattr(f, "__module__", None) == optim.__name__]
 
 
+def _param_mismatch(theirs, mine, their_class, my_class):
+    """What differs between a checkpoint's and a model's ``{name: (shape, dtype)}``."""
+    def spec(v):
+        return f"{tuple(v[0])} {v[1]}"
+    parts = []
+    if their_class and their_class != my_class:
+        parts.append(f"it was written for a {their_class}, this is a {my_class}")
+    only_theirs = sorted(set(theirs) - set(mine))
+    only_mine = sorted(set(mine) - set(theirs))
+    changed = sorted(k for k in set(theirs) & set(mine) if theirs[k] != mine[k])
+    if only_theirs:
+        parts.append("only in the checkpoint: " + ", ".join(only_theirs))
+    if only_mine:
+        parts.append("only in the model: " + ", ".join(only_mine))
+    if changed:
+        parts.append("; ".join(f"{k} is {spec(theirs[k])} in the checkpoint, {spec(mine[k])} "
+                               f"in the model" for k in changed))
+    return "; ".join(parts)
+
+
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; the model holds the best parameters seen so far."""
 
@@ -314,9 +334,9 @@ class Solver:
         mine = {k: (v.shape, v.dtype) for k, v in self.model.params.items()}
         theirs = {k: (v.shape, v.dtype) for k, v in params.items()}
         if mine != theirs:
-            raise CheckpointError(
-                f"checkpoint {path} does not fit this model: it has parameters {theirs}, the "
-                f"model has {mine}; build the model with the checkpoint's settings")
+            why = _param_mismatch(theirs, mine, state.get("model_class"), type(self.model).__name__)
+            raise CheckpointError(f"checkpoint {path} does not fit this model: {why}; build "
+                                  f"the model with the checkpoint's settings")
         if state["batch_size"] != self.batch_size:
             raise CheckpointError(f"checkpoint {path} was trained with batch_size "
                                   f"{state['batch_size']}, this Solver uses {self.batch_size}")

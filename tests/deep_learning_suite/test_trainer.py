@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -202,8 +203,18 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     s = quiet(TinyNet(), blobs(), num_epochs=1, batch_size=50, checkpoint_name=str(tmp_path / "c"))
     s.train()
     other = quiet(TinyNet(H=5), blobs(), batch_size=50)
-    with pytest.raises(CheckpointError, match="does not fit this model"):
+    with pytest.raises(CheckpointError, match="does not fit this model") as e:
         other.resume(tmp_path / "c_epoch_1.npz")
+    # Only what differs is named, with both shapes.
+    assert re.search(r"W1 is \(\d+, \d+\) float64 in the checkpoint, \(\d+, 5\) float64 in the model",
+                     str(e.value))
+    assert "b2 is" not in str(e.value)
+
+    class WiderNet(TinyNet):
+        pass
+
+    with pytest.raises(CheckpointError, match="written for a TinyNet, this is a WiderNet"):
+        quiet(WiderNet(H=5), blobs(), batch_size=50).resume(tmp_path / "c_epoch_1.npz")
 
 
 def test_sigkill_mid_run_then_resume_is_identical_to_uninterrupted(tmp_path):
