@@ -122,6 +122,45 @@ def test_lr_schedule_warms_up_then_decays():
     assert torch_optim.lr_factor(37, 100, "constant", 0.2) == 1.0
 
 
+def test_lookahead_averages_trainable_weights_every_k_steps():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double()
+    net[1].weight.requires_grad_(False)  # frozen, like FastNet's BN scales: not averaged
+    la = torch_optim.Lookahead(net, k=2, beta_max=0.5)
+    params = [p for p in net.parameters() if p.requires_grad]
+    slow = [p.detach().clone() for p in params]
+    frozen = net[1].weight.detach().clone()
+    g = torch.Generator().manual_seed(0)
+    total = 6
+    for step in range(1, total + 1):
+        with torch.no_grad():  # stand-in for an SGD step on the fast weights
+            for p in params:
+                p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype))
+            net[1].weight.add_(1.0)
+        fast = [p.detach().clone() for p in params]
+        la.step(step, total)
+        if step % 2:  # between sync points the fast weights run free
+            want = fast
+        else:
+            beta = 0.5 * (step / total) ** 3
+            slow = [beta * s + (1 - beta) * f for s, f in zip(slow, fast)]
+            want = slow
+        for p, w in zip(params, want):
+            torch.testing.assert_close(p.detach(), w, rtol=1e-12, atol=1e-12)
+    assert torch.equal(net[1].weight, frozen + total)
+    with torch.no_grad():
+        params[0].add_(5.0)
+    la.finish()  # the run ends on the slow weights
+    torch.testing.assert_close(params[0].detach(), slow[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("flags, on", [(["--model", "fastnet"], True),
+                                       (["--model", "fastnet", "--no-lookahead"], False),
+                                       (["--model", "resnet18"], False),
+                                       (["--model", "resnet18", "--lookahead"], True)])
+def test_lookahead_is_part_of_the_fastnet_recipe(flags, on):
+    assert pc.parse_args(["--dataset", "synthetic"] + flags).lookahead is on
+
+
 def test_synthetic_data_is_deterministic_and_balanced():
     a, b = torch_data.make_synthetic(300, 50, seed=3), torch_data.make_synthetic(300, 50, seed=3)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
