@@ -7,18 +7,21 @@ functions (``load_arrays``, ``DeviceData``, ``train``); nothing is reimplemented
 Runs, in order, while the time budget lasts:
 
 1. the default network ("fastnet") with its default recipe, first seed, eager, with per-epoch
-   figures;
-2. a CIFAR ResNet-18 (bf16, channels_last, eager) for a few epochs, for its images/s;
-3. the default recipe with the other ``--seeds`` (run-to-run spread);
-4. the default network under ``torch.compile`` (``--compile-seeds``; CUDA only), the other
-   way the default network can meet the targets, so it comes before the diagnostics;
-5. one more default run that profiles epoch ``--profile-epoch`` (torch.profiler): how much
-   of that epoch the GPU spent in kernels, and which kernels; its times include the
-   profiler's overhead, so it is left out of the targets;
-6. the default recipe changed by each ``--compare`` flag set, for every seed (an ablation);
-7. with ``--val-size N``: default and ``--compare`` variants trained without N held-out images,
+   figures, then the other ``--seeds`` (run-to-run spread): the runs the targets judge;
+2. the default recipe changed by each ``--compare`` flag set, for every seed (an ablation);
+3. with ``--val-size N``: default and ``--compare`` variants trained without N held-out images,
    scored on them, so that a choice between recipes never looks at the test set;
-8. ``--sweep-epochs``: other epoch counts.
+4. ``--sweep-epochs``: other epoch counts;
+5. a CIFAR ResNet-18 (bf16, channels_last, eager) for a few epochs, for its images/s;
+6. the default network under ``torch.compile`` (``--compile-seeds``; CUDA only);
+7. one more default run that profiles epoch ``--profile-epoch`` (torch.profiler): how much
+   of that epoch the GPU spent in kernels, and which kernels; its times include the
+   profiler's overhead, so it is left out of the targets.
+
+Compiled and profiled runs come last because they change the process for the runs after them:
+on the H100 (2026-11-28) every eager run that followed the compiled ones trained about a fifth
+slower than the same recipe before them. The last column, the GPU's SM clock and temperature
+read from ``nvidia-smi`` after each run, tells a throttled GPU apart from a slowed process.
 
 It ends with the table, and for each group of fastnet runs (the validation runs aside) whether
 every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of training, at least
@@ -38,6 +41,8 @@ Usage::
 """
 
 import argparse
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +59,21 @@ from deep_learning_suite import torch_data, torch_train  # noqa: E402
 
 # Issue 5's targets for the default network on one H100, padded Fashion-MNIST.
 TARGET_ACC, TARGET_TRAIN_S, TARGET_IMAGES_PER_S = 0.950, 4.0, 150_000
+
+
+def gpu_state(device):
+    """``"MHz/degC"``: the GPU's SM clock and temperature now, read (never set) with nvidia-smi;
+    ``"-"`` off CUDA or without nvidia-smi."""
+    if device.type != "cuda" or shutil.which("nvidia-smi") is None:
+        return "-"
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,temperature.gpu",
+                              "--format=csv,noheader,nounits", "-i", str(device.index or 0)],
+                             capture_output=True, text=True, timeout=10).stdout
+        clock, temp = (v.strip() for v in out.strip().splitlines()[0].split(","))
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return "-"
+    return f"{clock}/{temp}"
 
 
 def verdict(group, runs):
@@ -126,7 +146,7 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="gpu_cifar_")
     head = (f"| {'run':<36} | {'epochs':>6} | {'batch':>5} | {'prec':>4} | {'images/s':>9} | "
             f"{'train s':>7} | {'test acc TTA':>12} | {'no TTA':>7} | {'val acc TTA':>11} | "
-            f"{'wall s':>6} |")
+            f"{'wall s':>6} | {'MHz/degC':>8} |")
     rule = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
 
     def fmt(label, a, s):
@@ -134,7 +154,7 @@ def main(argv=None):
         return (f"| {label:<36} | {a.epochs:>6} | {a.batch_size:>5} | {a.precision:>4} | "
                 f"{s['images_per_s']:>9,.0f} | {s['train_time_s']:>7.2f} | "
                 f"{s['test_acc']:>11.2%}  | {s['test_acc_no_tta']:>7.2%} | {val}  | "
-                f"{s['wall']:>6.1f} |")
+                f"{s['wall']:>6.1f} | {s['gpu']:>8} |")
 
     def run(group, label, extra, model_flags=fast, estimate=30.0, val_size=0):
         nonlocal first
@@ -151,6 +171,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         s = torch_train.train(args, data=val_data[val_size] if val_size else data)
         s["wall"] = time.perf_counter() - t0
+        s["gpu"] = gpu_state(device)
         rows.append((group, label, args, s))
         first = first or s
         print("row: " + fmt(label, args, s), flush=True)  # kept even if a later run is killed
@@ -159,21 +180,10 @@ def main(argv=None):
     seeds = [int(v) for v in opt.seeds.split(",") if v]
     run("fastnet default", f"fastnet default, seed {seeds[0]}", ["--seed", str(seeds[0])],
         estimate=0)
-    run("resnet18", "resnet18", ["--seed", "0"], model_flags=resnet,
-        estimate=0 if opt.quick else 60)
     per_run = rows[0][3]["wall"] + 5
     for seed in seeds[1:]:
         run("fastnet default", f"fastnet default, seed {seed}", ["--seed", str(seed)],
             estimate=per_run)
-    if opt.compile and device.type == "cuda":
-        for i, seed in enumerate(int(v) for v in opt.compile_seeds.split(",") if v):
-            # the first run compiles from scratch; later ones hit Inductor's caches
-            run("fastnet compiled", f"fastnet compiled, seed {seed}",
-                ["--seed", str(seed), "--compile"], estimate=150 if i == 0 else 60)
-    if opt.profile_epoch:
-        epoch = min(opt.profile_epoch, base.epochs)
-        run("profile: fastnet default", f"fastnet default, epoch {epoch} profiled",
-            ["--seed", str(seeds[0]), "--profile-epoch", str(epoch)], estimate=per_run + 10)
     for flags in opt.compare:
         for seed in seeds:
             run(f"fastnet {flags}", f"fastnet {flags}, seed {seed}",
@@ -189,6 +199,17 @@ def main(argv=None):
             run(f"fastnet {ep} epochs", f"fastnet {ep} epochs, seed {seed}",
                 ["--seed", str(seed), "--epochs", str(ep)],
                 estimate=per_run * ep / max(base.epochs, 1))
+    run("resnet18", "resnet18", ["--seed", "0"], model_flags=resnet,
+        estimate=0 if opt.quick else 60)
+    if opt.compile and device.type == "cuda":
+        for i, seed in enumerate(int(v) for v in opt.compile_seeds.split(",") if v):
+            # the first run compiles from scratch; later ones hit Inductor's caches
+            run("fastnet compiled", f"fastnet compiled, seed {seed}",
+                ["--seed", str(seed), "--compile"], estimate=150 if i == 0 else 60)
+    if opt.profile_epoch:
+        epoch = min(opt.profile_epoch, base.epochs)
+        run("profile: fastnet default", f"fastnet default, epoch {epoch} profiled",
+            ["--seed", str(seeds[0]), "--profile-epoch", str(epoch)], estimate=per_run + 10)
 
     print(f"\nper-epoch figures of the first run (fastnet default, seed {seeds[0]}):")
     print(f"{'epoch':>5} {'lr':>8} {'train loss':>10} {'train acc':>9} {'time s':>7} {'img/s':>9}")
