@@ -242,6 +242,8 @@ def resolve_args(args):
                 "schedule and data order, so drop those flags (or start a new run)")
         for k in RUN_KEYS:
             setattr(args, k, saved.get(k))
+        if "lookahead" not in saved:  # written before Lookahead existed: trained without it
+            args.lookahead = False
         if args.out is None:
             args.out = str(path.parent)
         args.resume_state = ck

@@ -241,6 +241,25 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
                     (tmp_path / "full" / "metrics.csv").read_text().splitlines()]
 
 
+def test_checkpoint_from_before_lookahead_resumes_without_it(tmp_path):
+    # Checkpoints written before --lookahead existed carry neither the flag nor slow weights;
+    # they trained without Lookahead, and must go on that way now that fastnet defaults to it.
+    common = TINY + ["--epochs", "2", "--no-lookahead"]
+    run_in_process(common + ["--out", str(tmp_path / "full")])
+    run_in_process(common + ["--stop-after", "1", "--out", str(tmp_path / "old")])
+    path = tmp_path / "old" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    del ck["args"]["lookahead"], ck["lookahead"]
+    torch_train.atomic_save(ck, path)
+    args = pc.parse_args(["--resume", str(path), "--device", "cpu", "--no-progress"])
+    assert args.lookahead is False
+    torch_train.train(args, log=lambda *a: None)
+    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    old = torch.load(tmp_path / "old" / "model.pt", weights_only=True)
+    for k in full:
+        assert torch.equal(full[k], old[k]), k
+
+
 @pytest.mark.slow
 def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
