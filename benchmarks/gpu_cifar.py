@@ -19,8 +19,10 @@ Runs, in order, while the time budget lasts:
    profiler's overhead, so it is left out of the targets.
 
 Compiled and profiled runs come last because they change the process for the runs after them:
-on the H100 (2026-11-28) every eager run that followed the compiled ones trained about a fifth
-slower than the same recipe before them. The last column, the GPU's SM clock and temperature
+on the H100 (2026-11-28) every eager run that followed the compiled runs and the profiled run
+trained about a fifth slower than the same recipe before them. The compiled runs themselves
+were less affected than the runs after the profiler, which points at the profiler's CUDA
+tracing outliving it, taxing each launch. The last column, the GPU's SM clock and temperature
 read from ``nvidia-smi`` after each run, tells a throttled GPU apart from a slowed process.
 
 It ends with the table, and for each group of fastnet runs (the validation runs aside) whether

@@ -98,10 +98,11 @@ seeds 0/1/2, one process, 2026-11-28):
   3.05-3.26 s of training at 182k-195k images/s;
 * on the validation split (5000 held out, seeds 0/1): 95.29% with, 95.26% without.
 
-Lookahead's own cost was not measured there: its runs came after the ``--compile`` runs, which
-slowed every later eager run in that process by about a fifth (the no-Lookahead recipe, rerun
-after them, trained at 137k-152k images/s). Lookahead adds two foreach launches every 5 steps
-to the ~190 of a step. CIFAR ResNet-18, same settings: 43k-46k images/s.
+Lookahead's own cost was not measured there: its runs came after the ``--compile`` runs and a
+``--profile-epoch`` run, which slowed every later eager run in that process by about a fifth
+(the no-Lookahead recipe, rerun after them, trained at 137k-152k images/s). Lookahead adds two
+foreach launches every 5 steps to the ~190 of a step. CIFAR ResNet-18, same settings: 43k-46k
+images/s.
 
 Multi-GPU
 ---------
