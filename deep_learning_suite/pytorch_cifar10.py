@@ -205,7 +205,8 @@ def build_parser():
     r.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout (default: on for CUDA)")
     r.add_argument("--warmup-steps", type=int, default=0,
-                   help="throwaway steps before timing (compile/autotune), weights restored")
+                   help="throwaway training steps before timing (at least 2: compile, "
+                        "autotune, first kernel loads); weights and optimizer state restored")
     r.add_argument("--out", default=None, help="output folder (default runs/<dataset>_<model>)")
     r.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CHECKPOINT",
                    help="continue from CHECKPOINT (or --out/checkpoint.pt); the schedule goes on")

@@ -197,20 +197,27 @@ def resolve_device(name, local_rank=None):
     return torch.device("cpu")
 
 
-def warm_up(model, train_model, data, args, steps):
-    """Run ``steps`` forward/backward passes (and one eval pass) on real batches, then restore
-    the weights and buffers: compilation and cuDNN autotuning then happen outside the timing."""
+def warm_up(model, train_model, optimizer, lookahead, data, args, rank, world, steps):
+    """Run ``steps`` real training steps (:func:`train_epoch`: the epoch's augmentation, loss,
+    optimizer and Lookahead updates) and one evaluation pass, then put back the weights,
+    buffers, optimizer and Lookahead state. Compilation, cuDNN autotuning, CUDA's lazy loading
+    of each kernel on its first launch and the first allocation of an epoch's buffers then all
+    happen outside the timed epochs, and the run itself is unchanged by it."""
     state = copy.deepcopy(model.state_dict())
-    b = min(args.batch_size // args.world, len(data.x_train))
-    x, y = data.x_train[:b], data.y_train[:b]
-    model.train()
-    for _ in range(steps):
-        with autocast(args):
-            loss = F.cross_entropy(train_model(to_input(data.normalise(x), args)).float(), y)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-    evaluate(model, data, data.x_train[:b], y, args, tta=args.tta)
+    opt_state = copy.deepcopy(optimizer.state_dict())
+    slow = lookahead.state_dict() if lookahead is not None else None
+    # Two steps at least: SGD's first step creates the momentum buffers, later ones use them.
+    steps = max(steps, 2)
+    train_epoch(model, train_model, optimizer, None, data, 0, 0, steps, args, rank, world,
+                tqdm(disable=True), max_steps=steps)
+    if lookahead is not None:
+        lookahead.step(lookahead.k, lookahead.k)
+    evaluate(model, data, data.x_train[:args.batch_size // world],
+             data.y_train[:args.batch_size // world], args, tta=args.tta)
     model.load_state_dict(state)
+    optimizer.load_state_dict(opt_state)
+    if lookahead is not None:
+        lookahead.load_state_dict(slow)
     sync(data.x_train.device)
 
 
@@ -229,16 +236,16 @@ def sync(device):
 
 
 def train_epoch(model, train_model, optimizer, lookahead, data, epoch, step, total_steps, args,
-                rank, world, bar):
-    """One epoch of SGD over this rank's shard; ``train_model`` is ``model`` or its DDP /
-    compiled wrapper, ``lookahead`` a :class:`Lookahead` or None. Returns
-    ``(step, last lr, mean train loss, train accuracy)``, the last two
-    over all ranks, with the device synchronised."""
+                rank, world, bar, max_steps=None):
+    """One epoch of SGD over this rank's shard (its first ``max_steps`` steps if given);
+    ``train_model`` is ``model`` or its DDP / compiled wrapper, ``lookahead`` a
+    :class:`Lookahead` or None. Returns ``(step, last lr, mean train loss, train accuracy)``,
+    the last two over all ranks, with the device synchronised."""
     model.train()
     x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
     loss_sum = torch.zeros((), device=x_ep.device)
     correct = torch.zeros((), device=x_ep.device, dtype=torch.long)
-    steps = len(x_ep) // b
+    steps = len(x_ep) // b if max_steps is None else min(max_steps, len(x_ep) // b)
     for i in range(steps):
         lr = set_lr(optimizer, step, total_steps, epoch, args)
         xb, yb = x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b]
@@ -332,7 +339,8 @@ def train(args, data=None, log=print):
     if args.compile:
         train_model = torch.compile(train_model)
     if args.warmup_steps > 0:
-        warm_up(model, train_model, data, args, args.warmup_steps)
+        warm_up(model, train_model, optimizer, lookahead, data, args, rank, world,
+                args.warmup_steps)
 
     stop = min(args.epochs, args.stop_after or args.epochs)
     bar = tqdm(total=(stop - start_epoch) * steps_per_epoch, unit="step", dynamic_ncols=True,

@@ -223,6 +223,22 @@ def test_profiled_epoch_writes_its_table_and_figures(tmp_path):
     assert not (tmp_path / "profile_epoch1.txt").exists()
 
 
+@pytest.mark.parametrize("extra", [[], ["--no-lookahead"]])
+def test_warm_up_leaves_the_run_unchanged(tmp_path, extra):
+    # Warm-up takes real optimizer (and Lookahead) steps so their first-call costs stay out of
+    # the timed epochs; everything it touched must be put back.
+    common = TINY + ["--epochs", "2", "--val-size", "64"] + extra
+    cold = run_in_process(common + ["--out", str(tmp_path / "cold")])
+    warm = run_in_process(common + ["--warmup-steps", "3", "--out", str(tmp_path / "warm")])
+    a = torch.load(tmp_path / "cold" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "warm" / "model.pt", weights_only=True)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    for r, q in zip(cold["history"], warm["history"]):
+        assert (r["train_loss"], r["val_acc"]) == (q["train_loss"], q["val_acc"])
+    assert cold["test_acc"] == warm["test_acc"]
+
+
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     # With --lookahead the checkpoint must also carry the slow weights: the strictest case.
     common = TINY + ["--epochs", "3", "--lookahead"]
