@@ -280,7 +280,8 @@ def test_checkpoint_from_before_lookahead_resumes_without_it(tmp_path):
 def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "deep_learning_suite.pytorch_cifar10"] + TINY + [
-           "--epochs", "3", "--out", str(tmp_path), "--dist-backend", "gloo"]
+           "--epochs", "3", "--out", str(tmp_path), "--dist-backend", "gloo",
+           "--warmup-steps", "2"]  # warm-up runs the epoch's collectives on every rank too
     p = subprocess.run(cmd, capture_output=True, text=True, env=env_for_subprocess(), timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     s = json.loads((tmp_path / "summary.json").read_text())
