@@ -43,7 +43,10 @@ found, rewritten here from their ideas:
   patches scaled by ``1/sqrt(eigenvalue)``, together with their negatives (24 channels), and
   then frozen: the first layer starts out decorrelating the pixels (ZCA-like whitening) instead
   of spending epochs learning to, and +/- pairs let GELU keep both signs. Only its bias trains,
-  for the first ``--whiten-bias-epochs`` epochs.
+  for the first ``--whiten-bias-epochs`` epochs. Grey images stored as 3 equal channels (padded
+  Fashion-MNIST) vary in only 4 of the 12 patch directions; the filters of the other 8 would
+  output constants, whose BatchNorm backward multiplies gradients by ~316 per stage, so they
+  repeat the 4 that vary instead.
 * Three stages ``conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` with widths
   64, 256, 256 (31 -> 15 -> 7 -> 3 pixels), then a global max pool and a bias-free linear layer
   whose logits are scaled by 1/9. That is 8 weight layers (9 counting the pooling head, hence

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from deep_learning_suite import pytorch_cifar10 as pc
 from deep_learning_suite import torch_data, torch_models, torch_optim, torch_train
@@ -103,6 +104,36 @@ def test_whitening_stem_decorrelates_patches():
     assert torch.allclose(cov, torch.eye(12, dtype=cov.dtype), atol=1e-3)
     assert torch.equal(net.whiten.weight[12:], -net.whiten.weight[:12])
     assert not net.whiten.weight.requires_grad
+
+
+def grey_images(n, seed=0):
+    """Smooth random grey images stored as 3 equal channels, like padded Fashion-MNIST."""
+    g = torch.Generator().manual_seed(seed)
+    grey = F.avg_pool2d(torch.randn(n, 1, 34, 34, generator=g), 3, 1) * 3
+    return grey.expand(-1, 3, -1, -1).contiguous()
+
+
+def test_whitening_stem_has_no_constant_channel_on_grey_images():
+    x = grey_images(64)
+    net = torch_models.FastNet(widths=(8, 8, 8))
+    varying = net.init_whitening(x, eps=1e-9)
+    out = net.whiten(x)
+    std = out.permute(1, 0, 2, 3).reshape(24, -1).std(dim=1)
+    assert std.min() > 0.5  # a constant channel (std ~1e-7) is what BatchNorm blows up
+    assert varying == 4  # 3 equal channels: 4 of the 12 patch directions vary
+    cov = torch.cov(out[:, :4].permute(1, 0, 2, 3).reshape(4, -1).double())
+    assert torch.allclose(cov, torch.eye(4, dtype=cov.dtype), atol=1e-3)  # still whitened
+    assert torch.equal(net.whiten.weight[12:], -net.whiten.weight[:12])
+
+
+def test_first_step_gradients_stay_bounded_on_grey_images():
+    torch.manual_seed(0)
+    x, y = grey_images(128, seed=1), torch.randint(0, 10, (128,))
+    net = torch_models.FastNet(widths=(32, 64, 64))
+    net.init_whitening(x)
+    F.cross_entropy(net(x), y, label_smoothing=0.2).backward()
+    norms = {n: p.grad.norm().item() for n, p in net.named_parameters() if p.grad is not None}
+    assert max(norms.values()) < 50, norms
 
 
 @pytest.mark.parametrize("model, width, in_shape", [("fastnet", 0.125, (2, 3, 32, 32)),
