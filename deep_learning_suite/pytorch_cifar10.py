@@ -101,6 +101,9 @@ seeds 0/1/2, one process, 2026-11-28):
   3.05-3.26 s of training at 182k-195k images/s;
 * on the validation split (5000 held out, seeds 0/1): 95.29% with, 95.26% without.
 
+Those runs predate the stem's fix for grey images (the repeated filters above) and the warm-up
+that runs real training steps; neither has run on a GPU yet.
+
 Lookahead's own cost was not measured there: its runs came after the ``--compile`` runs and a
 ``--profile-epoch`` run, which slowed every later eager run in that process by about a fifth
 (the no-Lookahead recipe, rerun after them, trained at 137k-152k images/s). Lookahead adds two
