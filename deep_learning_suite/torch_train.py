@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -314,7 +315,15 @@ def train(args, data=None, log=print):
     torch.manual_seed(args.seed)
     model = build_model(args.model, data.num_classes, args.width).to(device)
     if isinstance(model, FastNet):
-        model.init_whitening(data.normalise(data.x_train[:5000]))
+        varying = model.init_whitening(data.normalise(data.x_train[:5000]))
+        if varying < 12 and device.type == "cpu" and args.precision == "bf16":
+            warnings.warn(
+                f"bf16 on CPU with images whose 2x2 patches vary in only {varying} of 12 "
+                f"directions (grey images stored as 3 channels, like padded Fashion-MNIST): the "
+                f"whitening stem's other filters give near-constant channels, and on CPU in "
+                f"bf16 a full Fashion-MNIST run blew up at its first step and stayed at chance. "
+                f"If the loss does not fall, use --precision fp32 (the CPU default).",
+                stacklevel=2)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, args)
