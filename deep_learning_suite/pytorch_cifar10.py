@@ -43,10 +43,9 @@ found, rewritten here from their ideas:
   patches scaled by ``1/sqrt(eigenvalue)``, together with their negatives (24 channels), and
   then frozen: the first layer starts out decorrelating the pixels (ZCA-like whitening) instead
   of spending epochs learning to, and +/- pairs let GELU keep both signs. Only its bias trains,
-  for the first ``--whiten-bias-epochs`` epochs. Grey images stored as 3 equal channels (padded
-  Fashion-MNIST) vary in only 4 of the 12 patch directions; the filters of the other 8 would
-  output constants, whose BatchNorm backward multiplies gradients by ~316 per stage, so they
-  repeat the 4 that vary instead.
+  for the first ``--whiten-bias-epochs`` epochs. (Grey images stored as 3 equal channels,
+  like padded Fashion-MNIST, vary in only 4 of the 12 patch directions: see
+  ``FastNet.init_whitening`` for what the other 8 filters do and why they stay.)
 * Three stages ``conv3x3 -> maxpool 2 -> BN -> GELU -> conv3x3 -> BN -> GELU`` with widths
   64, 256, 256 (31 -> 15 -> 7 -> 3 pixels), then a global max pool and a bias-free linear layer
   whose logits are scaled by 1/9. That is 8 weight layers (9 counting the pooling head, hence
@@ -93,22 +92,18 @@ This could not be run here (no CIFAR-10 and no GPU time for it), so it is an arg
   the validation split, then train the final model with ``--val-size 0``.
 
 Measured (benchmarks/gpu_cifar.py, one H100, torch 2.11, Fashion-MNIST 60k/10k padded to
-32x32x3, eager, bf16, channels_last; training time excludes warm-up and evaluation; 10 epochs,
-seeds 0/1/2, one process, 2026-11-28):
+32x32x3, eager, bf16, channels_last; training time excludes warm-up and evaluation; 10 epochs;
+2026-11-28, three H100 hosts):
 
-* with Lookahead (the default): 95.00%, 95.15%, 95.08% test accuracy with TTA;
-* without it: 94.72%, 94.66%, 94.85% (an earlier session measured 94.99-95.03%), in
-  3.05-3.26 s of training at 182k-195k images/s;
-* on the validation split (5000 held out, seeds 0/1): 95.29% with, 95.26% without.
-
-Those runs predate the stem's fix for grey images (the repeated filters above) and the warm-up
-that runs real training steps; neither has run on a GPU yet.
-
-Lookahead's own cost was not measured there: its runs came after the ``--compile`` runs and a
-``--profile-epoch`` run, which slowed every later eager run in that process by about a fifth
-(the no-Lookahead recipe, rerun after them, trained at 137k-152k images/s). Lookahead adds two
-foreach launches every 5 steps to the ~190 of a step. CIFAR ResNet-18, same settings: 43k-46k
-images/s.
+* the default: TTA test accuracy mean 95.05% over 18 runs in 4 batches (batch means 95.08,
+  95.07, 95.03, 95.03%; runs 94.90-95.15%, 4 of 18 below 95.0%). Training took 3.10-3.64 s
+  at 163k-191k images/s on one host and 3.89-4.10 s at 145k-153k on a slower one: the host
+  CPU sets the pace, since an eager step is ~490 host-side aten ops and the GPU is busy only
+  about half the time;
+* without Lookahead: 94.66-94.85% (mean 94.74%, same seeds, same process); on the
+  validation split (5000 held out, 2 seeds) 95.29% with it, 95.26% without;
+* ``--compile`` (without Lookahead) was no faster than eager: 157k-172k images/s, 94.74-94.86%;
+* CIFAR ResNet-18, same settings: 36k-46k images/s, depending on the host.
 
 Multi-GPU
 ---------
