@@ -124,10 +124,8 @@ def test_whitening_stem_counts_the_directions_grey_patches_vary_in():
 def test_bf16_on_cpu_with_grey_images_warns(tmp_path, precision, warns):
     # The stem's non-varying directions blew a full bf16 Fashion-MNIST run up on CPU; a user
     # choosing bf16 there is told, and how to avoid it.
-    g = torch.Generator().manual_seed(0)
-    grey = (F.avg_pool2d(torch.rand(200, 1, 34, 34, generator=g), 3, 1) * 255).to(torch.uint8)
-    x = grey.expand(-1, 3, -1, -1).numpy()
-    y = torch.randint(0, 10, (200,), generator=g).numpy()
+    x = (grey_images(200) * 40 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    y = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(0)).numpy()
     data = torch_data.DeviceData((x[:160], y[:160], x[160:], y[160:]), 0, torch.device("cpu"))
     args = pc.parse_args(TINY + ["--epochs", "1", "--precision", precision, "--no-checkpoint",
                                  "--out", str(tmp_path)])
