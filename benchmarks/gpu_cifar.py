@@ -8,7 +8,8 @@ Runs, in order, while the time budget lasts:
 
 1. the default network ("fastnet") with its default recipe, first seed, eager, with per-epoch
    figures, then the other ``--seeds`` (run-to-run spread): the runs the targets judge;
-2. the default recipe changed by each ``--compare`` flag set, for every seed (an ablation);
+2. the default recipe changed by each ``--compare`` flag set, for every seed (an ablation,
+   or another way to run it: ``--compare=--cuda-graph`` replays each step as a CUDA graph);
 3. with ``--val-size N``: default and ``--compare`` variants trained without N held-out images,
    scored on them, so that a choice between recipes never looks at the test set;
 4. ``--sweep-epochs``: other epoch counts;
@@ -29,6 +30,9 @@ It ends with the table, and for each group of fastnet runs (the validation runs 
 every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of training, at least
 150k training images/s.
 
+A run that raises is reported with its traceback and skipped; the script then exits with
+status 1 after printing everything else.
+
 Every run first does a few throwaway training steps whose weights are discarded
 (``--warmup-steps``), so cuDNN autotuning and compilation are not in the training time.
 Training time is the sum of the epochs' wall times (augmentation included, evaluation and
@@ -39,6 +43,7 @@ Usage::
 
     python3 benchmarks/gpu_cifar.py --data DIR   # DIR holds the four Fashion-MNIST *.gz files
     python3 benchmarks/gpu_cifar.py --data DIR --compare=--no-lookahead --val-size 5000
+    python3 benchmarks/gpu_cifar.py --data DIR --compare=--cuda-graph --seeds 0,1,2,3,4
     python benchmarks/gpu_cifar.py --quick       # tiny CPU smoke run of the same code
 """
 
@@ -48,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -144,7 +150,7 @@ def main(argv=None):
           f"train {tuple(data.x_train.shape)} test {tuple(data.x_test.shape)} uint8 on device "
           f"| data ready after {time.perf_counter() - t_start:.1f} s", flush=True)
 
-    rows, first, val_data = [], None, {}
+    rows, first, val_data, failed = [], None, {}, []
     tmp = tempfile.mkdtemp(prefix="gpu_cifar_")
     head = (f"| {'run':<36} | {'epochs':>6} | {'batch':>5} | {'prec':>4} | {'images/s':>9} | "
             f"{'train s':>7} | {'test acc TTA':>12} | {'no TTA':>7} | {'val acc TTA':>11} | "
@@ -171,7 +177,12 @@ def main(argv=None):
             val_data[val_size] = torch_data.DeviceData(arrays, val_size, device)
         print(f"-- {label}: {' '.join(model_flags + extra)} --val-size {val_size}", flush=True)
         t0 = time.perf_counter()
-        s = torch_train.train(args, data=val_data[val_size] if val_size else data)
+        try:
+            s = torch_train.train(args, data=val_data[val_size] if val_size else data)
+        except Exception:  # one broken variant must not cost the device time of the others
+            print(f"-- FAILED {label}:\n{traceback.format_exc()}", flush=True)
+            failed.append(label)
+            return None
         s["wall"] = time.perf_counter() - t0
         s["gpu"] = gpu_state(device)
         rows.append((group, label, args, s))
@@ -182,6 +193,9 @@ def main(argv=None):
     seeds = [int(v) for v in opt.seeds.split(",") if v]
     run("fastnet default", f"fastnet default, seed {seeds[0]}", ["--seed", str(seeds[0])],
         estimate=0)
+    if not rows:
+        print("the first default run failed; nothing to compare with", flush=True)
+        return 1
     per_run = rows[0][3]["wall"] + 5
     for seed in seeds[1:]:
         run("fastnet default", f"fastnet default, seed {seed}", ["--seed", str(seed)],
@@ -247,8 +261,10 @@ def main(argv=None):
                   f"min {min(accs):.2%}, max {max(accs):.2%}")
     for group in dict.fromkeys(g for g, _, _, _ in rows if g.startswith("fastnet")):
         print("\n".join(verdict(group, [s for g, _, _, s in rows if g == group])))
+    if failed:
+        print(f"FAILED runs (traceback above each): {', '.join(failed)}")
     print(f"total benchmark wall time {time.perf_counter() - t_start:.1f} s")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -90,3 +90,18 @@ def test_gpu_state_reads_nvidia_smi(tmp_path, monkeypatch, printed, shown):
     gpu_state = load_script().gpu_state
     assert gpu_state(torch.device("cuda", 0)) == shown
     assert gpu_state(torch.device("cpu")) == "-"
+
+
+def test_a_failing_variant_is_reported_and_the_rest_still_run(tmp_path, capsys):
+    # On CPU --cuda-graph is refused: the stand-in for a variant that breaks on the GPU
+    # machine, where the runs after it must still use the session's device time.
+    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
+    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0",
+                             "--compare=--cuda-graph", "--profile-epoch", "0"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "-- FAILED fastnet --cuda-graph, seed 0:" in out and "needs a CUDA device" in out
+    table = out[out.index("results on CPU"):]
+    labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
+    assert labels == ["fastnet default, seed 0", "resnet18"]
+    assert "FAILED runs (traceback above each): fastnet --cuda-graph, seed 0" in out
