@@ -6,7 +6,6 @@ else here is a step of it. Checkpoints hold only tensors and plain containers, s
 with ``torch.load(..., weights_only=True)``, and every file is written atomically.
 """
 
-import copy
 import csv
 import hashlib
 import json
@@ -26,7 +25,9 @@ from tqdm.auto import tqdm
 from deep_learning_suite.torch_data import (DeviceData, UsageError, epoch_batches, load_arrays,
                                             translate)
 from deep_learning_suite.torch_models import FastNet, build_model
-from deep_learning_suite.torch_optim import Lookahead, make_optimizer, set_lr
+from deep_learning_suite.torch_optim import (Lookahead, load_optimizer_state, make_optimizer,
+                                             set_lr)
+from deep_learning_suite.torch_step import TrainStep, autocast, restore, snapshot, to_input
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -59,16 +60,6 @@ def evaluate(model, data, x, y, args, tta=0, batch_size=2000):
         loss_sum += F.cross_entropy(logits, yb, reduction="sum")
         correct += (logits.argmax(1) == yb).sum()
     return loss_sum.item() / len(x), correct.item() / len(x)
-
-
-def autocast(args):
-    if args.precision == "bf16":
-        return torch.autocast(device_type=args.device_type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def to_input(x, args):
-    return x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -198,28 +189,39 @@ def resolve_device(name, local_rank=None):
     return torch.device("cpu")
 
 
-def warm_up(model, train_model, optimizer, lookahead, data, args, rank, world, steps):
+def warm_up(model, step_fn, optimizer, lookahead, data, args, rank, world, steps):
     """Run ``steps`` real training steps (:func:`train_epoch`: the epoch's augmentation, loss,
-    optimizer and Lookahead updates) and one evaluation pass, then put back the weights,
-    buffers, optimizer and Lookahead state. Compilation, cuDNN autotuning, CUDA's lazy loading
-    of each kernel on its first launch and the first allocation of an epoch's buffers then all
-    happen outside the timed epochs, and the run itself is unchanged by it."""
-    state = copy.deepcopy(model.state_dict())
-    opt_state = copy.deepcopy(optimizer.state_dict())
+    optimizer and Lookahead updates) and one evaluation pass, capture the CUDA graph if
+    ``args.cuda_graph``, then put back the weights, buffers, optimizer and Lookahead state.
+    Compilation, cuDNN autotuning, CUDA's lazy loading of each kernel on its first launch and
+    the first allocation of an epoch's buffers then all happen outside the timed epochs, and
+    the run itself is unchanged by it."""
+    snap = snapshot(model, optimizer)
     slow = lookahead.state_dict() if lookahead is not None else None
+    device = data.x_train.device
     # Two steps at least: SGD's first step creates the momentum buffers, later ones use them.
     steps = max(steps, 2)
-    train_epoch(model, train_model, optimizer, None, data, 0, 0, steps, args, rank, world,
-                tqdm(disable=True), max_steps=steps)
-    if lookahead is not None:
-        lookahead.step(lookahead.k, lookahead.k)
-    evaluate(model, data, data.x_train[:args.batch_size // world],
-             data.y_train[:args.batch_size // world], args, tta=args.tta)
-    model.load_state_dict(state)
-    optimizer.load_state_dict(opt_state)
+    # torch.cuda.graphs wants the eager steps before a capture on a side stream.
+    side = torch.cuda.Stream(device) if args.cuda_graph else None
+    if side is not None:
+        side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side) if side is not None else nullcontext():
+        train_epoch(model, step_fn, optimizer, None, data, 0, 0, steps, args, rank, world,
+                    tqdm(disable=True), max_steps=steps)
+        if lookahead is not None:
+            lookahead.step(lookahead.k, lookahead.k)
+        evaluate(model, data, data.x_train[:args.batch_size // world],
+                 data.y_train[:args.batch_size // world], args, tta=args.tta)
+    if side is not None:
+        torch.cuda.current_stream(device).wait_stream(side)
+        b = args.batch_size // world
+        step_fn.capture(b)
+        step_fn(data.x_train[:b], data.y_train[:b])  # the first replay uploads the graph
+    restore(model, optimizer, snap)
     if lookahead is not None:
         lookahead.load_state_dict(slow)
-    sync(data.x_train.device)
+    step_fn.reset_stats()
+    sync(device)
 
 
 def average_buffers(model, world):
@@ -236,34 +238,24 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def train_epoch(model, train_model, optimizer, lookahead, data, epoch, step, total_steps, args,
+def train_epoch(model, step_fn, optimizer, lookahead, data, epoch, step, total_steps, args,
                 rank, world, bar, max_steps=None):
     """One epoch of SGD over this rank's shard (its first ``max_steps`` steps if given);
-    ``train_model`` is ``model`` or its DDP / compiled wrapper, ``lookahead`` a
+    ``step_fn`` is the :class:`~deep_learning_suite.torch_step.TrainStep`, ``lookahead`` a
     :class:`Lookahead` or None. Returns ``(step, last lr, mean train loss, train accuracy)``,
     the last two over all ranks, with the device synchronised."""
     model.train()
     x_ep, y_ep, b = epoch_batches(data, epoch, args, rank, world)
-    loss_sum = torch.zeros((), device=x_ep.device)
-    correct = torch.zeros((), device=x_ep.device, dtype=torch.long)
     steps = len(x_ep) // b if max_steps is None else min(max_steps, len(x_ep) // b)
+    step_fn.reset_stats()
     for i in range(steps):
         lr = set_lr(optimizer, step, total_steps, epoch, args)
-        xb, yb = x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b]
-        with autocast(args):
-            logits = train_model(to_input(data.normalise(xb), args)).float()
-        loss = F.cross_entropy(logits, yb, label_smoothing=args.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step_fn(x_ep[i * b:(i + 1) * b], y_ep[i * b:(i + 1) * b])
         step += 1
         if lookahead is not None:
             lookahead.step(step, total_steps)
-        # Accumulated on the device: a .item() per step would stall the GPU queue.
-        loss_sum += loss.detach() * len(yb)
-        correct += (logits.detach().argmax(1) == yb).sum()
         bar.update(1)
-    stats = torch.stack([loss_sum, correct.to(loss_sum.dtype)])
+    stats = torch.stack([step_fn.loss_sum, step_fn.correct.to(step_fn.loss_sum.dtype)])
     if world > 1:
         dist.all_reduce(stats)
         average_buffers(model, world)
@@ -293,6 +285,12 @@ def train(args, data=None, log=print):
     if args.batch_size % world:
         raise UsageError(f"--batch-size {args.batch_size} must be divisible by the number of "
                          f"processes ({world}): it is the global batch, split evenly over ranks")
+    if args.cuda_graph:
+        why = ("it needs a CUDA device" if device.type != "cuda" else
+               "it is for one process (DDP's collectives are not captured here)" if world > 1
+               else "torch.compile makes its own graphs" if args.compile else None)
+        if why:
+            raise UsageError(f"--cuda-graph: {why}; drop the flag to train eagerly")
     if args.precision == "auto":
         args.precision = "bf16" if device.type == "cuda" else "fp32"
     if args.channels_last is None:
@@ -332,7 +330,7 @@ def train(args, data=None, log=print):
     if args.resume_state is not None:
         ck = args.resume_state
         model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
+        load_optimizer_state(optimizer, ck["optimizer"])
         if lookahead is not None:
             lookahead.load_state_dict(ck["lookahead"])
         start_epoch, step, history = int(ck["epoch"]), int(ck["step"]), list(ck["history"])
@@ -347,8 +345,9 @@ def train(args, data=None, log=print):
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:
         train_model = torch.compile(train_model)
-    if args.warmup_steps > 0:
-        warm_up(model, train_model, optimizer, lookahead, data, args, rank, world,
+    step_fn = TrainStep(train_model, optimizer, data, args)
+    if args.warmup_steps > 0 or args.cuda_graph:  # a capture needs eager steps before it
+        warm_up(model, step_fn, optimizer, lookahead, data, args, rank, world,
                 args.warmup_steps)
 
     stop = min(args.epochs, args.stop_after or args.epochs)
@@ -361,7 +360,7 @@ def train(args, data=None, log=print):
         sync(device)
         with profiler(device) if profiling else nullcontext() as prof:
             t0 = time.perf_counter()
-            step, lr, loss, acc = train_epoch(model, train_model, optimizer, lookahead, data,
+            step, lr, loss, acc = train_epoch(model, step_fn, optimizer, lookahead, data,
                                               epoch, step, total_steps, args, rank, world, bar)
             dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
         if profiling:
