@@ -17,7 +17,8 @@ Runs, in order, while the time budget lasts:
 6. the default network under ``torch.compile`` (``--compile-seeds``; CUDA only);
 7. one more default run that profiles epoch ``--profile-epoch`` (torch.profiler): how much
    of that epoch the GPU spent in kernels, and which kernels; its times include the
-   profiler's overhead, so it is left out of the targets.
+   profiler's overhead, so it is left out of the targets. ``--profile-compare FLAGS`` adds a
+   profiled run with those flags.
 
 Compiled and profiled runs come last because they change the process for the runs after them:
 on the H100 (2026-11-28) every eager run that followed the compiled runs and the profiled run
@@ -121,6 +122,9 @@ def main(argv=None):
     p.add_argument("--compile-seeds", default="0", help="seeds of the compiled default runs")
     p.add_argument("--profile-epoch", type=int, default=5,
                    help="profile this epoch of one extra default run (0: no profiled run)")
+    p.add_argument("--profile-compare", action="append", default=[], metavar="FLAGS",
+                   help="also profile a run of the default with these flags (e.g. "
+                        "'--cuda-graph': how busy the GPU is then)")
     opt = p.parse_args(argv)
     if not opt.quick and not opt.data:
         p.error("--data DIR is required (or --quick for a CPU smoke run)")
@@ -226,6 +230,10 @@ def main(argv=None):
         epoch = min(opt.profile_epoch, base.epochs)
         run("profile: fastnet default", f"fastnet default, epoch {epoch} profiled",
             ["--seed", str(seeds[0]), "--profile-epoch", str(epoch)], estimate=per_run + 10)
+        for flags in opt.profile_compare:
+            run(f"profile: fastnet {flags}", f"fastnet {flags}, epoch {epoch} profiled",
+                flags.split() + ["--seed", str(seeds[0]), "--profile-epoch", str(epoch)],
+                estimate=per_run + 10)
 
     print(f"\nper-epoch figures of the first run (fastnet default, seed {seeds[0]}):")
     print(f"{'epoch':>5} {'lr':>8} {'train loss':>10} {'train acc':>9} {'time s':>7} {'img/s':>9}")

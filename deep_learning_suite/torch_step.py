@@ -122,12 +122,15 @@ class TrainStep:
         a side stream, as torch.cuda.graphs asks. Capturing runs nothing: the weights are as
         they were.
         """
-        if self.data.x_train.device.type != "cuda":
-            raise RuntimeError("a CUDA graph needs a CUDA device")
         self.use_static_buffers(batch)
-        self.graph = torch.cuda.CUDAGraph()
-        with self._tensor_lrs(), torch.cuda.graph(self.graph):
-            self._run(self.x, self.y)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with self._tensor_lrs(), torch.cuda.graph(graph):
+                self._run(self.x, self.y)
+        except RuntimeError as e:
+            raise RuntimeError(f"--cuda-graph: capturing the training step failed ({e}); "
+                               f"train without --cuda-graph") from e
+        self.graph = graph
 
 
 @torch.no_grad()

@@ -34,7 +34,7 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
     write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
     rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0,1",
                              "--compare=--no-lookahead --label-smoothing 0.1", "--val-size", "60",
-                             "--sweep-epochs", "1"])
+                             "--sweep-epochs", "1", "--profile-compare=--no-lookahead"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "skipped" not in out
@@ -50,7 +50,7 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
         "fastnet --no-lookahead --label-smoothing 0.1, val, seed 0",
         "fastnet --no-lookahead --label-smoothing 0.1, val, seed 1",
         "fastnet 1 epochs, seed 0", "resnet18",
-        "fastnet default, epoch 2 profiled"]
+        "fastnet default, epoch 2 profiled", "fastnet --no-lookahead, epoch 2 profiled"]
     # validation runs report a validation accuracy, the others a dash
     for line in table.splitlines():
         if line.startswith("| fastnet") or line.startswith("| resnet18"):
@@ -62,8 +62,9 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
                         ("fastnet --no-lookahead --label-smoothing 0.1", "2"),
                         ("fastnet 1 epochs", "1")]
     # the profiled run is reported with its table, and kept out of the verdicts
-    assert re.search(r"^fastnet default, epoch 2 profiled: [\d.]+ s under the profiler, "
-                     r"0 kernel launches, \d+ aten ops", out, flags=re.M)
+    for label in ("fastnet default", "fastnet --no-lookahead"):
+        assert re.search(rf"^{label}, epoch 2 profiled: [\d.]+ s under the profiler, "
+                         r"0 kernel launches, \d+ aten ops", out, flags=re.M)
     assert "aten::convolution_backward" in out
     # a tiny CPU run meets no accuracy or speed target, and the verdict must say so
     assert out.count("MISSED") >= 6

@@ -166,3 +166,18 @@ def test_autocast_has_no_weight_cache():
     args.device_type = "cpu"
     ctx = torch_step.autocast(args)
     assert isinstance(ctx, torch.autocast) and ctx._cache_enabled is False
+
+
+def test_a_failed_capture_says_what_to_do(monkeypatch):
+    def capturing_fails(graph):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", capturing_fails)
+    args, data, model, optimizer = setup()
+    step_fn = torch_step.TrainStep(model, optimizer, data, args)
+    with pytest.raises(RuntimeError, match=r"--cuda-graph: capturing the training step failed "
+                                           r"\(operation not permitted.*train without"):
+        step_fn.capture(args.batch_size)
+    assert step_fn.graph is None
+    assert all(isinstance(g["lr"], float) for g in optimizer.param_groups)
