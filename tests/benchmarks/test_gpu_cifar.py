@@ -22,12 +22,7 @@ def load_script():
     return module
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):

@@ -22,14 +22,7 @@ TINY = ["--dataset", "synthetic", "--synthetic-size", "384", "--width", "0.125",
         "--batch-size", "64", "--lr", "0.5", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny convolutions gain nothing from a second thread, and idle OpenMP threads spin:
-    # one thread keeps this file cheap on a shared 2-core CI machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def run_in_process(argv):

@@ -14,16 +14,10 @@ from tqdm import tqdm
 from deep_learning_suite import pytorch_cifar10 as pc
 from deep_learning_suite import torch_data, torch_models, torch_optim, torch_step, torch_train
 
-TINY = ["--dataset", "synthetic", "--synthetic-size", "256", "--width", "0.125",
-        "--batch-size", "32", "--lr", "0.5", "--device", "cpu", "--no-progress"]
+from .test_pytorch_cifar10 import TINY
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def setup(model_name="fastnet", extra=()):
@@ -88,7 +82,7 @@ def test_static_buffers_and_device_lrs_train_like_the_eager_step(capture_without
                                                                  model_name, extra):
     eager, _, eager_losses = train_two_epochs(False, model_name, extra)
     static, optimizer, static_losses = train_two_epochs(True, model_name, extra)
-    assert capture_without_cuda == [32]  # once, after the eager warm-up steps
+    assert capture_without_cuda == [64]  # once, after the eager warm-up steps
     # The warm-up's steps, its "capture" and the first call after it were all undone; and the
     # schedule changes the lr at every step: a step that read a stale lr tensor would part
     # from the eager run. The fused kernel computes in float32 whether its lr comes as
