@@ -34,7 +34,8 @@ the batches an uninterrupted one would. ``--val-size`` images are held out of th
 (always the same ones, whatever the seed) and reported every epoch; the test set is only
 evaluated at the end, so hyper-parameters can be tuned on the validation split without
 touching it. Evaluation averages the logits of the image and its mirror image (``--tta 1``)
-and, at ``--tta 2``, of both shifted by one pixel up-left and down-right as well.
+and, at ``--tta 2``, of both shifted by one pixel up-left and down-right as well (6 views);
+``--tta 3`` shifts both by one pixel in all 8 directions (18 views).
 
 The default network ("fastnet", ResNet-9 style)
 -----------------------------------------------
@@ -198,8 +199,9 @@ def build_parser():
                    help="lr multiplier of BN shifts and biases (fastnet 64)")
     m.add_argument("--translate", type=int, default=None,
                    help="max random shift in pixels (fastnet 2, resnet18 4; 0 = none)")
-    m.add_argument("--tta", type=int, choices=(0, 1, 2), default=None,
-                   help="test-time augmentation: 0 none, 1 flip, 2 flip + 1-pixel shifts")
+    m.add_argument("--tta", type=int, choices=(0, 1, 2, 3), default=None,
+                   help="test-time augmentation: 0 none, 1 flip, 2 flip + 2 diagonal 1-pixel "
+                        "shifts (6 views), 3 flip + all 8 1-pixel shifts (18 views)")
     m.add_argument("--whiten-bias-epochs", type=int, default=None,
                    help="epochs during which the fastnet stem bias trains (3)")
     m.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,

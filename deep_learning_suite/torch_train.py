@@ -32,12 +32,17 @@ from deep_learning_suite.torch_step import TrainStep, autocast, restore, snapsho
 
 # --------------------------------------------------------------------------- evaluation
 
+TTA_SHIFTS = {2: ((-1, -1), (1, 1)),
+              3: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)}
+
+
 @torch.no_grad()
 def evaluate(model, data, x, y, args, tta=0, batch_size=2000):
     """Mean loss and accuracy of ``model`` on uint8 images ``x``.
 
     ``tta`` 0: the image; 1: average logits of image and mirror image; 2: also both shifted
-    by one pixel up-left and down-right (6 views).
+    by one pixel up-left and down-right (6 views); 3: both shifted by one pixel in each of
+    the 8 directions (18 views). Shifts fill in by reflection, as in training.
     """
     if len(x) == 0:
         return float("nan"), float("nan")
@@ -51,7 +56,8 @@ def evaluate(model, data, x, y, args, tta=0, batch_size=2000):
             views.append(xb.flip(3))
         if tta >= 2:
             one = torch.ones(len(xb), dtype=torch.long, device=xb.device)
-            views += [translate(v, s * one, s * one) for s in (-1, 1) for v in views[:2]]
+            views += [translate(v, dy * one, dx * one) for dy, dx in TTA_SHIFTS[tta]
+                      for v in views[:2]]
         logits = 0
         for v in views:
             with autocast(args):

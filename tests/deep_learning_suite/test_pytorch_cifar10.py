@@ -138,6 +138,46 @@ def test_models_map_images_to_logits(model, width, in_shape):
     assert net(torch.randn(in_shape)).shape == (in_shape[0], 7)
 
 
+class RecordingNet(torch.nn.Module):
+    """A linear map of the whole image that keeps every batch it is shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 8 * 8, 10)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("tta, shifts", [(0, None), (1, []), (2, [(-1, -1), (1, 1)]),
+                                         (3, [(dy, dx) for dy in (-1, 0, 1)
+                                              for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])])
+def test_tta_averages_the_logits_of_its_views(tta, shifts):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (5, 3, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (5,), generator=g)
+    data = torch_data.DeviceData((x.numpy(), y.numpy(), x.numpy(), y.numpy()), 0,
+                                 torch.device("cpu"))
+    args = pc.parse_args(["--dataset", "synthetic", "--precision", "fp32"])
+    args.channels_last = False
+    net = RecordingNet()
+    torch.manual_seed(0)
+    loss, _ = torch_train.evaluate(net, data, x, y, args, tta=tta)
+    one = torch.ones(5, dtype=torch.long)
+    base = [x] if shifts is None else [x, x.flip(3)]
+    views = base + [torch_data.translate(v, dy * one, dx * one)
+                    for dy, dx in (shifts or []) for v in base]
+    assert len(net.seen) == len(views) == {0: 1, 1: 2, 2: 6, 3: 18}[tta]
+    assert len({tuple(v.flatten().tolist()) for v in views}) == len(views)  # all distinct
+    for got, want in zip(net.seen, views):
+        torch.testing.assert_close(got, data.normalise(want))
+    with torch.no_grad():
+        logits = torch.stack([net.fc(data.normalise(v).flatten(1)) for v in views]).mean(0)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+
+
 def test_lr_schedule_warms_up_then_decays():
     f = [torch_optim.lr_factor(s, 100, "linear", 0.2) for s in range(101)]
     assert f[0] == pytest.approx(0.2) and f[20] == pytest.approx(1.0)
