@@ -123,6 +123,10 @@ class TrainStep:
         they were.
         """
         self.use_static_buffers(batch)
+        # The graph keeps the kernels of the mode it was recorded in, whatever the mode is
+        # later: recorded in eval mode (warm-up ends with an evaluation), every replay would
+        # normalise with the running statistics and never update them.
+        self.train_model.train()
         graph = torch.cuda.CUDAGraph()
         try:
             with self._tensor_lrs(), torch.cuda.graph(graph):

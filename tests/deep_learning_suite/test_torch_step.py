@@ -5,7 +5,7 @@ learning rates read from device tensors, state put back in place) runs eagerly h
 train exactly as the plain eager step does.
 """
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import pytest
 import torch
@@ -175,3 +175,25 @@ def test_a_failed_capture_says_what_to_do(monkeypatch):
         step_fn.capture(args.batch_size)
     assert step_fn.graph is None
     assert all(isinstance(g["lr"], float) for g in optimizer.param_groups)
+
+
+def test_the_step_is_recorded_in_training_mode(monkeypatch):
+    # Warm-up ends with an evaluation, which leaves the model in eval mode; a graph recorded
+    # then would replay eval-mode batch norm for the whole run.
+    modes = []
+
+    @contextmanager
+    def record_eagerly(graph):
+        yield  # the body runs as it would under capture, once
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", record_eagerly)
+    args, data, model, optimizer = setup()
+    for m in model.modules():
+        m.register_forward_pre_hook(lambda mod, inp: modes.append(mod.training))
+    step_fn = torch_step.TrainStep(model, optimizer, data, args)
+    step_fn(data.x_train[:args.batch_size], data.y_train[:args.batch_size])
+    model.eval()
+    modes.clear()
+    step_fn.capture(args.batch_size)
+    assert modes and all(modes)
