@@ -127,6 +127,10 @@ class TrainStep:
         # later: recorded in eval mode (warm-up ends with an evaluation), every replay would
         # normalise with the running statistics and never update them.
         self.train_model.train()
+        # No gradients when the capture starts (the documented pattern): the captured backward
+        # then creates them in the graph's own memory, and no block from before is freed
+        # while capturing.
+        self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         try:
             with self._tensor_lrs(), torch.cuda.graph(graph):
