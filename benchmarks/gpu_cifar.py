@@ -29,9 +29,9 @@ read from ``nvidia-smi`` after each run, tells a throttled GPU apart from a slow
 
 It ends with the table, the mean accuracy of each group at every TTA level (0-3, scored on
 the same trained networks; validation runs on their validation split, so that the level can
-be chosen without the test set), and for each group of fastnet runs (the validation runs aside) whether
-every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of training, at least
-150k training images/s.
+be chosen without the test set), and for each group of fastnet runs (the validation runs
+aside) whether every run met the targets: test accuracy with TTA >= 95.0%, under 4 s of
+training, at least 150k training images/s.
 
 A run that raises is reported with its traceback and skipped; the script then exits with
 status 1 after printing everything else.
