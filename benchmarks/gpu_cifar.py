@@ -12,7 +12,10 @@ Runs, in order, while the time budget lasts:
    or another way to run it: ``--compare=--cuda-graph`` replays each step as a CUDA graph);
 3. with ``--val-size N``: default and ``--compare`` variants trained without N held-out images,
    scored on them, so that a choice between recipes never looks at the test set;
-4. ``--sweep-epochs``: other epoch counts;
+4. ``--same-as FLAGS``: the default trained with and without FLAGS (fp32, 2 short epochs,
+   one seed) must end with the same weights, up to float rounding: the check that
+   ``--cuda-graph`` replays the step the eager loop runs; then ``--sweep-epochs``, other
+   epoch counts;
 5. a CIFAR ResNet-18 (bf16, channels_last, eager) for a few epochs, for its images/s;
 6. the default network under ``torch.compile`` (``--compile-seeds``; CUDA only);
 7. one more default run that profiles epoch ``--profile-epoch`` (torch.profiler): how much
@@ -46,7 +49,7 @@ Usage::
 
     python3 benchmarks/gpu_cifar.py --data DIR   # DIR holds the four Fashion-MNIST *.gz files
     python3 benchmarks/gpu_cifar.py --data DIR --compare=--no-lookahead --val-size 5000
-    python3 benchmarks/gpu_cifar.py --data DIR --compare=--cuda-graph --seeds 0,1,2,3,4
+    python3 benchmarks/gpu_cifar.py --data DIR --compare=--cuda-graph --same-as=--cuda-graph
     python benchmarks/gpu_cifar.py --quick       # tiny CPU smoke run of the same code
 """
 
@@ -105,6 +108,43 @@ def verdict(group, runs):
     return lines
 
 
+def weight_difference(a, b):
+    """Largest ``max|a - b| / max|a|`` over the floating tensors of two state dicts."""
+    return max(((a[k] - b[k]).abs().max() / a[k].abs().max().clamp_min(1e-12)).item()
+               for k in a if a[k].is_floating_point())
+
+
+def same_weights_check(flags, argv, arrays, device, tmp, failed, n_train=8192, tol=1e-3):
+    """Train the default twice from one seed, in fp32 for 2 epochs on ``n_train`` images:
+    as it is and with ``flags``, which should not change the arithmetic (``--cuda-graph``).
+    Prints both runs' losses and how far apart their final weights are; a gap above ``tol``
+    (float rounding and cuDNN's choice of algorithms stay far below it, a wrong learning rate
+    or batch-norm mode far above) is reported as DIFFERENT and counts as a failed run."""
+    subset = tuple(a[:n_train] for a in arrays[:2]) + tuple(a[:1000] for a in arrays[2:])
+    data = torch_data.DeviceData(subset, 0, device)
+    results = []
+    for extra in ([], flags.split()):
+        args = pc.parse_args(argv + ["--precision", "fp32", "--epochs", "2", "--seed", "0",
+                                     "--out", f"{tmp}/same{len(results)}"] + extra)
+        try:
+            results.append(torch_train.train(args, data=data, log=lambda *a: None))
+        except Exception:
+            print(f"-- FAILED same-weights check of {flags}:\n{traceback.format_exc()}",
+                  flush=True)
+            failed.append(f"same weights with {flags}")
+            return None
+    plain, other = results
+    gap = weight_difference(plain["network"].state_dict(), other["network"].state_dict())
+    losses = [[round(r["train_loss"], 6) for r in s["history"]] for s in results]
+    verdict = "SAME" if gap <= tol else "DIFFERENT"
+    print(f"same weights with {flags}: {verdict} (largest weight gap {gap:.1e} of the "
+          f"weight's scale, tolerance {tol:.0e}; train losses {losses[0]} without, "
+          f"{losses[1]} with; fp32, 2 epochs, {len(data.x_train)} images)", flush=True)
+    if verdict == "DIFFERENT":
+        failed.append(f"same weights with {flags}")
+    return gap
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="folder with the Fashion-MNIST IDX .gz files")
@@ -127,6 +167,9 @@ def main(argv=None):
     p.add_argument("--compile-seeds", default="0", help="seeds of the compiled default runs")
     p.add_argument("--profile-epoch", type=int, default=5,
                    help="profile this epoch of one extra default run (0: no profiled run)")
+    p.add_argument("--same-as", action="append", default=[], metavar="FLAGS",
+                   help="check that the default trained with these flags ends with the same "
+                        "weights as without them (e.g. '--cuda-graph'; fp32, 2 short epochs)")
     p.add_argument("--profile-compare", action="append", default=[], metavar="FLAGS",
                    help="also profile a run of the default with these flags (e.g. "
                         "'--cuda-graph': how busy the GPU is then)")
@@ -224,6 +267,8 @@ def main(argv=None):
                 run(f"val: fastnet {flags or 'default'}", f"fastnet {flags or 'default'}, "
                     f"val, seed {seed}", flags.split() + ["--seed", str(seed)],
                     estimate=per_run, val_size=opt.val_size)
+    for flags in opt.same_as:
+        same_weights_check(flags, dataset + common + fast, arrays, device, tmp, failed)
     for ep in [int(v) for v in opt.sweep_epochs.split(",") if v]:
         for seed in [int(v) for v in opt.sweep_seeds.split(",") if v]:
             run(f"fastnet {ep} epochs", f"fastnet {ep} epochs, seed {seed}",

@@ -108,3 +108,19 @@ def test_a_failing_variant_is_reported_and_the_rest_still_run(tmp_path, capsys):
     labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
     assert labels == ["fastnet default, seed 0", "resnet18"]
     assert "FAILED runs (traceback above each): fastnet --cuda-graph, seed 0" in out
+
+
+@pytest.mark.parametrize("flags, verdict", [("--warmup-steps 4", "SAME"),
+                                            ("--lr 0.4", "DIFFERENT")])
+def test_same_weights_check_tells_equal_arithmetic_from_a_change(tmp_path, capsys, flags,
+                                                                  verdict):
+    # Warm-up is undone, so it leaves the weights as they were; another lr does not.
+    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
+    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0",
+                             "--same-as", flags, "--profile-epoch", "0"])
+    out = capsys.readouterr().out
+    line = re.search(rf"^same weights with {flags}: (\w+) \(largest weight gap (\S+) ", out,
+                     flags=re.M)
+    assert line and line.group(1) == verdict
+    assert (float(line.group(2)) == 0.0) == (verdict == "SAME")
+    assert rc == (0 if verdict == "SAME" else 1)
