@@ -11,7 +11,7 @@ work fast enough: ``--cuda-graph`` takes the host out of the step; ``--compile``
 kernels, did not help on the H100, see below).
 
 This module is the command line (flags, the per-model recipe tables, resume checks) and the
-place the reasoning below lives; the code is in four sibling modules, each importable alone:
+place the reasoning below lives; the code is in five sibling modules, each importable alone:
 
 * ``torch_data``: loading, Fashion-MNIST padding, synthetic data, the on-device dataset
   (``DeviceData``), flips, translations and the per-rank batches of an epoch;
