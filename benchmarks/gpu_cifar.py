@@ -260,13 +260,14 @@ def main(argv=None):
 
     def run_variant(flags, seed, **kw):
         name = f"fastnet {flags or 'default'}"
+        val = kw.get("val_size", 0)
+        label = f"{name}, {'val, ' if val else ''}seed {seed}"
         if flags in broken:
-            print(f"-- skipped {name}, seed {seed}: it failed before", flush=True)
+            print(f"-- skipped {label}: it failed before", flush=True)
             return
         n_failed = len(failed)
-        val = kw.get("val_size", 0)
-        run(("val: " if val else "") + name, f"{name}, {'val, ' if val else ''}seed {seed}",
-            flags.split() + ["--seed", str(seed)], estimate=per_run, **kw)
+        run(("val: " if val else "") + name, label, flags.split() + ["--seed", str(seed)],
+            estimate=per_run, **kw)
         if len(failed) > n_failed:
             broken.add(flags)
 

@@ -102,18 +102,20 @@ def test_a_failing_variant_is_reported_and_the_rest_still_run(tmp_path, capsys):
     write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
     rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0,1",
                              "--compare=--cuda-graph", "--profile-epoch", "1",
-                             "--profile-compare=--cuda-graph"])
+                             "--profile-compare=--cuda-graph", "--val-size", "60"])
     out = capsys.readouterr().out
     assert rc == 1
     assert "-- FAILED fastnet --cuda-graph, seed 0:" in out and "needs a CUDA device" in out
     # a variant that failed is not tried again: its other runs would only fail too
     assert "-- skipped fastnet --cuda-graph, seed 1: it failed before" in out
+    assert "-- skipped fastnet --cuda-graph, val, seed 0: it failed before" in out
     assert "-- skipped the profiled --cuda-graph run: it failed before" in out
     assert out.count("-- FAILED") == 1
     table = out[out.index("results on CPU"):]
     labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
-    assert labels == ["fastnet default, seed 0", "fastnet default, seed 1", "resnet18",
-                      "fastnet default, epoch 1 profiled"]
+    assert labels == ["fastnet default, seed 0", "fastnet default, seed 1",
+                      "fastnet default, val, seed 0", "fastnet default, val, seed 1",
+                      "resnet18", "fastnet default, epoch 1 profiled"]
     assert "FAILED runs (traceback above each): fastnet --cuda-graph, seed 0" in out
 
 
