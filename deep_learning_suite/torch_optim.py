@@ -90,8 +90,12 @@ class Lookahead:
 
     @torch.no_grad()
     def step(self, step, total):
-        if step % self.k:
-            return
+        """Call after SGD step number ``step`` (counting from 1) of ``total``."""
+        if step % self.k == 0:
+            self._sync(step, total)
+
+    @torch.no_grad()
+    def _sync(self, step, total):
         beta = self.beta_max * (step / total) ** 3
         # The foreach forms do all tensors in a few launches: the eager GPU loop is bound by
         # kernel launches, and a per-tensor loop would add two per parameter.
@@ -99,7 +103,16 @@ class Lookahead:
         torch._foreach_copy_(self.params, self.slow)
 
     @torch.no_grad()
-    def finish(self):
+    def finish(self, step, total):
+        """End the run, after its last SGD step ``step``, on the slow weights.
+
+        Steps since the last sync are averaged in once more rather than dropped; a run of
+        fewer than ``k`` steps never synced, and keeps its SGD weights (its slow copy is still
+        the initial weights)."""
+        if step < self.k:
+            return
+        if step % self.k:
+            self._sync(step, total)
         torch._foreach_copy_(self.params, self.slow)
 
     def state_dict(self):

@@ -397,7 +397,7 @@ def train(args, data=None, log=print):
                                 step, history, args, device)
     bar.close()
     if lookahead is not None and stop == args.epochs:
-        lookahead.finish()
+        lookahead.finish(step, total_steps)
 
     summary = dict(dataset=args.dataset, model=args.model, epochs_done=stop, epochs=args.epochs,
                    profile=profile,

@@ -215,8 +215,32 @@ def test_lookahead_averages_trainable_weights_every_k_steps():
     assert torch.equal(net[1].weight, frozen + total)
     with torch.no_grad():
         params[0].add_(5.0)
-    la.finish()  # the run ends on the slow weights
+    la.finish(total, total)  # the run ends on the slow weights
     torch.testing.assert_close(params[0].detach(), slow[0], rtol=1e-12, atol=1e-12)
+
+
+def test_lookahead_finish_keeps_the_steps_after_the_last_sync():
+    net = torch.nn.Linear(3, 2).double()
+    la = torch_optim.Lookahead(net, k=5, beta_max=0.5)
+    w0 = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    la.step(3, 3)  # 3 steps, fewer than k: never synced, so the slow copy is still w0
+    la.finish(3, 3)
+    torch.testing.assert_close(net.weight.detach(), w0 + 1.0)  # not back to the start
+    la = torch_optim.Lookahead(net, k=5, beta_max=0.5)  # a 7-step run from w1
+    w1 = net.weight.detach().clone()
+    for step in range(1, 8):
+        with torch.no_grad():
+            net.weight.add_(1.0)
+        la.step(step, 7)
+    # synced at step 5, then steps 6 and 7 ran free; finish averages them in with step 7's
+    # beta instead of dropping them
+    beta5, beta7 = 0.5 * (5 / 7) ** 3, 0.5
+    slow5 = beta5 * w1 + (1 - beta5) * (w1 + 5.0)
+    want = beta7 * slow5 + (1 - beta7) * (slow5 + 2.0)
+    la.finish(7, 7)
+    torch.testing.assert_close(net.weight.detach(), want, rtol=1e-12, atol=1e-12)
 
 
 def test_resumed_optimizer_keeps_the_fused_sgd():
