@@ -8,7 +8,8 @@ flags. Each run writes to ``--out``: ``checkpoint.pt`` (every epoch, atomically)
 ``--profile-epoch N`` adds ``profile_epochN.txt``, torch.profiler's table of that epoch with
 the share of its wall time the GPU spent in kernels (a low share means the host cannot launch
 work fast enough: ``--cuda-graph`` takes the host out of the step; ``--compile``, which fuses
-kernels, did not help on the H100, see below).
+kernels, did not help on the H100, see below). An epoch whose training loss is not finite
+stops the run (``TrainingDivergedError``, exit status 2) before its checkpoint is written.
 
 This module is the command line (flags, the per-model recipe tables, resume checks) and the
 place the reasoning below lives; the code is in five sibling modules, each importable alone:
@@ -140,6 +141,7 @@ from deep_learning_suite.torch_data import DATASETS, UsageError
 from deep_learning_suite.torch_models import MODELS
 from deep_learning_suite.torch_optim import SCHEDULES
 from deep_learning_suite.torch_train import load_checkpoint, train
+from deep_learning_suite.trainer import TrainingDivergedError
 
 
 # Per-model recipe; any flag left unset takes its value from here.
@@ -329,7 +331,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args)
-    except UsageError as e:
+    except (UsageError, TrainingDivergedError) as e:
         print(f"pytorch_cifar10: error: {e}", file=sys.stderr)
         return 2
     finally:

@@ -9,6 +9,7 @@ with ``torch.load(..., weights_only=True)``, and every file is written atomicall
 import csv
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from deep_learning_suite.torch_models import FastNet, build_model
 from deep_learning_suite.torch_optim import (Lookahead, load_optimizer_state, make_optimizer,
                                              set_lr)
 from deep_learning_suite.torch_step import TrainStep, autocast, restore, snapshot, to_input
+from deep_learning_suite.trainer import TrainingDivergedError
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -369,6 +371,19 @@ def train(args, data=None, log=print):
             step, lr, loss, acc = train_epoch(model, step_fn, optimizer, lookahead, data,
                                               epoch, step, total_steps, args, rank, world, bar)
             dt = time.perf_counter() - t0  # train_epoch ends with the device synchronised
+        if not math.isfinite(loss):
+            bar.close()
+            # Raised before this epoch's checkpoint is written, so the last one kept is the
+            # previous epoch's, with finite weights.
+            kept = (f"{out / 'checkpoint.pt'} still holds epoch {epoch}" if epoch and
+                    args.checkpoint else "no checkpoint of this run was written")
+            raise TrainingDivergedError(
+                f"train loss is {loss} in epoch {epoch + 1} of {args.epochs} (lr {lr:.4g} at "
+                f"its end): training diverged and stopped; {kept}. Lower --lr (now "
+                f"{args.lr:g})" + (" or use --precision fp32 (bf16 on CPU can blow up on "
+                                    "grey images, see FastNet.init_whitening)"
+                                    if args.precision == "bf16" and device.type == "cpu"
+                                    else "") + ".")
         if profiling:
             path = out / f"profile_epoch{epoch + 1}.txt"
             profile = write_profile(prof, path, dt, device)

@@ -434,6 +434,32 @@ def test_impossible_runs_fail_cleanly(capsys, tmp_path, flags, words):
     assert words in capsys.readouterr().err
 
 
+def test_a_diverging_run_stops_with_a_clear_error(capsys, tmp_path):
+    argv = [a for a in TINY if a != "0.5"]
+    argv.remove("--lr")
+    assert pc.main(argv + ["--lr", "1e12", "--epochs", "2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "train loss is nan in epoch 1 of 2" in err and "Lower --lr (now 1e+12)" in err
+    assert "no checkpoint of this run was written" in err
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "model.pt").exists()
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = torch_train.train_epoch
+
+    def nan_in_epoch_2(*a, **kw):
+        step, lr, loss, acc = real(*a, **kw)
+        return step, lr, (float("nan") if a[5] == 1 else loss), acc  # a[5]: the epoch
+
+    monkeypatch.setattr(torch_train, "train_epoch", nan_in_epoch_2)
+    with pytest.raises(torch_train.TrainingDivergedError,
+                       match=r"epoch 2 of 3 .* still holds epoch 1\. Lower --lr"):
+        run_in_process(TINY + ["--epochs", "3", "--out", str(tmp_path)])
+    ck = torch_train.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ck["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
 def test_missing_cifar10_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
