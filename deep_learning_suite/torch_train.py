@@ -377,13 +377,13 @@ def train(args, data=None, log=print):
             # previous epoch's, with finite weights.
             kept = (f"{out / 'checkpoint.pt'} still holds epoch {epoch}" if epoch and
                     args.checkpoint else "no checkpoint of this run was written")
+            fp32 = (" or use --precision fp32 (bf16 on CPU can blow up on grey images, see "
+                    "FastNet.init_whitening)" if args.precision == "bf16" and
+                    device.type == "cpu" else "")
             raise TrainingDivergedError(
                 f"train loss is {loss} in epoch {epoch + 1} of {args.epochs} (lr {lr:.4g} at "
                 f"its end): training diverged and stopped; {kept}. Lower --lr (now "
-                f"{args.lr:g})" + (" or use --precision fp32 (bf16 on CPU can blow up on "
-                                    "grey images, see FastNet.init_whitening)"
-                                    if args.precision == "bf16" and device.type == "cpu"
-                                    else "") + ".")
+                f"{args.lr:g}){fp32}.")
         if profiling:
             path = out / f"profile_epoch{epoch + 1}.txt"
             profile = write_profile(prof, path, dt, device)
