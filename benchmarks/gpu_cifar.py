@@ -110,6 +110,23 @@ def verdict(group, runs):
     return lines
 
 
+def paired_line(rows, base, group):
+    """How runs of ``group`` compare with the ``base`` run of the same seed (same process,
+    run next to each other), or None without such pairs. ``rows``: (group, label, args,
+    summary) tuples."""
+    by_seed = {a.seed: s for g, _, a, s in rows if g == base}
+    pairs = [(by_seed[a.seed], s) for g, _, a, s in rows if g == group and a.seed in by_seed]
+    if not pairs:
+        return None
+    key = "val_acc" if group.startswith("val:") else "test_acc"
+    gain = np.mean([s[key] - b[key] for b, s in pairs]) * 100
+    speed = np.median([s["images_per_s"] / b["images_per_s"] for b, s in pairs])
+    faster = sum(s["train_time_s"] < b["train_time_s"] for b, s in pairs)
+    return (f"{group} vs {base}, paired by seed ({len(pairs)}): {key.split('_')[0]} acc TTA "
+            f"{gain:+.2f} points, images/s x{speed:.2f} (median), faster on {faster} of "
+            f"{len(pairs)}")
+
+
 def weight_difference(a, b):
     """Largest ``max|a - b| / max|a|`` over the floating tensors of two state dicts."""
     return max(((a[k] - b[k]).abs().max() / a[k].abs().max().clamp_min(1e-12)).item()
@@ -345,6 +362,11 @@ def main(argv=None):
             what = "val" if group.startswith("val:") else "test"
             print(f"{group}: {what} acc by TTA level (mean of {len(accs)}): " + ", ".join(
                 f"{level}: {m:.2%}" for level, m in zip(TTA_LEVELS, np.mean(accs, axis=0))))
+    for prefix in ("", "val: "):
+        for flags in opt.compare:
+            line = paired_line(rows, f"{prefix}fastnet default", f"{prefix}fastnet {flags}")
+            if line:
+                print(line)
     for group in dict.fromkeys(g for g, _, _, _ in rows if g.startswith("fastnet")):
         print("\n".join(verdict(group, [s for g, _, _, s in rows if g == group])))
     if failed:

@@ -5,6 +5,7 @@ on a typo."""
 import importlib.util
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -69,8 +70,30 @@ def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
     assert re.search(r"^val: fastnet default: val acc by TTA level \(mean of 2\): 0: ", out,
                      flags=re.M)
     assert not any(g.startswith("resnet18") for g, _ in by_tta)
+    # each variant against the default of the same seed, on test and on validation runs
+    for prefix, what in (("", "test"), ("val: ", "val")):
+        assert re.search(rf"^{prefix}fastnet --no-lookahead --label-smoothing 0.1 vs "
+                         rf"{prefix}fastnet default, paired by seed \(2\): {what} acc TTA "
+                         r"[+-]\d+\.\d\d points, images/s x\d+\.\d\d \(median\), faster on "
+                         r"\d of 2$", out, flags=re.M)
     # a tiny CPU run meets no accuracy or speed target, and the verdict must say so
     assert out.count("MISSED") >= 6
+
+
+def test_paired_line_compares_runs_of_the_same_seed():
+    paired_line = load_script().paired_line
+
+    def row(group, seed, acc, ips, secs):
+        return (group, "", SimpleNamespace(seed=seed),
+                dict(test_acc=acc, images_per_s=ips, train_time_s=secs))
+
+    rows = [row("fastnet default", 0, 0.950, 100.0, 4.0), row("fastnet x", 0, 0.952, 150.0, 3.0),
+            row("fastnet default", 1, 0.940, 100.0, 4.0), row("fastnet x", 1, 0.941, 50.0, 5.0),
+            row("fastnet x", 2, 0.5, 1.0, 9.0)]  # no default run of seed 2: left out
+    line = paired_line(rows, "fastnet default", "fastnet x")
+    assert line == ("fastnet x vs fastnet default, paired by seed (2): test acc TTA +0.15 "
+                    "points, images/s x1.00 (median), faster on 1 of 2")
+    assert paired_line(rows, "fastnet default", "fastnet y") is None
 
 
 def test_verdict_needs_every_run_to_meet_a_target():
