@@ -23,15 +23,21 @@ def load_script():
     return module
 
 
+def quick_run(tmp_path, capsys, *flags):
+    """``gpu_cifar.py --quick`` on Fashion-MNIST-format files written here: (exit status,
+    what it printed)."""
+    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
+    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), *flags])
+    return rc, capsys.readouterr().out
+
+
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_every_run_kind_reaches_the_table_and_the_verdict(tmp_path, capsys):
-    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
-    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0,1",
-                             "--compare=--no-lookahead --label-smoothing 0.1", "--val-size", "60",
-                             "--sweep-epochs", "1", "--profile-compare=--no-lookahead"])
-    out = capsys.readouterr().out
+    rc, out = quick_run(tmp_path, capsys, "--seeds", "0,1",
+                        "--compare=--no-lookahead --label-smoothing 0.1", "--val-size", "60",
+                        "--sweep-epochs", "1", "--profile-compare=--no-lookahead")
     assert rc == 0
     assert "skipped" not in out
     table = out[out.index("results on CPU"):]
@@ -122,11 +128,9 @@ def test_gpu_state_reads_nvidia_smi(tmp_path, monkeypatch, printed, shown):
 def test_a_failing_variant_is_reported_and_the_rest_still_run(tmp_path, capsys):
     # On CPU --cuda-graph is refused: the stand-in for a variant that breaks on the GPU
     # machine, where the runs after it must still use the session's device time.
-    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
-    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0,1",
-                             "--compare=--cuda-graph", "--profile-epoch", "1",
-                             "--profile-compare=--cuda-graph", "--val-size", "60"])
-    out = capsys.readouterr().out
+    rc, out = quick_run(tmp_path, capsys, "--seeds", "0,1", "--compare=--cuda-graph",
+                        "--profile-epoch", "1", "--profile-compare=--cuda-graph",
+                        "--val-size", "60")
     assert rc == 1
     assert "-- FAILED fastnet --cuda-graph, seed 0:" in out and "needs a CUDA device" in out
     # a variant that failed is not tried again: its other runs would only fail too
@@ -147,10 +151,8 @@ def test_a_failing_variant_is_reported_and_the_rest_still_run(tmp_path, capsys):
 def test_same_weights_check_tells_equal_arithmetic_from_a_change(tmp_path, capsys, flags,
                                                                   verdict):
     # Warm-up is undone, so it leaves the weights as they were; another lr does not.
-    write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
-    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--seeds", "0",
-                             "--same-as", flags, "--profile-epoch", "0"])
-    out = capsys.readouterr().out
+    rc, out = quick_run(tmp_path, capsys, "--seeds", "0", "--same-as", flags,
+                        "--profile-epoch", "0")
     line = re.search(rf"^same weights with {flags}: (\w+) \(largest weight gap (\S+) ", out,
                      flags=re.M)
     assert line and line.group(1) == verdict
