@@ -36,7 +36,9 @@ the batches an uninterrupted one would. ``--val-size`` images are held out of th
 evaluated at the end, so hyper-parameters can be tuned on the validation split without
 touching it. Evaluation averages the logits of the image and its mirror image (``--tta 1``)
 and, at ``--tta 2``, of both shifted by one pixel up-left and down-right as well (6 views);
-``--tta 3`` shifts both by one pixel in all 8 directions (18 views).
+``--tta 3`` shifts both by one pixel in all 8 directions (18 views). Every view weighs the
+same unless ``--tta-centre-weight W`` gives the unshifted pair the weight W and the shifted
+views the rest (airbench weighs its 6 views with 1/2).
 
 The default network ("fastnet", ResNet-9 style)
 -----------------------------------------------
@@ -204,6 +206,9 @@ def build_parser():
     m.add_argument("--tta", type=int, choices=(0, 1, 2, 3), default=None,
                    help="test-time augmentation: 0 none, 1 flip, 2 flip + 2 diagonal 1-pixel "
                         "shifts (6 views), 3 flip + all 8 1-pixel shifts (18 views)")
+    m.add_argument("--tta-centre-weight", type=float, default=None, metavar="W",
+                   help="TTA levels 2-3: the unshifted image and its mirror weigh W together, "
+                        "the shifted views 1 - W (default: every view the same)")
     m.add_argument("--whiten-bias-epochs", type=int, default=None,
                    help="epochs during which the fastnet stem bias trains (3)")
     m.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
@@ -262,6 +267,9 @@ def resolve_args(args):
             setattr(args, k, saved.get(k))
         if "lookahead" not in saved:  # written before Lookahead existed: trained without it
             args.lookahead = False
+        # Evaluation only, so not a run key: kept from the run unless given again.
+        if args.tta_centre_weight is None:
+            args.tta_centre_weight = saved.get("tta_centre_weight")
         if args.out is None:
             args.out = str(path.parent)
         args.resume_state = ck
@@ -304,6 +312,13 @@ def resolve_args(args):
         problems.append(f"--warmup is a fraction of the steps in [0, 1), got {args.warmup}")
     if args.bias_lr_scale <= 0:
         problems.append(f"--bias-lr-scale must be positive, got {args.bias_lr_scale}")
+    if args.tta_centre_weight is not None:
+        if not 0 < args.tta_centre_weight < 1:
+            problems.append(f"--tta-centre-weight must be in (0, 1), got "
+                            f"{args.tta_centre_weight}")
+        elif args.tta < 2:
+            problems.append(f"--tta-centre-weight weighs the shifted views against the "
+                            f"unshifted ones, so it needs --tta 2 or 3, got --tta {args.tta}")
     if args.translate >= 32:
         problems.append(f"--translate must be below the image size 32, got {args.translate}")
     if args.stop_after is not None and not 1 <= args.stop_after <= args.epochs:

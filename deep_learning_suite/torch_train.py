@@ -38,36 +38,74 @@ TTA_SHIFTS = {2: ((-1, -1), (1, 1)),
               3: tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)}
 
 
-@torch.no_grad()
-def evaluate(model, data, x, y, args, tta=0, batch_size=2000):
-    """Mean loss and accuracy of ``model`` on uint8 images ``x``.
+def tta_views(level, centre_weight=None):
+    """The views of TTA ``level`` as ``(flip, dy, dx, weight)`` tuples; weights sum to 1.
 
-    ``tta`` 0: the image; 1: average logits of image and mirror image; 2: also both shifted
-    by one pixel up-left and down-right (6 views); 3: both shifted by one pixel in each of
-    the 8 directions (18 views). Shifts fill in by reflection, as in training.
+    0: the image; 1: the image and its mirror image; 2: also both shifted by one pixel
+    up-left and down-right (6 views); 3: both shifted by one pixel in each of the 8
+    directions (18 views). Shifts fill in by reflection, as in training. All views weigh the
+    same unless ``centre_weight`` is given (levels 2 and 3): then the unshifted image and its
+    mirror share that weight and the shifted views share the rest. (airbench weighs its 6
+    views that way, with 1/2: a shifted view has lost a row and a column of the image.)
     """
+    flips = (False,) if level == 0 else (False, True)
+    views = [(f, dy, dx) for dy, dx in ((0, 0),) + TTA_SHIFTS.get(level, ()) for f in flips]
+    n, centre = len(views), len(flips)
+    if centre_weight is None or n == centre:
+        weights = [1 / n] * n
+    else:
+        if not 0 < centre_weight < 1:
+            raise UsageError(f"the TTA centre weight must be in (0, 1), got {centre_weight}")
+        weights = ([centre_weight / centre] * centre
+                   + [(1 - centre_weight) / (n - centre)] * (n - centre))
+    return [view + (w,) for view, w in zip(views, weights)]
+
+
+@torch.no_grad()
+def view_logits(model, data, x, args, views, batch_size=2000):
+    """Logits of ``model`` on each view of uint8 images ``x`` (N, 3, H, W).
+
+    ``views``: ``(flip, dy, dx, ...)`` tuples (see :func:`tta_views`). Returns float32
+    (len(views), N, num_classes), so that any weighting of the views can be scored from one
+    pass (:func:`score`).
+    """
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        one = torch.ones(len(xb), dtype=torch.long, device=xb.device)
+        per_view = []
+        for flip, dy, dx, *_ in views:
+            v = xb.flip(3) if flip else xb
+            if dy or dx:
+                v = translate(v, dy * one, dx * one)
+            with autocast(args):
+                per_view.append(model(to_input(data.normalise(v), args)).float())
+        out.append(torch.stack(per_view))
+    return torch.cat(out, dim=1)
+
+
+def score(logits, y, weights=None):
+    """Mean cross-entropy and accuracy of the weighted mean of ``logits`` (V, N, C) over its
+    views (equal weights when ``weights`` is None) against labels ``y`` (N,)."""
+    if weights is None:
+        mixed = logits.mean(0)
+    else:
+        w = torch.as_tensor(weights, dtype=logits.dtype, device=logits.device)
+        mixed = (w[:, None, None] * logits).sum(0)
+    loss = F.cross_entropy(mixed, y, reduction="sum")
+    correct = (mixed.argmax(1) == y).sum()
+    return loss.item() / len(y), correct.item() / len(y)
+
+
+def evaluate(model, data, x, y, args, tta=0, centre_weight=None, batch_size=2000):
+    """Mean loss and accuracy of ``model`` on uint8 images ``x`` (N, 3, H, W), labels ``y``,
+    averaging its logits over the views of TTA level ``tta`` (:func:`tta_views`)."""
     if len(x) == 0:
         return float("nan"), float("nan")
-    model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        views = [xb]
-        if tta >= 1:
-            views.append(xb.flip(3))
-        if tta >= 2:
-            one = torch.ones(len(xb), dtype=torch.long, device=xb.device)
-            views += [translate(v, dy * one, dx * one) for dy, dx in TTA_SHIFTS[tta]
-                      for v in views[:2]]
-        logits = 0
-        for v in views:
-            with autocast(args):
-                logits = logits + model(to_input(data.normalise(v), args)).float()
-        logits = logits / len(views)
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
-    return loss_sum.item() / len(x), correct.item() / len(x)
+    views = tta_views(tta, centre_weight)
+    logits = view_logits(model, data, x, args, views, batch_size)
+    return score(logits, y, None if centre_weight is None else [v[3] for v in views])
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -219,7 +257,8 @@ def warm_up(model, step_fn, optimizer, lookahead, data, args, rank, world, steps
         if lookahead is not None:
             lookahead.step(lookahead.k, lookahead.k)
         evaluate(model, data, data.x_train[:args.batch_size // world],
-                 data.y_train[:args.batch_size // world], args, tta=args.tta)
+                 data.y_train[:args.batch_size // world], args, tta=args.tta,
+                 centre_weight=args.tta_centre_weight)
     if side is not None:
         torch.cuda.current_stream(device).wait_stream(side)
         b = args.batch_size // world
@@ -426,10 +465,11 @@ def train(args, data=None, log=print):
         summary["replica_digests"] = [bytes(g.cpu().tolist()).hex() for g in gathered]
         summary["replicas_in_sync"] = len(set(summary["replica_digests"])) == 1
     if stop == args.epochs:
+        tta = dict(tta=args.tta, centre_weight=args.tta_centre_weight)
         summary["val_loss"], summary["val_acc"] = evaluate(model, data, data.x_val, data.y_val,
-                                                           args, tta=args.tta)
+                                                           args, **tta)
         summary["test_loss"], summary["test_acc"] = evaluate(model, data, data.x_test,
-                                                             data.y_test, args, tta=args.tta)
+                                                             data.y_test, args, **tta)
         summary["test_acc_no_tta"] = evaluate(model, data, data.x_test, data.y_test, args)[1]
     summary["wall_time_s"] = time.perf_counter() - t_wall
     if is_main:

@@ -151,10 +151,13 @@ class RecordingNet(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
-@pytest.mark.parametrize("tta, shifts", [(0, None), (1, []), (2, [(-1, -1), (1, 1)]),
-                                         (3, [(dy, dx) for dy in (-1, 0, 1)
-                                              for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])])
-def test_tta_averages_the_logits_of_its_views(tta, shifts):
+TTA_CASES = [(0, None), (1, []), (2, [(-1, -1), (1, 1)]),
+             (3, [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])]
+
+
+@pytest.mark.parametrize("centre", [None, 0.5, 0.8])
+@pytest.mark.parametrize("tta, shifts", TTA_CASES)
+def test_tta_averages_the_logits_of_its_views(tta, shifts, centre):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (5, 3, 8, 8), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 10, (5,), generator=g)
@@ -164,7 +167,7 @@ def test_tta_averages_the_logits_of_its_views(tta, shifts):
     args.channels_last = False
     net = RecordingNet()
     torch.manual_seed(0)
-    loss, _ = torch_train.evaluate(net, data, x, y, args, tta=tta)
+    loss, _ = torch_train.evaluate(net, data, x, y, args, tta=tta, centre_weight=centre)
     one = torch.ones(5, dtype=torch.long)
     base = [x] if shifts is None else [x, x.flip(3)]
     views = base + [torch_data.translate(v, dy * one, dx * one)
@@ -173,9 +176,45 @@ def test_tta_averages_the_logits_of_its_views(tta, shifts):
     assert len({tuple(v.flatten().tolist()) for v in views}) == len(views)  # all distinct
     for got, want in zip(net.seen, views):
         torch.testing.assert_close(got, data.normalise(want))
+    # The unshifted pair (the first len(base) views) weighs `centre`, the shifted views the rest.
+    w = torch.full((len(views),), 1 / len(views))
+    if centre is not None and shifts:
+        w[:len(base)] = centre / len(base)
+        w[len(base):] = (1 - centre) / (len(views) - len(base))
     with torch.no_grad():
-        logits = torch.stack([net.fc(data.normalise(v).flatten(1)) for v in views]).mean(0)
-    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+        logits = [net.fc(data.normalise(v).flatten(1)) for v in views]
+        mixed = sum(wi * z for wi, z in zip(w, logits))
+    assert loss == pytest.approx(F.cross_entropy(mixed, y).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("tta, shifts", TTA_CASES)
+def test_view_logits_scores_any_weighting_of_one_pass(tta, shifts):
+    # gpu_cifar scores several TTA weightings from one view_logits pass; each must equal the
+    # accuracy and loss evaluate gives for that weighting.
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (7, 3, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (7,), generator=g)
+    data = torch_data.DeviceData((x.numpy(), y.numpy(), x.numpy(), y.numpy()), 0,
+                                 torch.device("cpu"))
+    args = pc.parse_args(["--dataset", "synthetic", "--precision", "fp32"])
+    args.channels_last = False
+    torch.manual_seed(0)
+    net = RecordingNet()
+    every = [v[:3] for v in torch_train.tta_views(3)]  # (flip, dy, dx) of all 18 views
+    logits = torch_train.view_logits(net, data, x, args, every, batch_size=3)
+    assert logits.shape == (18, 7, 10)
+    for centre in (None, 0.5):
+        mine = torch_train.tta_views(tta, centre)
+        assert sum(v[3] for v in mine) == pytest.approx(1.0)
+        pick = [every.index(v[:3]) for v in mine]
+        got = torch_train.score(logits[pick], y, [v[3] for v in mine])
+        want = torch_train.evaluate(net, data, x, y, args, tta=tta, centre_weight=centre)
+        assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_tta_centre_weight_must_be_a_fraction():
+    with pytest.raises(torch_data.UsageError, match=r"\(0, 1\)"):
+        torch_train.tta_views(2, 1.0)
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -388,6 +427,15 @@ def test_checkpoint_from_before_lookahead_resumes_without_it(tmp_path):
         assert torch.equal(full[k], old[k]), k
 
 
+def test_resume_keeps_the_tta_centre_weight_unless_given_again(tmp_path):
+    # Evaluation only, so a resumed run may change it, but it must not silently drop it.
+    run_in_process(TINY + ["--epochs", "2", "--stop-after", "1", "--tta-centre-weight", "0.5",
+                           "--out", str(tmp_path)])
+    path = str(tmp_path / "checkpoint.pt")
+    assert pc.parse_args(["--resume", path]).tta_centre_weight == 0.5
+    assert pc.parse_args(["--resume", path, "--tta-centre-weight", "0.7"]).tta_centre_weight == 0.7
+
+
 @pytest.mark.slow
 def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -415,6 +463,8 @@ def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     (["--val-size", "-5"], "--val-size"),
     (["--translate", "40"], "--translate"),
     (["--epochs", "2", "--profile-epoch", "3"], "--profile-epoch must be in [1, --epochs=2]"),
+    (["--tta-centre-weight", "1.5"], "--tta-centre-weight must be in (0, 1)"),
+    (["--tta", "1", "--tta-centre-weight", "0.5"], "needs --tta 2 or 3, got --tta 1"),
 ])
 def test_bad_flags_exit_with_a_message(capsys, flags, words):
     with pytest.raises(SystemExit) as e:
