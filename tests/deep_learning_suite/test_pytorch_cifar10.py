@@ -151,6 +151,20 @@ class RecordingNet(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
+def eval_setup(n, seed):
+    """``n`` random 8x8 images and labels, the same set as training and test data on CPU,
+    fp32 arguments and a fresh :class:`RecordingNet`."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=g)
+    data = torch_data.DeviceData((x.numpy(), y.numpy(), x.numpy(), y.numpy()), 0,
+                                 torch.device("cpu"))
+    args = pc.parse_args(["--dataset", "synthetic", "--precision", "fp32"])
+    args.channels_last = False
+    torch.manual_seed(0)
+    return x, y, data, args, RecordingNet()
+
+
 TTA_CASES = [(0, None), (1, []), (2, [(-1, -1), (1, 1)]),
              (3, [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)])]
 
@@ -158,15 +172,7 @@ TTA_CASES = [(0, None), (1, []), (2, [(-1, -1), (1, 1)]),
 @pytest.mark.parametrize("centre", [None, 0.5, 0.8])
 @pytest.mark.parametrize("tta, shifts", TTA_CASES)
 def test_tta_averages_the_logits_of_its_views(tta, shifts, centre):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (5, 3, 8, 8), generator=g, dtype=torch.uint8)
-    y = torch.randint(0, 10, (5,), generator=g)
-    data = torch_data.DeviceData((x.numpy(), y.numpy(), x.numpy(), y.numpy()), 0,
-                                 torch.device("cpu"))
-    args = pc.parse_args(["--dataset", "synthetic", "--precision", "fp32"])
-    args.channels_last = False
-    net = RecordingNet()
-    torch.manual_seed(0)
+    x, y, data, args, net = eval_setup(n=5, seed=0)
     loss, _ = torch_train.evaluate(net, data, x, y, args, tta=tta, centre_weight=centre)
     one = torch.ones(5, dtype=torch.long)
     base = [x] if shifts is None else [x, x.flip(3)]
@@ -191,15 +197,7 @@ def test_tta_averages_the_logits_of_its_views(tta, shifts, centre):
 def test_view_logits_scores_any_weighting_of_one_pass(tta, shifts):
     # gpu_cifar scores several TTA weightings from one view_logits pass; each must equal the
     # accuracy and loss evaluate gives for that weighting.
-    g = torch.Generator().manual_seed(1)
-    x = torch.randint(0, 256, (7, 3, 8, 8), generator=g, dtype=torch.uint8)
-    y = torch.randint(0, 10, (7,), generator=g)
-    data = torch_data.DeviceData((x.numpy(), y.numpy(), x.numpy(), y.numpy()), 0,
-                                 torch.device("cpu"))
-    args = pc.parse_args(["--dataset", "synthetic", "--precision", "fp32"])
-    args.channels_last = False
-    torch.manual_seed(0)
-    net = RecordingNet()
+    x, y, data, args, net = eval_setup(n=7, seed=1)
     every = [v[:3] for v in torch_train.tta_views(3)]  # (flip, dy, dx) of all 18 views
     logits = torch_train.view_logits(net, data, x, args, every, batch_size=3)
     assert logits.shape == (18, 7, 10)
