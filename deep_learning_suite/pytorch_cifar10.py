@@ -38,7 +38,8 @@ touching it. Evaluation averages the logits of the image and its mirror image (`
 and, at ``--tta 2``, of both shifted by one pixel up-left and down-right as well (6 views);
 ``--tta 3`` shifts both by one pixel in all 8 directions (18 views). Every view weighs the
 same unless ``--tta-centre-weight W`` gives the unshifted pair the weight W and the shifted
-views the rest (airbench weighs its 6 views with 1/2).
+views the rest (airbench weighs its 6 views with 1/2; on a full CPU run of the default that
+scored 0.16 points below equal weights on the validation split, benchmarks/RESULTS.md).
 
 The default network ("fastnet", ResNet-9 style)
 -----------------------------------------------
