@@ -374,6 +374,7 @@ def main(argv=None):
             what = "val" if group.startswith("val:") else "test"
             print(f"{group} over {len(accs)} seeds: {what} acc TTA mean {np.mean(accs):.2%}, "
                   f"min {min(accs):.2%}, max {max(accs):.2%}")
+
     def by_scheme(accs):
         return ", ".join(f"{scheme_name(*sc)}: {m:.2%}"
                          for sc, m in zip(TTA_SCHEMES, np.mean(accs, axis=0)))
