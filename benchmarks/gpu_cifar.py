@@ -230,6 +230,16 @@ def main(argv=None):
         ["--dataset", "synthetic", "--synthetic-size", "512"]
 
     base = pc.parse_args(dataset + common + fast)
+    # Every flag set is checked before the first run: on the GPU machine a typo found only
+    # when its run comes up would have spent device time on the runs before it.
+    for what, sets in (("--compare", opt.compare), ("--same-as", opt.same_as),
+                       ("--profile-compare", opt.profile_compare)):
+        for flags in sets:
+            try:
+                pc.parse_args(dataset + common + fast + flags.split())
+            except SystemExit:  # argparse has printed what is wrong with them
+                p.error(f"{what}={flags!r}: the trainer refuses these flags (its message is "
+                        f"above); nothing was run")
     device = torch_train.resolve_device(base.device)
     arrays = torch_data.load_arrays(base)
     if opt.quick and opt.data:  # a subset keeps the smoke run quick
@@ -263,11 +273,11 @@ def main(argv=None):
             return None
         args = pc.parse_args(dataset + common + model_flags + extra +
                              ["--val-size", str(val_size), "--out", f"{tmp}/{len(rows)}"])
-        if val_size and val_size not in val_data:
-            val_data[val_size] = torch_data.DeviceData(arrays, val_size, device)
         print(f"-- {label}: {' '.join(model_flags + extra)} --val-size {val_size}", flush=True)
         t0 = time.perf_counter()
         try:
+            if val_size and val_size not in val_data:
+                val_data[val_size] = torch_data.DeviceData(arrays, val_size, device)
             s = torch_train.train(args, data=val_data[val_size] if val_size else data)
         except Exception:  # one broken variant must not cost the device time of the others
             print(f"-- FAILED {label}:\n{traceback.format_exc()}", flush=True)

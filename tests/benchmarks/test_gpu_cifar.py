@@ -159,3 +159,30 @@ def test_same_weights_check_tells_equal_arithmetic_from_a_change(tmp_path, capsy
     assert line and line.group(1) == verdict
     assert (float(line.group(2)) == 0.0) == (verdict == "SAME")
     assert rc == (0 if verdict == "SAME" else 1)
+
+
+@pytest.mark.parametrize("option, flags, complaint", [
+    ("--compare", "--widht 1.25", "unrecognized arguments: --widht"),
+    ("--same-as", "--tta 1 --tta-centre-weight 0.5", "--tta-centre-weight"),
+    ("--profile-compare", "--cuda-graf", "unrecognized arguments: --cuda-graf")])
+def test_flag_sets_the_trainer_refuses_stop_the_script_before_any_run(tmp_path, capsys,
+                                                                      option, flags, complaint):
+    # On the GPU machine a typo found only when its run came up would have cost the device
+    # time of every run before it.
+    with pytest.raises(SystemExit) as stop:
+        quick_run(tmp_path, capsys, f"{option}={flags}")
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert complaint in err and f"{option}={flags!r}" in err and "nothing was run" in err
+    assert "-- fastnet" not in out
+
+
+def test_a_validation_split_too_large_fails_only_the_runs_that_need_it(tmp_path, capsys):
+    rc, out = quick_run(tmp_path, capsys, "--seeds", "0", "--val-size", "5000",
+                        "--profile-epoch", "0")
+    assert rc == 1
+    assert "-- FAILED fastnet default, val, seed 0:" in out
+    assert "--val-size must be in [0, 300)" in out
+    table = out[out.index("results on CPU"):]
+    labels = re.findall(r"^\| (.+?) +\| +\d+ \|", table, flags=re.M)
+    assert labels == ["fastnet default, seed 0", "resnet18"]
