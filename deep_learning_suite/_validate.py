@@ -20,6 +20,21 @@ def check_float(name, a):
     return a
 
 
+def check_same_dtype(what, ref_name, dtype, **arrays):
+    """Require each of ``arrays`` to have ``dtype``, the dtype of ``ref_name``.
+
+    NumPy would quietly promote a float32 layer given one float64 argument to float64:
+    outputs, gradients and the time they take. A layer's arrays share one dtype instead,
+    so that float32 in gives float32 out.
+    """
+    for name, a in arrays.items():
+        if a.dtype != dtype:
+            raise ValueError(
+                f"{what}: {name} is {a.dtype} but {ref_name} is {dtype}; the arrays of a "
+                f"layer must share one dtype: convert with {name}.astype(np.{dtype})"
+            )
+
+
 def check_ndim(name, a, ndim, layout=None):
     """Require ``a.ndim == ndim``; ``layout`` (e.g. '(N, C, H, W)') goes in the message."""
     if a.ndim != ndim:

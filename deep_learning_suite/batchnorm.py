@@ -14,24 +14,27 @@ gradient used by ``batchnorm_backward_alt`` is in ``deep_learning_suite/README.m
 
 import numpy as np
 
-from ._validate import check_float, check_mode, check_ndim
+from ._validate import check_float, check_mode, check_ndim, check_same_dtype
 
 
-def _check_scale_shift(what, gamma, beta, shape, x_shape):
-    """Require gamma and beta of ``shape``; the message names x's shape so the fix is obvious."""
+def _check_scale_shift(what, gamma, beta, shape, x):
+    """Require gamma and beta of ``shape`` and x's dtype; the message names x's shape so the
+    fix is obvious."""
     gamma, beta = check_float("gamma", gamma), check_float("beta", beta)
     for name, a in (("gamma", gamma), ("beta", beta)):
         if a.shape != tuple(shape):
             raise ValueError(
                 f"{what}: {name} must have shape {tuple(shape)} to match x of shape "
-                f"{tuple(x_shape)}, got {a.shape}"
+                f"{tuple(x.shape)}, got {a.shape}"
             )
+    check_same_dtype(what, "x", x.dtype, gamma=gamma, beta=beta)
     return gamma, beta
 
 
-def _check_dout(what, dout, shape):
+def _check_dout(what, dout, shape, dtype):
     if dout.shape != tuple(shape):
         raise ValueError(f"{what}: dout must have shape {tuple(shape)} (the forward's output), got {dout.shape}")
+    check_same_dtype(what, "the forward's x", dtype, dout=dout)
 
 
 def _normalized_backward(dxhat, xhat, inv_std, axis):
@@ -77,7 +80,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     x = check_float("x", x)
     check_ndim("x", x, 2, "(N, D); use spatial_batchnorm_forward for (N, C, H, W)")
     N, D = x.shape
-    gamma, beta = _check_scale_shift("batchnorm_forward", gamma, beta, (D,), x.shape)
+    gamma, beta = _check_scale_shift("batchnorm_forward", gamma, beta, (D,), x)
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
     running_mean = bn_param.get("running_mean")
@@ -131,7 +134,7 @@ def batchnorm_backward(dout, cache):
     dx : (N, D);  dgamma : (D,);  dbeta : (D,)
     """
     xhat, inv_std, gamma = cache["xhat"], cache["inv_std"], cache["gamma"]
-    _check_dout("batchnorm_backward", dout, xhat.shape)
+    _check_dout("batchnorm_backward", dout, xhat.shape, xhat.dtype)
     N = xhat.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = (dout * xhat).sum(axis=0)
@@ -168,7 +171,7 @@ def batchnorm_backward_alt(dout, cache):
     dx : (N, D);  dgamma : (D,);  dbeta : (D,)
     """
     xhat, inv_std, gamma = cache["xhat"], cache["inv_std"], cache["gamma"]
-    _check_dout("batchnorm_backward_alt", dout, xhat.shape)
+    _check_dout("batchnorm_backward_alt", dout, xhat.shape, xhat.dtype)
     N = xhat.shape[0]
     dbeta = dout.sum(axis=0)
     # einsum reduces without materialising the (N, D) product.
@@ -200,7 +203,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     x = check_float("x", x)
     check_ndim("x", x, 4, "(N, C, H, W)")
     N, C, H, W = x.shape
-    _check_scale_shift("spatial_batchnorm_forward", gamma, beta, (C,), x.shape)
+    _check_scale_shift("spatial_batchnorm_forward", gamma, beta, (C,), x)
     # Channels last, then every pixel of every image is one row of the vanilla layer.
     flat = x.transpose(0, 2, 3, 1).reshape(-1, C)
     out, bn_cache = batchnorm_forward(flat, gamma, beta, bn_param)
@@ -216,7 +219,7 @@ def spatial_batchnorm_backward(dout, cache):
     dx : (N, C, H, W);  dgamma : (C,);  dbeta : (C,)
     """
     bn_cache, shape = cache
-    _check_dout("spatial_batchnorm_backward", dout, shape)
+    _check_dout("spatial_batchnorm_backward", dout, shape, bn_cache["xhat"].dtype)
     N, C, H, W = shape
     flat = dout.transpose(0, 2, 3, 1).reshape(-1, C)
     dx, dgamma, dbeta = batchnorm_backward_alt(flat, bn_cache)
@@ -246,7 +249,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     """
     x = check_float("x", x)
     check_ndim("x", x, 2, "(N, D)")
-    gamma, beta = _check_scale_shift("layernorm_forward", gamma, beta, (x.shape[1],), x.shape)
+    gamma, beta = _check_scale_shift("layernorm_forward", gamma, beta, (x.shape[1],), x)
     eps = (ln_param or {}).get("eps", 1e-5)
     if x.shape[1] == 0:
         raise ValueError(f"layernorm_forward: x of shape {x.shape} has no features to normalise")
@@ -266,7 +269,7 @@ def layernorm_backward(dout, cache):
     dx : (N, D);  dgamma : (D,);  dbeta : (D,)
     """
     xhat, inv_std, gamma = cache
-    _check_dout("layernorm_backward", dout, xhat.shape)
+    _check_dout("layernorm_backward", dout, xhat.shape, xhat.dtype)
     dbeta = dout.sum(axis=0)
     dgamma = (dout * xhat).sum(axis=0)
     dx = _normalized_backward(dout * gamma, xhat, inv_std, axis=1)
@@ -298,7 +301,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     x = check_float("x", x)
     check_ndim("x", x, 4, "(N, C, H, W)")
     N, C, H, W = x.shape
-    gamma, beta = _check_scale_shift("spatial_groupnorm_forward", gamma, beta, (1, C, 1, 1), x.shape)
+    gamma, beta = _check_scale_shift("spatial_groupnorm_forward", gamma, beta, (1, C, 1, 1), x)
     if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G <= 0:
         raise ValueError(f"spatial_groupnorm_forward: G must be a positive integer, got {G!r}")
     if C % G != 0:
@@ -324,7 +327,7 @@ def spatial_groupnorm_backward(dout, cache):
     dx : (N, C, H, W);  dgamma : (1, C, 1, 1);  dbeta : (1, C, 1, 1)
     """
     xhat, inv_std, gamma, shape = cache
-    _check_dout("spatial_groupnorm_backward", dout, shape)
+    _check_dout("spatial_groupnorm_backward", dout, shape, xhat.dtype)
     N, G = xhat.shape[:2]
     dbeta = dout.sum(axis=(0, 2, 3), keepdims=True)
     dgamma = (dout * xhat.reshape(shape)).sum(axis=(0, 2, 3), keepdims=True)

@@ -16,7 +16,7 @@ instead of silently dropping the last row or column.
 
 import numpy as np
 
-from ._validate import check_float, check_ndim, conv_output_size
+from ._validate import check_float, check_ndim, check_same_dtype, conv_output_size
 
 
 def conv_geometry(x, w, b, conv_param):
@@ -31,6 +31,7 @@ def conv_geometry(x, w, b, conv_param):
         )
     if b.shape != (w.shape[0],):
         raise ValueError(f"conv: b must have shape ({w.shape[0]},) (one per filter), got {b.shape}")
+    check_same_dtype("conv", "x", x.dtype, w=w, b=b)
     if not isinstance(conv_param, dict) or "stride" not in conv_param or "pad" not in conv_param:
         raise ValueError(f"conv_param must be a dict with 'stride' and 'pad', got {conv_param!r}")
     stride, pad = conv_param["stride"], conv_param["pad"]
@@ -62,7 +63,7 @@ def conv_forward_naive(x, w, b, conv_param):
     N = x.shape[0]
     F, _, HH, WW = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((N, F, H_out, W_out), dtype=np.result_type(x, w, b))
+    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
     for i in range(H_out):
         for j in range(W_out):
             window = xp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]  # (N, C, HH, WW)
@@ -94,7 +95,8 @@ def conv_backward_naive(dout, cache):
     W_out = 1 + (W + 2 * pad - WW) // stride
     if dout.shape != (N, F, H_out, W_out):
         raise ValueError(f"conv_backward: dout must have shape {(N, F, H_out, W_out)}, got {dout.shape}")
-    dtype = np.result_type(dout, x, w)
+    check_same_dtype("conv_backward", "the forward's x", x.dtype, dout=dout)
+    dtype = x.dtype
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxp = np.zeros(xp.shape, dtype=dtype)
     dw = np.zeros(w.shape, dtype=dtype)
@@ -106,7 +108,7 @@ def conv_backward_naive(dout, cache):
             dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))
             dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
     dx = dxp[:, :, pad:pad + H, pad:pad + W].copy()
-    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
+    db = dout.sum(axis=(0, 2, 3))
     return dx, dw, db
 
 
@@ -173,7 +175,8 @@ def max_pool_backward_naive(dout, cache):
     N, C = x.shape[:2]
     if dout.shape != (N, C, H_out, W_out):
         raise ValueError(f"max_pool_backward: dout must have shape {(N, C, H_out, W_out)}, got {dout.shape}")
-    dx = np.zeros(x.shape, dtype=np.result_type(dout, x))
+    check_same_dtype("max_pool_backward", "the forward's x", x.dtype, dout=dout)
+    dx = np.zeros(x.shape, dtype=x.dtype)
     positions = np.arange(PH * PW)
     for i in range(H_out):
         for j in range(W_out):

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import check_float, check_mode
+from ._validate import check_float, check_mode, check_same_dtype
 
 
 def _check_keep_prob(dropout_param):
@@ -63,4 +63,5 @@ def dropout_backward(dout, cache):
         return dout
     if dout.shape != mask.shape:
         raise ValueError(f"dropout_backward: dout shape {dout.shape} differs from x shape {mask.shape}")
+    check_same_dtype("dropout_backward", "the forward's x", mask.dtype, dout=dout)
     return dout * mask

@@ -38,6 +38,7 @@ Caches are opaque: pass them back to the matching backward, nothing else.
 
 import numpy as np
 
+from ._validate import check_same_dtype
 from .conv_layers import conv_geometry, pool_geometry
 from .im2col import add_bias, col2im, im2col, over_batch, padded_buffer, pool_windows, row_length
 
@@ -146,13 +147,10 @@ def conv_forward_fast(x, w, b, conv_param):
     cache : opaque, for ``conv_backward_fast``
     """
     x, w, b, stride, pad, H_out, W_out = conv_geometry(x, w, b, conv_param)
-    dtype = np.result_type(x, w, b)
-    x = x.astype(dtype, copy=False)
+    dtype = x.dtype  # conv_geometry has checked that w and b share it
     N, C = x.shape[:2]
     F, _, HH, WW = w.shape
     K = C * HH * WW
-    w = w.astype(dtype, copy=False)
-    b = b.astype(dtype, copy=False)
     geometry = (x.shape, w.shape, stride, pad, H_out, W_out)
     cache = {"x": x, "w": w, "geometry": geometry}
 
@@ -200,7 +198,8 @@ def conv_backward_fast(dout, cache, need_dx=True):
     K = C * HH * WW
     if dout.shape != (N, F, H_out, W_out):
         raise ValueError(f"conv_backward: dout must have shape {(N, F, H_out, W_out)}, got {dout.shape}")
-    dout = np.ascontiguousarray(dout, dtype=w.dtype)
+    check_same_dtype("conv_backward", "the forward's x", x.dtype, dout=dout)
+    dout = np.ascontiguousarray(dout)
     w2 = w.reshape(F, K)
 
     if HH == 1 and WW == 1 and pad == 0:
@@ -340,7 +339,8 @@ def max_pool_backward_fast(dout, cache):
     x_shape, argmax, out_dtype, (PH, PW, stride, H_out, W_out) = cache
     if dout.shape != argmax.shape:
         raise ValueError(f"max_pool_backward: dout must have shape {argmax.shape}, got {dout.shape}")
-    dtype = np.result_type(dout, out_dtype)
+    check_same_dtype("max_pool_backward", "the forward's x", out_dtype, dout=dout)
+    dtype = out_dtype
     tiles = _tiles(x_shape, PH, PW, stride)
     # Tiling windows cover every pixel exactly once, so dx is fully written below.
     dx = np.empty(x_shape, dtype=dtype) if tiles else np.zeros(x_shape, dtype=dtype)

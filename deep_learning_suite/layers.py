@@ -6,7 +6,7 @@ trailing dimensions for ``affine_forward``; it is flattened to ``(N, D)``.
 
 import numpy as np
 
-from ._validate import check_float, check_labels, check_ndim
+from ._validate import check_float, check_labels, check_ndim, check_same_dtype
 
 
 def affine_forward(x, w, b):
@@ -36,6 +36,7 @@ def affine_forward(x, w, b):
         )
     if b.shape != (w.shape[1],):
         raise ValueError(f"affine_forward: b must have shape ({w.shape[1]},), got {b.shape}")
+    check_same_dtype("affine_forward", "x", x.dtype, w=w, b=b)
     out = x.reshape(N, D) @ w + b
     return out, (x, w, b)
 
@@ -56,6 +57,7 @@ def affine_backward(dout, cache):
     N = x.shape[0]
     if dout.shape != (N, w.shape[1]):
         raise ValueError(f"affine_backward: dout must have shape {(N, w.shape[1])}, got {dout.shape}")
+    check_same_dtype("affine_backward", "the forward's x", x.dtype, dout=dout)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(N, -1).T @ dout
     db = dout.sum(axis=0)
@@ -73,6 +75,7 @@ def relu_backward(dout, cache):
     x = cache
     if dout.shape != x.shape:
         raise ValueError(f"relu_backward: dout shape {dout.shape} differs from x shape {x.shape}")
+    check_same_dtype("relu_backward", "the forward's x", x.dtype, dout=dout)
     return dout * (x > 0)
 
 

@@ -17,13 +17,15 @@ hyperparameters takes the same steps (the tests check this).
 
 import numpy as np
 
-from ._validate import check_float
+from ._validate import check_float, check_same_dtype
 
 
 def _start(name, w, dw, config):
     w, dw = check_float("w", w), check_float("dw", dw)
     if w.shape != dw.shape:
         raise ValueError(f"{name}: w has shape {w.shape} but dw has shape {dw.shape}; they must match")
+    # A float64 dw would silently turn a float32 parameter into float64 after one step.
+    check_same_dtype(name, "w", w.dtype, dw=dw)
     if config is None:
         config = {}
     elif not isinstance(config, dict):

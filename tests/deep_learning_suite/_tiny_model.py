@@ -28,7 +28,7 @@ class TinyNet:
         h, c1 = affine_forward(X, p["W1"], p["b1"])
         a, c2 = relu_forward(h)
         if y is not None and self.noise:
-            mask = (np.random.rand(*a.shape) < 0.9) / 0.9
+            mask = ((np.random.rand(*a.shape) < 0.9) / 0.9).astype(a.dtype)
             a = a * mask
         scores, c3 = affine_forward(a, p["W2"], p["b2"])
         if y is None:
