@@ -180,3 +180,33 @@ class FullyConnectedNet:
             loss += 0.5 * self.reg * np.sum(W * W)
             grads[f"W{i}"] += self.reg * W
         return loss, grads
+
+
+class TwoLayerNet(FullyConnectedNet):
+    """CS231n's two-layer net, affine - relu - affine - softmax, with its constructor.
+
+    The same network as ``FullyConnectedNet([hidden_dim], ...)``; only the signature and the
+    default dtype differ. float64 by default, as in the course, whose notebook checks the
+    loss to 1e-10 after overwriting ``params`` with float64 arrays.
+
+    Parameters
+    ----------
+    input_dim : int
+        D, the size of one flattened input.
+    hidden_dim : int
+        H, the width of the hidden layer.
+    num_classes : int
+        C, the number of scores per input.
+    weight_scale : float
+        W1 (D, H) and W2 (H, C) start as ``weight_scale * N(0, 1)``; b1 (H,) and b2 (C,) at 0.
+    reg : float
+        L2 strength: the loss gains ``0.5 * reg * (sum(W1**2) + sum(W2**2))``.
+    dtype : numpy dtype
+    seed : int or None
+        As for ``FullyConnectedNet``.
+    """
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3,
+                 reg=0.0, dtype=np.float64, seed=None):
+        super().__init__([hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
+                         weight_scale=weight_scale, dtype=dtype, seed=seed)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deep_learning_suite.fully_connected_net import FullyConnectedNet
+from deep_learning_suite.fully_connected_net import FullyConnectedNet, TwoLayerNet
 from deep_learning_suite.optim import adam
 from deep_learning_suite.utils import eval_numerical_gradient
 
@@ -220,3 +220,58 @@ def test_seed_gives_reproducible_weights_without_touching_global_state():
     b = FullyConnectedNet([7], input_dim=4, seed=5)
     assert np.array_equal(a.params["W1"], b.params["W1"])
     assert not np.array_equal(a.params["W1"], FullyConnectedNet([7], input_dim=4, seed=6).params["W1"])
+
+
+# ------------------------------------------------------------------ TwoLayerNet
+
+def test_two_layer_net_passes_the_course_notebook_checks():
+    # The checks of CS231n's two-layer-net notebook, with its numbers.
+    N2, D2, H, C2, std = 3, 5, 50, 7, 1e-3
+    model = TwoLayerNet(input_dim=D2, hidden_dim=H, num_classes=C2, weight_scale=std)
+    assert sorted(model.params) == ["W1", "W2", "b1", "b2"]
+    assert model.params["W1"].shape == (D2, H) and model.params["W2"].shape == (H, C2)
+    assert abs(model.params["W1"].std() - std) < std / 10
+    assert abs(model.params["W2"].std() - std) < std / 10
+    assert np.all(model.params["b1"] == 0) and np.all(model.params["b2"] == 0)
+
+    model.params["W1"] = np.linspace(-0.7, 0.3, num=D2 * H).reshape(D2, H)
+    model.params["b1"] = np.linspace(-0.1, 0.9, num=H)
+    model.params["W2"] = np.linspace(-0.3, 0.4, num=H * C2).reshape(H, C2)
+    model.params["b2"] = np.linspace(-0.9, 0.1, num=C2)
+    X = np.linspace(-5.5, 4.5, num=N2 * D2).reshape(D2, N2).T
+    correct_scores = np.asarray(
+        [[11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
+         [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
+         [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319]])
+    assert np.abs(model.loss(X) - correct_scores).sum() < 1e-6
+    y = np.asarray([0, 5, 1])
+    loss, _ = model.loss(X, y)
+    assert abs(loss - 3.4702243556) < 1e-10
+    model.reg = 1.0
+    loss, _ = model.loss(X, y)
+    assert abs(loss - 26.5948426952) < 1e-10
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.7])
+def test_two_layer_net_gradients_match_numerical(rng, reg):
+    X, y = _data(rng)
+    model = TwoLayerNet(input_dim=D, hidden_dim=H1, num_classes=C, weight_scale=1e-1, reg=reg,
+                        seed=0)
+    model.params["b1"] += 0.1 * rng.standard_normal(H1)  # keep units off the ReLU kink
+    loss, grads = model.loss(X, y)
+    for name in sorted(grads):
+        numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name],
+                                          verbose=False, h=1e-6)
+        assert _scaled_error(grads[name], numeric) < 1e-7, name
+
+
+def test_two_layer_net_is_the_one_hidden_layer_fully_connected_net(rng):
+    X, y = _data(rng)
+    a = TwoLayerNet(input_dim=D, hidden_dim=H1, num_classes=C, weight_scale=1e-1, reg=0.3, seed=5)
+    b = FullyConnectedNet([H1], input_dim=D, num_classes=C, weight_scale=1e-1, reg=0.3,
+                          dtype=np.float64, seed=5)
+    (la, ga), (lb, gb) = a.loss(X, y), b.loss(X, y)
+    assert la == lb and all(np.array_equal(ga[k], gb[k]) for k in gb)
+    assert a.params["W1"].dtype == np.float64
+    f32 = TwoLayerNet(input_dim=D, hidden_dim=H1, num_classes=C, dtype=np.float32)
+    assert f32.loss(X).dtype == np.float32
