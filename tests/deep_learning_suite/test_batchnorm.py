@@ -104,6 +104,30 @@ def test_test_mode_uses_running_statistics_and_leaves_them(rng):
         _check_numerical(fwd, (x, gamma, beta), backward(dout, cache), dout)
 
 
+
+def test_test_mode_reproduces_the_course_notebook_output():
+    # The BatchNormalization notebook's test-time check, with the reference solution's printed
+    # means and stds: 50 training batches warm up the running averages (momentum 0.9, zeros
+    # at first), then a fresh batch is normalised with them.
+    state = np.random.get_state()
+    try:
+        np.random.seed(231)
+        N, D1, D2, D3 = 200, 50, 60, 3
+        W1 = np.random.randn(D1, D2)
+        W2 = np.random.randn(D2, D3)
+        bn_param = {"mode": "train"}
+        gamma, beta = np.ones(D3), np.zeros(D3)
+        for _ in range(50):
+            a = np.maximum(0, np.random.randn(N, D1).dot(W1)).dot(W2)
+            batchnorm_forward(a, gamma, beta, bn_param)
+        bn_param["mode"] = "test"
+        a = np.maximum(0, np.random.randn(N, D1).dot(W1)).dot(W2)
+        a_norm, _ = batchnorm_forward(a, gamma, beta, bn_param)
+    finally:
+        np.random.set_state(state)
+    assert np.allclose(a_norm.mean(axis=0), [-0.03927354, -0.04349152, -0.10452688], rtol=0, atol=1e-8)
+    assert np.allclose(a_norm.std(axis=0), [1.01531428, 1.01238373, 0.97819988], rtol=0, atol=1e-8)
+
 def test_test_mode_after_training_recovers_scale_and_shift(rng):
     # The CS231n check: after many training batches the running statistics
     # normalise fresh data from the same distribution.

@@ -9,6 +9,7 @@ from deep_learning_suite.conv_layers import (
     max_pool_backward_naive,
     max_pool_forward_naive,
 )
+from deep_learning_suite.fast_layers import max_pool_forward_fast
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
 
@@ -53,6 +54,23 @@ def test_conv_forward_matches_course_values():
     ])
     assert rel_error(out, notebook) < 1e-7
 
+
+
+@pytest.mark.parametrize("forward", [max_pool_forward_naive, max_pool_forward_fast])
+def test_max_pool_forward_matches_course_values(forward):
+    # The CS231n notebook's max_pool_forward_naive check (difference "on the order of e-8").
+    x_shape = (2, 3, 4, 4)
+    x = np.linspace(-0.3, 0.4, num=np.prod(x_shape)).reshape(x_shape)
+    out, _ = forward(x, {"pool_width": 2, "pool_height": 2, "stride": 2})
+    correct_out = np.array([
+        [[[-0.26315789, -0.24842105], [-0.20421053, -0.18947368]],
+         [[-0.14526316, -0.13052632], [-0.08631579, -0.07157895]],
+         [[-0.02736842, -0.01263158], [0.03157895, 0.04631579]]],
+        [[[0.09052632, 0.10526316], [0.14947368, 0.16421053]],
+         [[0.20842105, 0.22315789], [0.26736842, 0.28210526]],
+         [[0.32631579, 0.34105263], [0.38526316, 0.4]]],
+    ])
+    assert rel_error(out, correct_out) < 1e-7
 
 CONV_CASES = [
     # x shape, (F, HH, WW), stride, pad

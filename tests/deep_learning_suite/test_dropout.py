@@ -60,6 +60,25 @@ def test_unseeded_dropout_follows_np_random_seed(rng):
     assert np.array_equal(a, a2) and not np.array_equal(a, b)
 
 
+
+def test_unseeded_dropout_reproduces_the_course_notebook_output():
+    # The Dropout notebook's first check, with the reference solution's printed figures: the
+    # mask is np.random.rand(*x.shape) < p, drawn right after x from the seeded global stream.
+    state = np.random.get_state()
+    try:
+        np.random.seed(231)
+        x = np.random.randn(500, 500) + 10
+        printed = {0.25: (10.014059116977283, 0.749784), 0.4: (9.977917658761159, 0.600796),
+                   0.7: (9.987811912159426, 0.30074)}
+        for p, (train_mean, zero_fraction) in printed.items():
+            out, _ = dropout_forward(x, {"mode": "train", "p": p})
+            out_test, _ = dropout_forward(x, {"mode": "test", "p": p})
+            assert abs(out.mean() - train_mean) < 1e-12 * train_mean  # the order of the sum's rounding
+            assert (out == 0).mean() == zero_fraction
+            assert np.array_equal(out_test, x)
+    finally:
+        np.random.set_state(state)
+
 @pytest.mark.parametrize("shape, p", [((10, 10), 0.2), ((3, 4, 5), 0.6), ((2, 3, 2, 2), 0.9)])
 def test_gradient_is_the_mask(rng, shape, p):
     x = rng.standard_normal(shape) + 10

@@ -89,6 +89,26 @@ def test_initial_loss_is_log_num_classes_for_small_weights(rng):
     assert abs(loss - np.log(C)) < 1e-3
 
 
+
+def test_initial_loss_reproduces_the_course_notebook_output():
+    # The FullyConnectedNets notebook's "initial loss and gradient check", with the reference
+    # solution's printed losses: without a seed the weights are drawn from the global stream,
+    # W1 then W2 then W3, each weight_scale * np.random.randn(fan_in, fan_out).
+    state = np.random.get_state()
+    try:
+        np.random.seed(231)
+        N, D_, H1_, H2_, C_ = 2, 15, 20, 30, 10
+        X = np.random.randn(N, D_)
+        y = np.random.randint(C_, size=(N,))
+        for reg, printed in ((0, 2.3004790897684924), (3.14, 7.052114776533016)):
+            model = FullyConnectedNet([H1_, H2_], input_dim=D_, num_classes=C_, reg=reg, weight_scale=5e-2,
+                                      dtype=np.float64)
+            loss, grads = model.loss(X, y)
+            assert abs(loss - printed) < 1e-12
+            assert set(grads) == set(model.params)
+    finally:
+        np.random.set_state(state)
+
 def test_reg_penalty_and_reg_set_after_construction(rng):
     X, y = _data(rng)
     model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, dtype=np.float64, seed=1, weight_scale=0.1)
