@@ -118,7 +118,8 @@ def download_url(url, dest, md5=None, progress=True, timeout=60):
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                       desc=f"downloading {dest.name}", disable=not progress, leave=False)
+                       desc=f"downloading {dest.name}", leave=False,
+                       disable=None if progress else True)  # None: no bar in logs and pipes
             with bar:
                 for chunk in iter(lambda: resp.read(1 << 16), b""):
                     out.write(chunk)

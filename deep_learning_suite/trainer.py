@@ -233,8 +233,10 @@ class Solver:
         step_time = 0.0
         if self.verbose:
             from tqdm.auto import tqdm
+            # disable=None: a bar in terminals and notebooks, none when stderr is a log
+            # file or a pipe, where each redraw would add a line of carriage returns.
             bar = tqdm(total=num_iterations, initial=self.iteration, unit="it", leave=False,
-                       desc="training")
+                       desc="training", disable=None)
         try:
             for t in range(self.iteration, num_iterations):
                 tic = time.perf_counter()

@@ -276,6 +276,16 @@ def test_verbose_prints_progress(capsys):
     assert "(Epoch 1 / 1) train acc:" in text
 
 
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys):
+    # Under capsys stderr is a pipe, as in a log file or CI: the messages stay, the bar's
+    # redraws (a line of carriage returns per update) do not.
+    s = Solver(TinyNet(), blobs(), num_epochs=2, batch_size=50, print_every=2, seed=0)
+    s.train()
+    out = capsys.readouterr()
+    assert "(Epoch 2 / 2) train acc:" in out.out
+    assert "training:" not in out.err and "\r" not in out.err and "it/s" not in out.err
+
 def test_messages_during_training_go_through_the_progress_bar(tmp_path, monkeypatch, capsys):
     # A bare print() while a tqdm bar is on screen lands in the middle of the bar's line;
     # tqdm.write clears the bar first. So nothing may reach stdout but through the bar.
