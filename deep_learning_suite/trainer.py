@@ -96,7 +96,9 @@ class Solver:
     verbose : bool, default True
         Show a progress bar and print losses and accuracies.
     seed : int, optional
-        Seeds the Solver's generator (minibatches and accuracy subsamples).
+        Seeds the Solver's generator (minibatches and accuracy subsamples). Without one
+        the generator is seeded from NumPy's global stream, so ``np.random.seed`` before
+        building the Solver makes its run reproducible.
     resume_from : str, optional
         A checkpoint to continue from (same as calling ``resume``).
     checkpoint_meta : dict, optional
@@ -168,7 +170,11 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.epoch_times = []           # seconds of minibatch steps per epoch (no evaluation)
-        self.rng = np.random.default_rng(self.seed)
+        # Without a seed, one is drawn from NumPy's global stream: np.random.seed(...) before
+        # building the Solver then makes the run reproducible, as with the course's Solver
+        # (which samples minibatches with np.random).
+        seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
+        self.rng = np.random.default_rng(seed)
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
 
     # ------------------------------------------------------------------ training

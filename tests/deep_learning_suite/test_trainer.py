@@ -155,6 +155,22 @@ def test_seed_makes_runs_reproducible():
     assert a.loss_history != c.loss_history
 
 
+def test_without_a_seed_np_random_seed_makes_runs_reproducible():
+    # The course's notebooks call np.random.seed(...) and expect the Solver to follow it.
+    state = np.random.get_state()
+    try:
+        runs = []
+        for global_seed in (3, 3, 4):
+            np.random.seed(global_seed)
+            s = quiet(TinyNet(noise=False), blobs(), update_rule="adam", num_epochs=2, batch_size=20)
+            s.train()
+            runs.append(s.loss_history)
+    finally:
+        np.random.set_state(state)
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
 class NaNAfter(TinyNet):
     """Returns a NaN loss at training call number ``n``."""
 
@@ -276,7 +292,6 @@ def test_verbose_prints_progress(capsys):
     assert "(Epoch 1 / 1) train acc:" in text
 
 
-
 def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys):
     # Under capsys stderr is a pipe, as in a log file or CI: the messages stay, the bar's
     # redraws (a line of carriage returns per update) do not.
@@ -285,6 +300,7 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys):
     out = capsys.readouterr()
     assert "(Epoch 2 / 2) train acc:" in out.out
     assert "training:" not in out.err and "\r" not in out.err and "it/s" not in out.err
+
 
 def test_messages_during_training_go_through_the_progress_bar(tmp_path, monkeypatch, capsys):
     # A bare print() while a tqdm bar is on screen lands in the middle of the bar's line;
