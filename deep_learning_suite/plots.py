@@ -99,6 +99,39 @@ def filter_grid(W, input_shape=None, padding=1):
     return grid[..., 0] if C == 1 else grid
 
 
+def visualize_grid(Xs, ubound=255.0, padding=1):
+    """Tile images into one square grid, as the course's ``vis_utils.visualize_grid`` does.
+
+    Parameters
+    ----------
+    Xs : ndarray, (N, H, W, C), e.g. ``model.params['W1'].transpose(0, 2, 3, 1)``
+    ubound : float, each image is scaled on its own to ``[0, ubound]``
+    padding : int, blank (zero) pixels between neighbouring images
+
+    Returns
+    -------
+    grid : ndarray, (G * H + (G - 1) * padding, G * W + (G - 1) * padding, C) with
+        ``G = ceil(sqrt(N))``; images fill it row by row and leftover cells stay zero.
+        A constant image becomes zeros.
+    """
+    Xs = np.asarray(Xs, dtype=np.float64)
+    if Xs.ndim != 4 or Xs.shape[0] == 0:
+        raise ValueError(f"visualize_grid: Xs must be (N, H, W, C) with N >= 1, got shape {Xs.shape}; "
+                         f"conv weights (F, C, HH, WW) need .transpose(0, 2, 3, 1)")
+    if padding < 0:
+        raise ValueError(f"visualize_grid: padding must be >= 0, got {padding}")
+    N, H, W, C = Xs.shape
+    G = int(np.ceil(np.sqrt(N)))
+    grid = np.zeros((G * H + (G - 1) * padding, G * W + (G - 1) * padding, C))
+    lo = Xs.min(axis=(1, 2, 3), keepdims=True)
+    span = Xs.max(axis=(1, 2, 3), keepdims=True) - lo
+    scaled = ubound * (Xs - lo) / np.where(span > 0, span, 1.0)
+    for i in range(N):
+        r, c = divmod(i, G)
+        grid[r * (H + padding):r * (H + padding) + H, c * (W + padding):c * (W + padding) + W] = scaled[i]
+    return grid
+
+
 def plot_filters(W, path, input_shape=None, max_filters=100, title="First-layer weights"):
     """Save ``filter_grid(W)`` (at most ``max_filters`` filters) as an image."""
     W = np.asarray(W)

@@ -51,3 +51,29 @@ def test_plots_write_pngs(tmp_path, rng):
     ]
     for p in paths:
         assert p.read_bytes()[:8] == PNG and p.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("N, H, W, C, padding", [(5, 2, 3, 1, 1), (9, 4, 4, 3, 0), (1, 7, 5, 3, 2), (32, 7, 7, 3, 1)])
+def test_visualize_grid_tiles_each_image_scaled_to_ubound(rng, N, H, W, C, padding):
+    Xs = rng.standard_normal((N, H, W, C)) * rng.uniform(0.1, 10, size=(N, 1, 1, 1))
+    grid = plots.visualize_grid(Xs, ubound=255.0, padding=padding)
+    G = int(np.ceil(np.sqrt(N)))
+    assert grid.shape == (G * H + (G - 1) * padding, G * W + (G - 1) * padding, C)
+    covered = np.zeros(grid.shape[:2], bool)
+    for i in range(N):
+        r, c = divmod(i, G)
+        y, x = r * (H + padding), c * (W + padding)
+        tile = grid[y:y + H, x:x + W]
+        want = 255.0 * (Xs[i] - Xs[i].min()) / (Xs[i].max() - Xs[i].min())
+        assert np.allclose(tile, want, rtol=0, atol=1e-9)
+        covered[y:y + H, x:x + W] = True
+    assert np.all(grid[~covered] == 0)  # padding and the empty cells stay blank
+
+
+def test_visualize_grid_constant_image_and_bad_input():
+    grid = plots.visualize_grid(np.full((2, 3, 3, 1), 4.0), ubound=1.0)
+    assert np.all(grid == 0)
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\).*transpose\(0, 2, 3, 1\)"):
+        plots.visualize_grid(np.zeros((3, 5, 5)))
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        plots.visualize_grid(np.zeros((1, 2, 2, 1)), padding=-1)
