@@ -1,0 +1,233 @@
+"""The course's notebooks import from ``cs231n.*``: those imports must give the toolkit's own
+objects, and the notebooks' opening cells must run on them and print the reference numbers."""
+
+import importlib
+import textwrap
+
+import numpy as np
+import pytest
+
+from deep_learning_suite import (
+    batchnorm,
+    cnn_model,
+    conv_layers,
+    data,
+    dropout,
+    fast_layers,
+    fully_connected_net,
+    layer_utils,
+    layers,
+    optim,
+    plots,
+    trainer,
+    utils,
+)
+from linear_classifiers import k_nearest_neighbor, linear_classifier, linear_svm, softmax
+
+# What the assignments' notebooks and files import, and where the toolkit keeps it.
+COURSE_NAMES = {
+    "cs231n.layers": {
+        layers: ["affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+                 "svm_loss"],
+        batchnorm: ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+                    "spatial_batchnorm_forward", "spatial_batchnorm_backward", "layernorm_forward",
+                    "layernorm_backward", "spatial_groupnorm_forward", "spatial_groupnorm_backward"],
+        dropout: ["dropout_forward", "dropout_backward"],
+        conv_layers: ["conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+                      "max_pool_backward_naive"],
+    },
+    "cs231n.fast_layers": {
+        fast_layers: ["conv_forward_fast", "conv_backward_fast", "max_pool_forward_fast",
+                      "max_pool_backward_fast"],
+    },
+    "cs231n.layer_utils": {
+        layer_utils: ["affine_relu_forward", "affine_relu_backward", "conv_relu_forward", "conv_relu_backward",
+                      "conv_relu_pool_forward", "conv_relu_pool_backward", "conv_bn_relu_forward",
+                      "conv_bn_relu_backward"],
+        layers: ["affine_forward", "relu_backward"],
+    },
+    "cs231n.optim": {optim: ["sgd", "sgd_momentum", "rmsprop", "adam"]},
+    "cs231n.solver": {trainer: ["Solver"]},
+    "cs231n.data_utils": {data: ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data"]},
+    "cs231n.gradient_check": {
+        utils: ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse"],
+    },
+    "cs231n.vis_utils": {plots: ["visualize_grid"]},
+    "cs231n.classifiers": {
+        k_nearest_neighbor: ["KNearestNeighbor"],
+        linear_classifier: ["LinearClassifier", "LinearSVM", "Softmax"],
+    },
+    "cs231n.classifiers.k_nearest_neighbor": {k_nearest_neighbor: ["KNearestNeighbor"]},
+    "cs231n.classifiers.linear_svm": {linear_svm: ["svm_loss_naive", "svm_loss_vectorized"]},
+    "cs231n.classifiers.softmax": {softmax: ["softmax_loss_naive", "softmax_loss_vectorized"]},
+    "cs231n.classifiers.linear_classifier": {linear_classifier: ["LinearClassifier", "LinearSVM", "Softmax"]},
+    "cs231n.classifiers.fc_net": {
+        fully_connected_net: ["FullyConnectedNet", "TwoLayerNet"],
+        layers: ["affine_forward", "softmax_loss"],
+        layer_utils: ["affine_relu_forward", "affine_relu_backward"],
+        batchnorm: ["batchnorm_forward", "layernorm_backward"],
+        dropout: ["dropout_forward"],
+    },
+    "cs231n.classifiers.cnn": {
+        cnn_model: ["ThreeLayerConvNet"],
+        layer_utils: ["conv_relu_pool_forward", "conv_relu_pool_backward"],
+        fast_layers: ["conv_forward_fast", "max_pool_backward_fast"],
+        layers: ["affine_forward"],
+    },
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(COURSE_NAMES))
+def test_course_module_gives_the_toolkits_own_objects(module_name):
+    shim = importlib.import_module(module_name)
+    for home, names in COURSE_NAMES[module_name].items():
+        for name in names:
+            assert getattr(shim, name) is getattr(home, name), (module_name, name)
+
+
+@pytest.mark.parametrize("module_name", sorted(COURSE_NAMES))
+def test_star_import_gives_every_name_the_notebooks_use(module_name):
+    namespace = {}
+    exec(f"from {module_name} import *", namespace)
+    for names in COURSE_NAMES[module_name].values():
+        missing = [n for n in names if n not in namespace]
+        assert not missing, f"from {module_name} import * lacks {missing}"
+    assert "np" not in namespace  # only the course's names, not the modules' own imports
+
+
+def test_every_exported_name_exists():
+    for module_name in COURSE_NAMES:
+        shim = importlib.import_module(module_name)
+        for name in shim.__all__:
+            assert getattr(shim, name) is not None, (module_name, name)
+
+
+def run_cell(source, **names):
+    """Run notebook code (course imports only) in a fresh namespace holding ``np`` and ``names``;
+    the global RNG is restored after."""
+    state = np.random.get_state()
+    namespace = {"np": np, **names}
+    try:
+        exec(textwrap.dedent(source), namespace)
+    finally:
+        np.random.set_state(state)
+    return namespace
+
+
+def test_fully_connected_nets_notebook_cells():
+    # The FullyConnectedNets notebook's initial-loss and gradient check and its Adam check,
+    # through the course's imports, with the reference solution's printed numbers.
+    ns = run_cell("""
+        from cs231n.classifiers.fc_net import *
+        from cs231n.gradient_check import eval_numerical_gradient
+        from cs231n.optim import adam
+
+        np.random.seed(231)
+        N, D, H1, H2, C = 2, 15, 20, 30, 10
+        X = np.random.randn(N, D)
+        y = np.random.randint(C, size=(N,))
+        losses, errors = [], {}
+        for reg in [0, 3.14]:
+            model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C,
+                                      reg=reg, weight_scale=5e-2, dtype=np.float64)
+            loss, grads = model.loss(X, y)
+            losses.append(loss)
+            for name in sorted(grads):
+                f = lambda _: model.loss(X, y)[0]
+                grad_num = eval_numerical_gradient(f, model.params[name], verbose=False, h=1e-5)
+                errors[reg, name] = np.max(np.abs(grad_num - grads[name]) /
+                                           np.maximum(1e-8, np.abs(grad_num) + np.abs(grads[name])))
+
+        w = np.linspace(-0.4, 0.6, num=20).reshape(4, 5)
+        dw = np.linspace(-0.6, 0.4, num=20).reshape(4, 5)
+        m = np.linspace(0.6, 0.9, num=20).reshape(4, 5)
+        v = np.linspace(0.7, 0.5, num=20).reshape(4, 5)
+        config = {'learning_rate': 1e-2, 'm': m, 'v': v, 't': 5}
+        next_w, _ = adam(w, dw, config=config)
+    """)
+    assert ns["losses"] == pytest.approx([2.3004790897684924, 7.052114776533016], abs=1e-12)
+    assert len(ns["errors"]) == 12
+    # The reference prints W2 at 2.21e-05 (reg 0: a ReLU kink within h of a unit) and the rest
+    # at 1e-7 or less.
+    assert max(ns["errors"].values()) < 1e-4
+    assert ns["next_w"][0, 0] == pytest.approx(-0.40094747, abs=1e-8)
+
+
+def test_solver_cell_overfits_fifty_images():
+    # The notebook's "overfit 50 examples" cell with its suggested weight scale and learning
+    # rate, on 50 images of the shipped sample, mean-subtracted on the 0-255 scale as the
+    # course's get_CIFAR10_data does.
+    s = data.load_sample()
+    X = s["X_train"][:50].reshape(50, -1).astype(np.float64)
+    X -= X.mean(axis=0)
+    small = {"X_train": X, "y_train": s["y_train"][:50], "X_val": X, "y_val": s["y_train"][:50]}
+    cell = """
+        from cs231n.classifiers.fc_net import *
+        from cs231n.solver import Solver
+
+        np.random.seed(231)
+        model = FullyConnectedNet([100, 100], input_dim=784, weight_scale=1e-2, dtype=np.float64)
+        solver = Solver(model, small_data, print_every=10, num_epochs=20, batch_size=25,
+                        update_rule='sgd', optim_config={'learning_rate': 1e-2}, verbose=False)
+        solver.train()
+    """
+    first, again = run_cell(cell, small_data=small), run_cell(cell, small_data=small)
+    assert first["solver"].train_acc_history[0] < 0.5
+    assert first["solver"].train_acc_history[-1] >= 0.96
+    assert first["solver"].loss_history == again["solver"].loss_history  # np.random.seed rules
+
+
+def test_convolutional_networks_notebook_cells():
+    ns = run_cell("""
+        from cs231n.classifiers.cnn import *
+        from cs231n.layers import *
+        from cs231n.fast_layers import *
+        from cs231n.vis_utils import visualize_grid
+
+        np.random.seed(231)
+        x = np.random.randn(100, 3, 31, 31)
+        w = np.random.randn(25, 3, 3, 3)
+        b = np.random.randn(25,)
+        dout = np.random.randn(100, 25, 16, 16)
+        conv_param = {'stride': 2, 'pad': 1}
+        out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
+        out_fast, cache_fast = conv_forward_fast(x, w, b, conv_param)
+        dx_naive, dw_naive, db_naive = conv_backward_naive(dout, cache_naive)
+        dx_fast, dw_fast, db_fast = conv_backward_fast(dout, cache_fast)
+
+        model = ThreeLayerConvNet(num_filters=32, filter_size=7, weight_scale=1e-3)
+        X = np.random.randn(5, 3, 32, 32)
+        y = np.random.randint(10, size=5)
+        loss, grads = model.loss(X, y)
+        grid = visualize_grid(model.params['W1'].transpose(0, 2, 3, 1))
+    """)
+    for naive, fast in (("out_naive", "out_fast"), ("dx_naive", "dx_fast"), ("dw_naive", "dw_fast"),
+                        ("db_naive", "db_fast")):
+        assert utils.rel_error(ns[naive], ns[fast]) < 1e-10, naive
+    assert abs(ns["loss"] - np.log(10)) < 1e-2
+    assert ns["grid"].shape == (6 * 7 + 5, 6 * 7 + 5, 3)
+    assert ns["grid"].min() == 0 and ns["grid"].max() == 255
+
+
+def test_assignment_one_cells():
+    ns = run_cell("""
+        from cs231n.classifiers import KNearestNeighbor, LinearSVM, Softmax
+        from cs231n.classifiers.linear_svm import svm_loss_naive, svm_loss_vectorized
+        from cs231n.classifiers.softmax import softmax_loss_naive, softmax_loss_vectorized
+        from cs231n.gradient_check import grad_check_sparse
+
+        np.random.seed(0)
+        X = np.random.randn(40, 11)
+        y = np.random.randint(4, size=40)
+        W = np.random.randn(11, 4) * 0.0001
+        svm = (svm_loss_naive(W, X, y, 5e-6), svm_loss_vectorized(W, X, y, 5e-6))
+        soft = (softmax_loss_naive(W, X, y, 5e-6), softmax_loss_vectorized(W, X, y, 5e-6))
+        classifier = KNearestNeighbor()
+        classifier.train(X, y)
+        knn = classifier.predict(X[:5], k=1)
+    """)
+    for naive, vectorized in (ns["svm"], ns["soft"]):
+        assert naive[0] == pytest.approx(vectorized[0], rel=1e-12)
+        assert np.allclose(naive[1], vectorized[1], rtol=1e-10, atol=1e-14)
+    assert ns["soft"][0][0] == pytest.approx(np.log(4), abs=1e-2)
+    assert np.array_equal(ns["knn"], ns["y"][:5])  # each point is its own nearest neighbour
