@@ -141,4 +141,3 @@ def test_rounds_rotate_the_order_and_every_implementation_runs_each_round():
     assert all(f >= 0 and b >= 0 for f, b in times.values())
     # One warm-up call each, then rounds starting at a, b, c in turn.
     assert calls == list("abc") + list("abc") + list("bca") + list("cab")
-

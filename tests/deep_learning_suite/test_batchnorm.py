@@ -104,7 +104,6 @@ def test_test_mode_uses_running_statistics_and_leaves_them(rng):
         _check_numerical(fwd, (x, gamma, beta), backward(dout, cache), dout)
 
 
-
 def test_test_mode_reproduces_the_course_notebook_output():
     # The BatchNormalization notebook's test-time check, with the reference solution's printed
     # means and stds: 50 training batches warm up the running averages (momentum 0.9, zeros
@@ -127,6 +126,7 @@ def test_test_mode_reproduces_the_course_notebook_output():
         np.random.set_state(state)
     assert np.allclose(a_norm.mean(axis=0), [-0.03927354, -0.04349152, -0.10452688], rtol=0, atol=1e-8)
     assert np.allclose(a_norm.std(axis=0), [1.01531428, 1.01238373, 0.97819988], rtol=0, atol=1e-8)
+
 
 def test_test_mode_after_training_recovers_scale_and_shift(rng):
     # The CS231n check: after many training batches the running statistics

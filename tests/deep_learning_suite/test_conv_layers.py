@@ -55,7 +55,6 @@ def test_conv_forward_matches_course_values():
     assert rel_error(out, notebook) < 1e-7
 
 
-
 @pytest.mark.parametrize("forward", [max_pool_forward_naive, max_pool_forward_fast])
 def test_max_pool_forward_matches_course_values(forward):
     # The CS231n notebook's max_pool_forward_naive check (difference "on the order of e-8").
@@ -71,6 +70,7 @@ def test_max_pool_forward_matches_course_values(forward):
          [[0.32631579, 0.34105263], [0.38526316, 0.4]]],
     ])
     assert rel_error(out, correct_out) < 1e-7
+
 
 CONV_CASES = [
     # x shape, (F, HH, WW), stride, pad

@@ -60,7 +60,6 @@ def test_unseeded_dropout_follows_np_random_seed(rng):
     assert np.array_equal(a, a2) and not np.array_equal(a, b)
 
 
-
 def test_unseeded_dropout_reproduces_the_course_notebook_output():
     # The Dropout notebook's first check, with the reference solution's printed figures: the
     # mask is np.random.rand(*x.shape) < p, drawn right after x from the seeded global stream.
@@ -78,6 +77,7 @@ def test_unseeded_dropout_reproduces_the_course_notebook_output():
             assert np.array_equal(out_test, x)
     finally:
         np.random.set_state(state)
+
 
 @pytest.mark.parametrize("shape, p", [((10, 10), 0.2), ((3, 4, 5), 0.6), ((2, 3, 2, 2), 0.9)])
 def test_gradient_is_the_mask(rng, shape, p):

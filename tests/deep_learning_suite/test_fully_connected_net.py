@@ -89,7 +89,6 @@ def test_initial_loss_is_log_num_classes_for_small_weights(rng):
     assert abs(loss - np.log(C)) < 1e-3
 
 
-
 def test_initial_loss_reproduces_the_course_notebook_output():
     # The FullyConnectedNets notebook's "initial loss and gradient check", with the reference
     # solution's printed losses: without a seed the weights are drawn from the global stream,
@@ -108,6 +107,7 @@ def test_initial_loss_reproduces_the_course_notebook_output():
             assert set(grads) == set(model.params)
     finally:
         np.random.set_state(state)
+
 
 def test_reg_penalty_and_reg_set_after_construction(rng):
     X, y = _data(rng)
@@ -243,6 +243,7 @@ def test_seed_gives_reproducible_weights_without_touching_global_state():
 
 
 # ------------------------------------------------------------------ TwoLayerNet
+
 
 def test_two_layer_net_passes_the_course_notebook_checks():
     # The checks of CS231n's two-layer-net notebook, with its numbers.

@@ -53,7 +53,6 @@ def test_affine_matches_course_values():
     assert rel_error(out, correct_out) < 1e-7
 
 
-
 def test_relu_matches_course_values():
     # The CS231n notebook's relu_forward check ("the error should be on the order of e-8").
     x = np.linspace(-0.5, 0.5, num=12).reshape(3, 4)
@@ -62,6 +61,7 @@ def test_relu_matches_course_values():
                             [0., 0., 0.04545455, 0.13636364],
                             [0.22727273, 0.31818182, 0.40909091, 0.5]])
     assert rel_error(out, correct_out) < 1e-7
+
 
 def test_relu_gradients(rng):
     # Keep entries away from the kink at 0 so the centred difference is exact.

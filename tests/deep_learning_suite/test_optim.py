@@ -83,7 +83,6 @@ def test_defaults_are_the_api_values():
             assert config[key] == value, (rule.__name__, key)
 
 
-
 def _notebook_arrays(*ranges):
     """The course notebook's 4x5 linspace inputs: w, dw and the rule's state."""
     return [np.linspace(lo, hi, num=20).reshape(4, 5) for lo, hi in ranges]
@@ -154,6 +153,7 @@ def test_adam_matches_course_values():
     assert rel_error(expected_v, config["v"]) < 1e-7
     assert rel_error(expected_m, config["m"]) < 1e-7
     assert config["t"] == 6
+
 
 def test_user_config_is_kept_and_filled(rng):
     config = {"learning_rate": 0.5}
