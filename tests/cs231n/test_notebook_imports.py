@@ -153,6 +153,33 @@ def test_fully_connected_nets_notebook_cells():
     assert ns["next_w"][0, 0] == pytest.approx(-0.40094747, abs=1e-8)
 
 
+def test_dropout_notebook_gradient_check_cell():
+    # The Dropout notebook's check of seeded dropout nets: "relative errors should be around
+    # e-6 or less". (The losses differ from the reference's: the toolkit's seed also draws
+    # the weights.)
+    ns = run_cell("""
+        from cs231n.classifiers.fc_net import *
+        from cs231n.gradient_check import eval_numerical_gradient
+
+        np.random.seed(231)
+        N, D, H1, H2, C = 2, 15, 20, 30, 10
+        X = np.random.randn(N, D)
+        y = np.random.randint(C, size=(N,))
+        errors = {}
+        for dropout_keep_ratio in [1, 0.75, 0.5]:
+            model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                      dtype=np.float64, dropout_keep_ratio=dropout_keep_ratio, seed=123)
+            loss, grads = model.loss(X, y)
+            for name in sorted(grads):
+                f = lambda _: model.loss(X, y)[0]
+                grad_num = eval_numerical_gradient(f, model.params[name], verbose=False, h=1e-5)
+                errors[dropout_keep_ratio, name] = np.max(
+                    np.abs(grad_num - grads[name]) / np.maximum(1e-8, np.abs(grad_num) + np.abs(grads[name])))
+    """)
+    assert len(ns["errors"]) == 18
+    assert max(ns["errors"].values()) < 1e-5
+
+
 def test_solver_cell_overfits_fifty_images():
     # The notebook's "overfit 50 examples" cell with its suggested weight scale and learning
     # rate, on 50 images of the shipped sample, mean-subtracted on the 0-255 scale as the
