@@ -5,11 +5,15 @@ Usage::
     python -m linear_classifiers                       # the shipped Fashion-MNIST sample
     python -m linear_classifiers --dataset cifar10 --num-train 5000 --num-test 500
     python -m linear_classifiers --k 5 --num-iters 500 --lr 0.05 --reg 1e-3
+    python -m linear_classifiers --features hog --hog-cell-size 4     # HOG instead of pixels
+    python -m linear_classifiers --dataset cifar10 --features hog+color
 
 Preprocessing, as in the course: images are flattened to rows, scaled to [0, 1] (so one
 learning rate suits every dataset), and the training mean image is subtracted; the linear
 models get an extra constant column of ones for the bias. With several ``--k`` values, k
-is chosen by cross-validation on (at most ``--cv-size``) training samples.
+is chosen by cross-validation on (at most ``--cv-size``) training samples. With
+``--features``, every model sees HOG (and, for RGB images, hue-histogram) features instead,
+each standardised with the training set's mean and deviation, as in the features notebook.
 """
 
 import argparse
@@ -19,10 +23,12 @@ import warnings
 
 import numpy as np
 
+from .features import color_histogram_hsv, extract_features, hog_feature
 from .k_nearest_neighbor import KNearestNeighbor, best_k, cross_validate_k
 from .linear_classifier import LinearSVM, Softmax, TrainingDivergedWarning
 
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
+FEATURES = ("pixels", "hog", "hog+color")
 
 
 def load_dataset(name, data_dir=None):
@@ -52,6 +58,26 @@ def preprocess(X_train, X_test, dtype=np.float64):
     X_test = X_test.reshape(X_test.shape[0], -1).astype(dtype) / 255
     mean_image = X_train.mean(axis=0)
     return X_train - mean_image, X_test - mean_image
+
+
+def featurize(X_train, X_test, kind, cell_size=8):
+    """HOG (``kind='hog'``) or HOG and a 10-bin hue histogram (``'hog+color'``) of every image,
+    standardised per feature with the training set's mean and standard deviation.
+
+    Returns
+    -------
+    X_train, X_test : ndarray, (N, F) float64
+    """
+    fns = [lambda im: hog_feature(im, cell_size=cell_size)]
+    if kind == "hog+color":
+        if X_train.ndim != 4 or X_train.shape[-1] != 3:
+            raise ValueError(f"--features hog+color needs RGB images (N, H, W, 3), and this dataset's are "
+                             f"{X_train.shape[1:]}: grey images have no hue; use --features hog")
+        fns.append(lambda im: color_histogram_hsv(im, nbin=10))
+    F_train, F_test = extract_features(X_train, fns), extract_features(X_test, fns)
+    mean, std = F_train.mean(axis=0), F_train.std(axis=0)
+    std[std == 0] = 1.0   # a feature that never varies (e.g. a border cell) stays 0
+    return (F_train - mean) / std, (F_test - mean) / std
 
 
 def add_bias_column(X):
@@ -100,6 +126,10 @@ def build_parser():
     p.add_argument("--lr", type=_non_negative_float, default=0.05, help="SGD learning rate (default: 0.05)")
     p.add_argument("--reg", type=_non_negative_float, default=1e-3,
                    help="penalty reg * sum(W**2) (default: 1e-3)")
+    p.add_argument("--features", choices=FEATURES, default="pixels",
+                   help="what the models see: pixels (default), hog, or hog+color (RGB images only)")
+    p.add_argument("--hog-cell-size", type=_positive(int), default=8,
+                   help="HOG cell side in pixels (default 8, the course's for 32x32; 4 suits 28x28)")
     p.add_argument("--seed", type=int, default=0, help="seeds subsampling and SGD (default: 0)")
     p.add_argument("--skip-knn", action="store_true", help="train only the linear models")
     return p
@@ -122,9 +152,15 @@ def run(args):
     X_train, y_train, X_test, y_test = load_dataset(args.dataset, args.data_dir)
     X_train, y_train = _subsample(X_train, y_train, args.num_train, rng)
     X_test, y_test = _subsample(X_test, y_test, args.num_test, rng)
-    X_train, X_test = preprocess(X_train, X_test)
+    if args.features == "pixels":
+        X_train, X_test = preprocess(X_train, X_test)
+    else:
+        start = time.perf_counter()
+        X_train, X_test = featurize(X_train, X_test, args.features, args.hog_cell_size)
+        print(f"{args.features} features: {time.perf_counter() - start:.1f} s")
     print(f"{args.dataset}: {X_train.shape[0]} training and {X_test.shape[0]} test samples, "
-          f"D = {X_train.shape[1]}, {int(y_train.max()) + 1} classes")
+          f"D = {X_train.shape[1]}{'' if args.features == 'pixels' else f' ({args.features} features)'}, "
+          f"{int(y_train.max()) + 1} classes")
 
     rows = []
     if not args.skip_knn:

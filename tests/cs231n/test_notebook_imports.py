@@ -22,7 +22,7 @@ from deep_learning_suite import (
     trainer,
     utils,
 )
-from linear_classifiers import k_nearest_neighbor, linear_classifier, linear_svm, softmax
+from linear_classifiers import features, k_nearest_neighbor, linear_classifier, linear_svm, softmax
 
 # What the assignments' notebooks and files import, and where the toolkit keeps it.
 COURSE_NAMES = {
@@ -53,6 +53,7 @@ COURSE_NAMES = {
         utils: ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse"],
     },
     "cs231n.vis_utils": {plots: ["visualize_grid"]},
+    "cs231n.features": {features: ["extract_features", "rgb2gray", "hog_feature", "color_histogram_hsv"]},
     "cs231n.classifiers": {
         k_nearest_neighbor: ["KNearestNeighbor"],
         linear_classifier: ["LinearClassifier", "LinearSVM", "Softmax"],

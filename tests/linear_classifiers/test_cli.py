@@ -6,7 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linear_classifiers.__main__ import add_bias_column, build_parser, format_table, main, preprocess, run
+from linear_classifiers.__main__ import (
+    add_bias_column,
+    build_parser,
+    featurize,
+    format_table,
+    main,
+    preprocess,
+    run,
+)
+
+from ..deep_learning_suite.test_data import write_cifar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--dataset", "sample", "--num-train", "600", "--num-test", "200", "--num-iters", "60",
@@ -85,3 +95,36 @@ def test_a_diverging_learning_rate_is_reported(capsys):
         assert main(SMALL + ["--skip-knn", "--lr", "1e200"]) == 2
     err = capsys.readouterr().err
     assert "loss became" in err and "Lower the learning rate" in err
+
+
+def test_hog_features_train_every_model(capsys):
+    assert main(SMALL + ["--k", "3", "--features", "hog", "--hog-cell-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "600 training and 200 test samples, D = 441 (hog features), 10 classes" in out
+    rows = _table_rows(out)
+    assert sorted(rows) == ["LinearSVM", "Softmax", "kNN"]
+    assert all(float(cells[-3]) > 0.5 for cells in rows.values()), out
+
+
+def test_hog_and_color_features_on_cifar10_files(tmp_path, capsys):
+    write_cifar(tmp_path / "cifar-10-batches-py", n=30)
+    argv = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "cifar-10-batches-py"), "--num-iters", "20",
+            "--k", "1", "--features", "hog+color"]
+    assert main(argv) == 0
+    assert "150 training and 30 test samples, D = 154 (hog+color features)" in capsys.readouterr().out
+
+
+def test_color_features_of_grey_images_are_refused(capsys):
+    assert main(SMALL + ["--features", "hog+color"]) == 2
+    assert "needs RGB images (N, H, W, 3)" in capsys.readouterr().err
+
+
+def test_featurize_standardises_with_the_training_statistics(rng):
+    X_train = rng.uniform(0, 255, size=(40, 16, 16, 3))
+    X_test = rng.uniform(0, 255, size=(10, 16, 16, 3))
+    F_train, F_test = featurize(X_train, X_test, "hog+color")
+    assert F_train.shape == (40, 2 * 2 * 9 + 10) and F_test.shape == (10, 46)
+    varying = F_train.std(axis=0) > 0
+    assert np.allclose(F_train.mean(axis=0), 0, atol=1e-10)
+    assert np.allclose(F_train.std(axis=0)[varying], 1)
+    assert np.all(np.isfinite(F_test))
