@@ -112,17 +112,24 @@ def time_interleaved(steps, repeats):
     return {name: (1e3 * statistics.median(f), 1e3 * statistics.median(b)) for name, (f, b) in samples.items()}
 
 
+def torch_inputs(torch, arrays, dout):
+    """Leaf tensors sharing ``arrays``' memory, and ``backward(out, _)`` returning their gradients."""
+    leaves = [torch.from_numpy(a).requires_grad_(True) for a in arrays]
+    tdout = torch.from_numpy(dout)
+
+    def backward(out, _):
+        for t in leaves:
+            t.grad = None
+        out.backward(tdout)
+        return tuple(t.grad for t in leaves)
+
+    return leaves, backward
+
+
 def conv_steps(course, torch, x, w, b, dout, stride, pad):
     F = torch.nn.functional
     cp = {"stride": stride, "pad": pad}
-    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-    tdout = torch.from_numpy(dout)
-
-    def torch_backward(out, _):
-        tx.grad = tw.grad = tb.grad = None
-        out.backward(tdout)
-        return tx.grad, tw.grad, tb.grad
-
+    (tx, tw, tb), torch_backward = torch_inputs(torch, (x, w, b), dout)
     return {
         "course": (lambda: course.conv_forward_fast(x, w, b, cp), lambda o, c: course.conv_backward_fast(dout, c)),
         "fast": (lambda: fast_layers.conv_forward_fast(x, w, b, cp),
@@ -134,13 +141,7 @@ def conv_steps(course, torch, x, w, b, dout, stride, pad):
 def pool_steps(course, torch, x, dout, size, stride):
     F = torch.nn.functional
     pp = {"pool_height": size, "pool_width": size, "stride": stride}
-    tx, tdout = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dout)
-
-    def torch_backward(out, _):
-        tx.grad = None
-        out.backward(tdout)
-        return (tx.grad,)
-
+    (tx,), torch_backward = torch_inputs(torch, (x,), dout)
     return {
         "course": (lambda: course.max_pool_forward_fast(x, pp),
                    lambda o, c: (course.max_pool_backward_fast(dout, c),)),
@@ -170,13 +171,7 @@ def sandwich_steps(course, torch, x, w, b, dout, stride, pad):
 
         return forward, backward
 
-    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
-    tdout = torch.from_numpy(dout)
-
-    def torch_backward(out, _):
-        tx.grad = tw.grad = tb.grad = None
-        out.backward(tdout)
-        return tx.grad, tw.grad, tb.grad
+    (tx, tw, tb), torch_backward = torch_inputs(torch, (x, w, b), dout)
 
     def torch_forward():
         return F.max_pool2d(torch.relu(F.conv2d(tx, tw, tb, stride=stride, padding=pad)), 2, stride=2), None
