@@ -79,12 +79,15 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
 def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, verbose=True):
     """Compare ``analytic_grad`` with a centred difference at ``num_checks`` random entries.
 
+    ``seed`` fixes the sampled entries; without one they follow NumPy's global stream,
+    so ``np.random.seed`` makes a check repeatable.
+
     Returns
     -------
     errors : list of float
         The relative error at each sampled entry (also printed when ``verbose``).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if seed is not None else np.random.randint(2**31 - 1))
     errors = []
     for _ in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)

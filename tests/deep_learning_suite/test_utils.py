@@ -38,3 +38,26 @@ def test_grad_check_sparse_flags_wrong_gradient(rng):
     bad = grad_check_sparse(f, x, 3 * x, num_checks=5, seed=0, verbose=False)
     assert max(good) < 1e-8
     assert min(bad) > 0.1
+
+
+def test_grad_check_sparse_without_seed_follows_np_random_seed(rng):
+    x = rng.standard_normal((30, 30))
+    touched = []
+
+    def f(v):
+        touched.append(np.argwhere(v != x_copy))
+        return float(np.sum(v ** 2))
+
+    state = np.random.get_state()
+    try:
+        runs = []
+        for global_seed in (5, 5, 6):
+            x_copy = x.copy()
+            touched.clear()
+            np.random.seed(global_seed)
+            grad_check_sparse(f, x, 2 * x, num_checks=4, verbose=False)
+            runs.append([tuple(t[0]) for t in touched])
+    finally:
+        np.random.set_state(state)
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
