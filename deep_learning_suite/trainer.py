@@ -29,6 +29,7 @@ import numpy as np
 
 from . import optim
 from .checkpoint import CheckpointError, flatten, load_checkpoint, save_checkpoint
+from .utils import generator
 
 _OPTIONS = {
     "update_rule": "sgd", "optim_config": None, "lr_decay": 1.0, "batch_size": 100,
@@ -170,11 +171,8 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.epoch_times = []           # seconds of minibatch steps per epoch (no evaluation)
-        # Without a seed, one is drawn from NumPy's global stream: np.random.seed(...) before
-        # building the Solver then makes the run reproducible, as with the course's Solver
-        # (which samples minibatches with np.random).
-        seed = self.seed if self.seed is not None else int(np.random.randint(2**31 - 1))
-        self.rng = np.random.default_rng(seed)
+        # Without a seed it follows np.random.seed, as the course's Solver (np.random) does.
+        self.rng = generator(self.seed)
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
 
     # ------------------------------------------------------------------ training

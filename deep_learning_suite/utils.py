@@ -8,6 +8,16 @@ CS231n signatures so that notebook cells run unchanged. Data loading lives in
 import numpy as np
 
 
+def generator(seed=None):
+    """A ``np.random.Generator`` seeded by ``seed``, or without one by NumPy's global stream.
+
+    The second case is what keeps the course's habit working: ``np.random.seed(231)`` at the
+    top of a notebook makes every later run repeatable, while an explicit seed gives a
+    stream that neither reads nor moves the global one.
+    """
+    return np.random.default_rng(seed if seed is not None else np.random.randint(2**31 - 1))
+
+
 def rel_error(x, y):
     """Maximum relative error ``max(|x - y| / max(1e-8, |x| + |y|))``."""
     x = np.asarray(x, dtype=np.float64)
@@ -87,7 +97,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
     errors : list of float
         The relative error at each sampled entry (also printed when ``verbose``).
     """
-    rng = np.random.default_rng(seed if seed is not None else np.random.randint(2**31 - 1))
+    rng = generator(seed)
     errors = []
     for _ in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)

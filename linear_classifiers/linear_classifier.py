@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from deep_learning_suite._validate import check_labels
+from deep_learning_suite.utils import generator
 
 from ._checks import check_class_labels, check_features, check_positive_int, check_reg
 from .linear_svm import svm_loss_vectorized
@@ -46,7 +47,7 @@ class LinearClassifier:
         batch_size : int, samples per step, drawn with replacement
         verbose : bool, print the loss every 100 iterations
         seed : int or None, seeds the weight initialisation and the minibatch sampling
-            (not part of the CS231n API; None draws fresh randomness)
+            (not part of the CS231n API); without one both follow ``np.random.seed``, as in the course
 
         Returns
         -------
@@ -80,7 +81,7 @@ class LinearClassifier:
             raise ValueError(f"train: num_iters must be an integer >= 0, got {num_iters!r}")
         batch_size = check_positive_int("batch_size", batch_size, "train")
 
-        rng = np.random.default_rng(seed)
+        rng = generator(seed)
         if self.W is None:
             self.W = (0.001 * rng.standard_normal((dim, int(y.max()) + 1))).astype(X.dtype)
 

@@ -207,3 +207,20 @@ def test_verbose_prints_the_loss_every_100_iterations(rng, capsys):
     assert [line.split(":")[0] for line in lines] == ["iteration 0 / 201", "iteration 100 / 201",
                                                       "iteration 200 / 201"]
     assert float(lines[1].split()[-1]) == pytest.approx(history[100], rel=1e-5)
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_without_a_seed_training_follows_np_random_seed(rng, cls):
+    X = rng.standard_normal((60, 5))
+    y = rng.integers(3, size=60)
+    state = np.random.get_state()
+    try:
+        runs = []
+        for global_seed in (2, 2, 3):
+            np.random.seed(global_seed)
+            model = cls()
+            runs.append((model.train(X, y, num_iters=20, batch_size=10), model.W.copy()))
+    finally:
+        np.random.set_state(state)
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
