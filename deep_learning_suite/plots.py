@@ -118,8 +118,8 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     if Xs.ndim != 4 or Xs.shape[0] == 0:
         raise ValueError(f"visualize_grid: Xs must be (N, H, W, C) with N >= 1, got shape {Xs.shape}; "
                          f"conv weights (F, C, HH, WW) need .transpose(0, 2, 3, 1)")
-    if padding < 0:
-        raise ValueError(f"visualize_grid: padding must be >= 0, got {padding}")
+    if not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"visualize_grid: padding must be an int >= 0, got {padding!r}")
     N, H, W, C = Xs.shape
     G = int(np.ceil(np.sqrt(N)))
     grid = np.zeros((G * H + (G - 1) * padding, G * W + (G - 1) * padding, C))

@@ -75,5 +75,6 @@ def test_visualize_grid_constant_image_and_bad_input():
     assert np.all(grid == 0)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\).*transpose\(0, 2, 3, 1\)"):
         plots.visualize_grid(np.zeros((3, 5, 5)))
-    with pytest.raises(ValueError, match="padding must be >= 0"):
-        plots.visualize_grid(np.zeros((1, 2, 2, 1)), padding=-1)
+    for padding in (-1, 1.5):
+        with pytest.raises(ValueError, match="padding must be an int >= 0"):
+            plots.visualize_grid(np.zeros((1, 2, 2, 1)), padding=padding)
