@@ -231,7 +231,11 @@ def main(argv=None):
     cases = NOTEBOOK_CASES if args.quick else NOTEBOOK_CASES + MORE_CASES
 
     course = load_course(args.course_dir)
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("bench_course.py times PyTorch CPU in the same run, and PyTorch is not installed: "
+                         "pip install -c .ci/constraints.txt -e '.[torch]'") from None
 
     threads = setup_threads(torch)
     tolerance = {"float64": 1e-9, "float32": 1e-4}

@@ -141,3 +141,11 @@ def test_rounds_rotate_the_order_and_every_implementation_runs_each_round():
     assert all(f >= 0 and b >= 0 for f, b in times.values())
     # One warm-up call each, then rounds starting at a, b, c in turn.
     assert calls == list("abc") + list("abc") + list("bca") + list("cab")
+
+
+def test_missing_pytorch_says_how_to_install_it(tmp_path, monkeypatch):
+    course = write_course(tmp_path / "a")
+    script = load_script()
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    with pytest.raises(SystemExit, match=r"PyTorch is not installed: pip install .*\[torch\]"):
+        script.main(["--course-dir", str(course), "--quick"])
