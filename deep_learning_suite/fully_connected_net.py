@@ -42,6 +42,9 @@ class FullyConnectedNet:
         construction reproduces them, as in CS231n.
     use_batchnorm : bool
         Older spelling of ``normalization='batchnorm'``.
+    dropout : float or None
+        Older spelling of ``dropout_keep_ratio`` (the 2018-2020 assignments' name, also
+        the probability of keeping a unit).
 
     Attributes
     ----------
@@ -65,7 +68,16 @@ class FullyConnectedNet:
         dtype=np.float32,
         seed=None,
         use_batchnorm=False,
+        dropout=None,
     ):
+        if dropout is not None:
+            if dropout_keep_ratio != 1 and dropout_keep_ratio != dropout:
+                raise ValueError(f"dropout={dropout!r} and dropout_keep_ratio={dropout_keep_ratio!r} are two "
+                                 f"names for the same keep probability; give only one")
+            if dropout == 0:
+                raise ValueError("dropout=0: dropout is the probability of KEEPING a unit (as in the course "
+                                 "since 2018), so 0 would drop everything; use dropout=1 for no dropout")
+            dropout_keep_ratio = dropout
         if use_batchnorm:
             if normalization not in (None, "batchnorm"):
                 raise ValueError(

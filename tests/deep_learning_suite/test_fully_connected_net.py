@@ -296,3 +296,16 @@ def test_two_layer_net_is_the_one_hidden_layer_fully_connected_net(rng):
     assert a.params["W1"].dtype == np.float64
     f32 = TwoLayerNet(input_dim=D, hidden_dim=H1, num_classes=C, dtype=np.float32)
     assert f32.loss(X).dtype == np.float32
+
+
+def test_older_dropout_argument_is_the_keep_ratio(rng):
+    X, y = _data(rng)
+    old = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, dropout=0.75, dtype=np.float64, seed=3)
+    new = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, dropout_keep_ratio=0.75, dtype=np.float64, seed=3)
+    assert old.dropout_param == new.dropout_param == {"mode": "train", "p": 0.75, "seed": 3}
+    assert old.loss(X, y)[0] == new.loss(X, y)[0]
+    assert not FullyConnectedNet([H1], input_dim=D, num_classes=C, dropout=1).use_dropout
+    with pytest.raises(ValueError, match="two names for the same keep probability"):
+        FullyConnectedNet([H1], input_dim=D, num_classes=C, dropout=0.5, dropout_keep_ratio=0.75)
+    with pytest.raises(ValueError, match="use dropout=1 for no dropout"):
+        FullyConnectedNet([H1], input_dim=D, num_classes=C, dropout=0)
