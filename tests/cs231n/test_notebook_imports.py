@@ -17,6 +17,7 @@ from deep_learning_suite import (
     fully_connected_net,
     layer_utils,
     layers,
+    neural_net,
     optim,
     plots,
     trainer,
@@ -61,6 +62,7 @@ COURSE_NAMES = {
     "cs231n.classifiers.k_nearest_neighbor": {k_nearest_neighbor: ["KNearestNeighbor"]},
     "cs231n.classifiers.linear_svm": {linear_svm: ["svm_loss_naive", "svm_loss_vectorized"]},
     "cs231n.classifiers.softmax": {softmax: ["softmax_loss_naive", "softmax_loss_vectorized"]},
+    "cs231n.classifiers.neural_net": {neural_net: ["TwoLayerNet"]},
     "cs231n.classifiers.linear_classifier": {linear_classifier: ["LinearClassifier", "LinearSVM", "Softmax"]},
     "cs231n.classifiers.fc_net": {
         fully_connected_net: ["FullyConnectedNet", "TwoLayerNet"],
