@@ -58,6 +58,8 @@ COURSE_NAMES = {
     "cs231n.classifiers": {
         k_nearest_neighbor: ["KNearestNeighbor"],
         linear_classifier: ["LinearClassifier", "LinearSVM", "Softmax"],
+        linear_svm: ["svm_loss_naive", "svm_loss_vectorized"],
+        softmax: ["softmax_loss_naive", "softmax_loss_vectorized"],
     },
     "cs231n.classifiers.k_nearest_neighbor": {k_nearest_neighbor: ["KNearestNeighbor"]},
     "cs231n.classifiers.linear_svm": {linear_svm: ["svm_loss_naive", "svm_loss_vectorized"]},
