@@ -1,0 +1,370 @@
+"""Recurrent layers: vanilla RNN and LSTM cells, word embeddings, and per-timestep affine and loss.
+
+Shapes: N sequences, T timesteps, D input features, H hidden units, V words in the
+vocabulary. Sequences are batch-first, ``x: (N, T, D)``, as in CS231n.
+
+The sequence layers do the input projection ``x @ Wx`` for all T timesteps in one matrix
+product, outside the time loop: it does not depend on the hidden state, and one large GEMM
+is far faster than T small ones. Only ``h @ Wh`` and the nonlinearities stay in the loop.
+Their backward passes do the same with the weight gradients.
+
+LSTM gates are stacked in the order input, forget, output, block input (``i, f, o, g``)
+along the 4H columns of ``Wx``, ``Wh`` and ``b``: CS231n's order (PyTorch uses i, f, g, o).
+"""
+
+import numpy as np
+
+from ._validate import check_float, check_ndim, check_same_dtype
+from .layers import affine_backward, affine_forward, log_softmax
+
+
+def sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))`` without overflow for large ``|x|``."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def _check_cell(what, x, prev_h, Wx, Wh, b, gates, x_layout):
+    """Validate one cell's arrays; ``gates`` is 1 for the RNN, 4 for the LSTM."""
+    x, prev_h = check_float("x", x), check_float("h", prev_h)
+    Wx, Wh, b = check_float("Wx", Wx), check_float("Wh", Wh), check_float("b", b)
+    check_ndim("x", x, len(x_layout.split(",")), x_layout)
+    check_ndim("h", prev_h, 2, "(N, H)")
+    check_ndim("Wx", Wx, 2)
+    check_ndim("Wh", Wh, 2)
+    N, D, H = x.shape[0], x.shape[-1], prev_h.shape[1]
+    g = "" if gates == 1 else f"{gates} * "
+    if prev_h.shape[0] != N:
+        raise ValueError(f"{what}: x holds {N} sequences but the hidden state {prev_h.shape} holds "
+                         f"{prev_h.shape[0]}; both need the same N")
+    if Wx.shape != (D, gates * H):
+        raise ValueError(f"{what}: Wx must be (D, {g}H) = {(D, gates * H)} for x {x.shape} and hidden "
+                         f"state {prev_h.shape}, got {Wx.shape}")
+    if Wh.shape != (H, gates * H):
+        raise ValueError(f"{what}: Wh must be (H, {g}H) = {(H, gates * H)}, got {Wh.shape}")
+    if b.shape != (gates * H,):
+        raise ValueError(f"{what}: b must be ({g}H,) = ({gates * H},), got {b.shape}")
+    check_same_dtype(what, "x", x.dtype, h=prev_h, Wx=Wx, Wh=Wh, b=b)
+    return x, prev_h, Wx, Wh, b
+
+
+def _check_grad(what, name, d, shape, dtype):
+    if d.shape != shape:
+        raise ValueError(f"{what}: {name} must have the forward output's shape {shape}, got {d.shape}")
+    check_same_dtype(what, "the forward's x", dtype, **{name: d})
+
+
+# ----------------------------------------------------------------------------- vanilla RNN
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """One timestep of a tanh RNN: ``next_h = tanh(x @ Wx + prev_h @ Wh + b)``.
+
+    Parameters
+    ----------
+    x : ndarray, (N, D);  prev_h : ndarray, (N, H)
+    Wx : ndarray, (D, H);  Wh : ndarray, (H, H);  b : ndarray, (H,)
+
+    Returns
+    -------
+    next_h : ndarray, (N, H)
+    cache : for ``rnn_step_backward``
+    """
+    x, prev_h, Wx, Wh, b = _check_cell("rnn_step_forward", x, prev_h, Wx, Wh, b, 1, "(N, D)")
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    """Backward of ``rnn_step_forward``; ``tanh' = 1 - tanh**2`` reuses the saved output.
+
+    Returns
+    -------
+    dx : (N, D);  dprev_h : (N, H);  dWx : (D, H);  dWh : (H, H);  db : (H,)
+    """
+    x, prev_h, Wx, Wh, next_h = cache
+    _check_grad("rnn_step_backward", "dnext_h", dnext_h, next_h.shape, x.dtype)
+    da = dnext_h * (1 - next_h ** 2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """A tanh RNN over whole sequences, from the initial hidden state ``h0``.
+
+    Parameters
+    ----------
+    x : ndarray, (N, T, D);  h0 : ndarray, (N, H)
+    Wx : ndarray, (D, H);  Wh : ndarray, (H, H);  b : ndarray, (H,)
+
+    Returns
+    -------
+    h : ndarray, (N, T, H), the hidden state after each timestep
+    cache : for ``rnn_backward``
+    """
+    x, h0, Wx, Wh, b = _check_cell("rnn_forward", x, h0, Wx, Wh, b, 1, "(N, T, D)")
+    N, T, _ = x.shape
+    xw = x @ Wx + b
+    h = np.empty((N, T, h0.shape[1]), dtype=x.dtype)
+    prev = h0
+    for t in range(T):
+        prev = h[:, t] = np.tanh(xw[:, t] + prev @ Wh)
+    return h, (x, h0, Wx, Wh, h)
+
+
+def rnn_backward(dh, cache):
+    """Backward of ``rnn_forward``: backpropagation through time.
+
+    Parameters
+    ----------
+    dh : ndarray, (N, T, H), upstream gradient of every hidden state (not only the last)
+
+    Returns
+    -------
+    dx : (N, T, D);  dh0 : (N, H);  dWx : (D, H);  dWh : (H, H);  db : (H,)
+    """
+    x, h0, Wx, Wh, h = cache
+    _check_grad("rnn_backward", "dh", dh, h.shape, x.dtype)
+    N, T, D = x.shape
+    H = h0.shape[1]
+    da = np.empty_like(h)           # gradient of each step's tanh input
+    dnext = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        da[:, t] = (dh[:, t] + dnext) * (1 - h[:, t] ** 2)
+        dnext = da[:, t] @ Wh.T
+    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    da2 = da.reshape(N * T, H)
+    dx = (da2 @ Wx.T).reshape(N, T, D)
+    return dx, dnext, x.reshape(N * T, D).T @ da2, prev_h.reshape(N * T, H).T @ da2, da2.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------- LSTM
+
+def _lstm_cell(a, prev_c):
+    """Gates from the pre-activations ``a`` (N, 4H): returns next_h, next_c and the gates."""
+    H = prev_c.shape[1]
+    i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 2 * H:3 * H])
+    g = np.tanh(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    tanh_c = np.tanh(next_c)
+    return o * tanh_c, next_c, (i, f, o, g, tanh_c)
+
+
+def _lstm_cell_backward(dnext_h, dnext_c, prev_c, gates):
+    """Gradients of ``_lstm_cell``: (da (N, 4H), dprev_c (N, H))."""
+    i, f, o, g, tanh_c = gates
+    dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i),
+                         dc * prev_c * f * (1 - f),
+                         dnext_h * tanh_c * o * (1 - o),
+                         dc * i * (1 - g ** 2)], axis=1)
+    return da, dc * f
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """One LSTM timestep.
+
+    ``a = x @ Wx + prev_h @ Wh + b`` split into four (N, H) blocks;
+    ``i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o)``, ``g = tanh(a_g)``;
+    ``next_c = f * prev_c + i * g``, ``next_h = o * tanh(next_c)``.
+
+    Parameters
+    ----------
+    x : ndarray, (N, D);  prev_h, prev_c : ndarray, (N, H)
+    Wx : ndarray, (D, 4H);  Wh : ndarray, (H, 4H);  b : ndarray, (4H,)
+
+    Returns
+    -------
+    next_h, next_c : ndarray, (N, H)
+    cache : for ``lstm_step_backward``
+    """
+    x, prev_h, Wx, Wh, b = _check_cell("lstm_step_forward", x, prev_h, Wx, Wh, b, 4, "(N, D)")
+    prev_c = check_float("prev_c", prev_c)
+    if prev_c.shape != prev_h.shape:
+        raise ValueError(f"lstm_step_forward: prev_c must have prev_h's shape {prev_h.shape}, "
+                         f"got {prev_c.shape}")
+    check_same_dtype("lstm_step_forward", "x", x.dtype, prev_c=prev_c)
+    next_h, next_c, gates = _lstm_cell(x @ Wx + prev_h @ Wh + b, prev_c)
+    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, gates)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    """Backward of ``lstm_step_forward``.
+
+    Returns
+    -------
+    dx : (N, D);  dprev_h, dprev_c : (N, H);  dWx : (D, 4H);  dWh : (H, 4H);  db : (4H,)
+    """
+    x, prev_h, prev_c, Wx, Wh, gates = cache
+    _check_grad("lstm_step_backward", "dnext_h", dnext_h, prev_h.shape, x.dtype)
+    _check_grad("lstm_step_backward", "dnext_c", dnext_c, prev_h.shape, x.dtype)
+    da, dprev_c = _lstm_cell_backward(dnext_h, dnext_c, prev_c, gates)
+    return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    """An LSTM over whole sequences from hidden state ``h0``; the cell state starts at zero.
+
+    Parameters
+    ----------
+    x : ndarray, (N, T, D);  h0 : ndarray, (N, H)
+    Wx : ndarray, (D, 4H);  Wh : ndarray, (H, 4H);  b : ndarray, (4H,)
+
+    Returns
+    -------
+    h : ndarray, (N, T, H), the hidden state after each timestep (cell states are internal)
+    cache : for ``lstm_backward``
+    """
+    x, h0, Wx, Wh, b = _check_cell("lstm_forward", x, h0, Wx, Wh, b, 4, "(N, T, D)")
+    N, T, _ = x.shape
+    xw = x @ Wx + b
+    h = np.empty((N, T, h0.shape[1]), dtype=x.dtype)
+    c = np.zeros((N, T + 1, h0.shape[1]), dtype=x.dtype)   # c[:, 0] is c0, c[:, t + 1] step t's
+    steps, prev = [], h0
+    for t in range(T):
+        prev, c[:, t + 1], gates = _lstm_cell(xw[:, t] + prev @ Wh, c[:, t])
+        h[:, t] = prev
+        steps.append(gates)
+    return h, (x, h0, Wx, Wh, h, c, steps)
+
+
+def lstm_backward(dh, cache):
+    """Backward of ``lstm_forward``: backpropagation through time.
+
+    Parameters
+    ----------
+    dh : ndarray, (N, T, H), upstream gradient of every hidden state
+
+    Returns
+    -------
+    dx : (N, T, D);  dh0 : (N, H);  dWx : (D, 4H);  dWh : (H, 4H);  db : (4H,)
+    """
+    x, h0, Wx, Wh, h, c, steps = cache
+    _check_grad("lstm_backward", "dh", dh, h.shape, x.dtype)
+    N, T, D = x.shape
+    H = h0.shape[1]
+    da = np.empty((N, T, 4 * H), dtype=x.dtype)
+    dnext_h, dnext_c = np.zeros_like(h0), np.zeros_like(h0)
+    for t in reversed(range(T)):
+        da[:, t], dnext_c = _lstm_cell_backward(dh[:, t] + dnext_h, dnext_c, c[:, t], steps[t])
+        dnext_h = da[:, t] @ Wh.T
+    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    da2 = da.reshape(N * T, 4 * H)
+    dx = (da2 @ Wx.T).reshape(N, T, D)
+    return dx, dnext_h, x.reshape(N * T, D).T @ da2, prev_h.reshape(N * T, H).T @ da2, da2.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------- words and outputs
+
+def _check_indices(what, x, V, name="x"):
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"{what}: {name} must hold integer word indices, got dtype {x.dtype}; "
+                         f"convert with {name}.astype(np.int64)")
+    if x.size and (x.min() < 0 or x.max() >= V):
+        bad = x[(x < 0) | (x >= V)]
+        raise ValueError(f"{what}: {name} holds indices out of range: {bad[:5].tolist()} "
+                         f"(expected 0 <= index < {V}, the vocabulary size)")
+    return x
+
+
+def word_embedding_forward(x, W):
+    """Look up a vector for every word: ``out[n, t] = W[x[n, t]]``.
+
+    Parameters
+    ----------
+    x : ndarray of int, (N, T), with 0 <= x < V
+    W : ndarray, (V, D), one row per word
+
+    Returns
+    -------
+    out : ndarray, (N, T, D)
+    cache : (x, W)
+    """
+    W = check_ndim("W", check_float("W", W), 2, "(V, D)")
+    x = check_ndim("x", _check_indices("word_embedding_forward", x, W.shape[0]), 2, "(N, T)")
+    return W[x], (x, W)
+
+
+def word_embedding_backward(dout, cache):
+    """Backward of ``word_embedding_forward``: each word's row sums the gradients of its uses.
+
+    Returns
+    -------
+    dW : ndarray, (V, D)
+    """
+    x, W = cache
+    _check_grad("word_embedding_backward", "dout", dout, x.shape + W.shape[1:], W.dtype)
+    dW = np.zeros_like(W)
+    np.add.at(dW, x.ravel(), dout.reshape(-1, W.shape[1]))   # repeated words must accumulate
+    return dW
+
+
+def temporal_affine_forward(x, w, b):
+    """The same affine map at every timestep: ``out[:, t] = x[:, t] @ w + b``.
+
+    Parameters
+    ----------
+    x : ndarray, (N, T, D);  w : ndarray, (D, M);  b : ndarray, (M,)
+
+    Returns
+    -------
+    out : ndarray, (N, T, M)
+    cache : for ``temporal_affine_backward``
+    """
+    x = check_ndim("x", check_float("x", x), 3, "(N, T, D)")
+    N, T, D = x.shape
+    out, cache = affine_forward(x.reshape(N * T, D), w, b)
+    return out.reshape(N, T, -1), (cache, x.shape)
+
+
+def temporal_affine_backward(dout, cache):
+    """Backward of ``temporal_affine_forward``.
+
+    Returns
+    -------
+    dx : (N, T, D);  dw : (D, M);  db : (M,)
+    """
+    affine_cache, shape = cache
+    M = affine_cache[1].shape[1]
+    _check_grad("temporal_affine_backward", "dout", dout, shape[:2] + (M,), affine_cache[0].dtype)
+    dx, dw, db = affine_backward(dout.reshape(-1, M), affine_cache)
+    return dx.reshape(shape), dw, db
+
+
+def temporal_softmax_loss(x, y, mask, verbose=False):
+    """Softmax cross-entropy at every timestep, summed over time and averaged over sequences.
+
+    ``loss = -(1 / N) * sum_{n, t} mask[n, t] * log softmax(x[n, t])[y[n, t]]``. The mask
+    drops the padding after a sequence's end from the loss and the gradient.
+
+    Parameters
+    ----------
+    x : ndarray, (N, T, V) scores
+    y : ndarray of int, (N, T), with 0 <= y < V
+    mask : ndarray of bool, (N, T); True where ``x[n, t]`` counts (0/1 weights also work)
+    verbose : bool
+        Print the shape of the flattened gradient, as the course's version does.
+
+    Returns
+    -------
+    loss : float (a scalar of x's dtype);  dx : ndarray, (N, T, V)
+    """
+    x = check_ndim("x", check_float("x", x), 3, "(N, T, V) of scores")
+    N, T, V = x.shape
+    if N == 0:
+        raise ValueError("temporal_softmax_loss: empty batch (N = 0)")
+    y = _check_indices("temporal_softmax_loss", y, V, name="y")
+    mask = np.asarray(mask)
+    for name, a in (("y", y), ("mask", mask)):
+        if a.shape != (N, T):
+            raise ValueError(f"temporal_softmax_loss: {name} must be (N, T) = {(N, T)} to match "
+                             f"scores {x.shape}, got {a.shape}")
+    x2, y2, m = x.reshape(N * T, V), y.ravel(), mask.ravel().astype(x.dtype)
+    rows = np.arange(N * T)
+    log_probs = log_softmax(x2)
+    loss = -(m * log_probs[rows, y2]).sum() / N
+    dx = np.exp(log_probs)
+    dx[rows, y2] -= 1
+    dx *= m[:, None] / N
+    if verbose:
+        print("dx_flat: ", dx.shape)
+    return loss, dx.reshape(N, T, V)
