@@ -1,4 +1,5 @@
-"""Training plots saved as PNG: loss curve, accuracies, first-layer filters, confusion matrix.
+"""Training plots saved as PNG: loss curve, accuracies, first-layer filters, confusion matrix;
+and ``image_from_url``, which fetches an image for a notebook to show.
 
 matplotlib is imported inside each function (it is an optional dependency), and figures are
 built with ``matplotlib.figure.Figure`` on the Agg canvas rather than through pyplot, so
@@ -177,3 +178,49 @@ def plot_confusion(y_true, y_pred, path, class_names=None, title="Confusion matr
                 ax.text(j, i, str(M[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if frac[i, j] > 0.5 else "black")
     return _save(fig, path)
+
+
+def image_from_url(url, timeout=10, max_bytes=20 * 2**20):
+    """Download an image and decode it, as the captioning notebooks do to show COCO images.
+
+    Parameters
+    ----------
+    url : str
+        http(s) or file URL of a JPEG, PNG or other format Pillow reads.
+    timeout : float
+        Seconds to wait for the server.
+    max_bytes : int
+        Larger downloads are refused (a photo is a few hundred kB).
+
+    Returns
+    -------
+    ndarray of uint8, (H, W, 3) for colour or (H, W) for grey; or None when the image cannot be
+    fetched or decoded. COCO's Flickr URLs are years old and many are gone, so, as in the
+    course, a failure prints why and returns None, and a loop over captions carries on.
+    """
+    import io
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as f:
+            raw = f.read(max_bytes + 1)
+    except urllib.error.HTTPError as e:
+        print("HTTP Error: ", e.code, url)
+        return None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print("URL Error: ", getattr(e, "reason", e), url)
+        return None
+    if len(raw) > max_bytes:
+        print(f"Image Error: more than {max_bytes} bytes, not read: ", url)
+        return None
+    try:
+        from PIL import Image           # installed with matplotlib, the plot extra
+    except ImportError as e:
+        raise ImportError("image_from_url needs Pillow: pip install 'cs231n-toolkit[plot]'") from e
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            return np.asarray(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
+    except (OSError, Image.DecompressionBombError) as e:
+        print("Image Error: ", e, url)
+        return None

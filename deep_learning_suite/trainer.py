@@ -46,6 +46,19 @@ def update_rule_names():
             and getattr(f, "__module__", None) == optim.__name__]
 
 
+def get_update_rule(update_rule, who="Solver"):
+    """The function for ``update_rule``: a name in :mod:`optim`, or a rule function itself."""
+    if isinstance(update_rule, str):
+        names = update_rule_names()
+        if update_rule not in names:
+            raise ValueError(f'{who}: invalid update_rule "{update_rule}"; use one of '
+                             f"{', '.join(map(repr, names))} or a function")
+        return getattr(optim, update_rule)
+    if callable(update_rule):
+        return update_rule
+    raise ValueError(f"{who}: update_rule must be a name or a function, got {update_rule!r}")
+
+
 def _param_mismatch(theirs, mine, their_class, my_class):
     """What differs between a checkpoint's and a model's ``{name: (shape, dtype)}``."""
     def spec(v):
@@ -146,17 +159,7 @@ class Solver:
         if self.batch_size <= 0 or self.num_epochs < 0:
             raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
                              f"got {self.batch_size} and {self.num_epochs}")
-        if isinstance(self.update_rule, str):
-            names = update_rule_names()
-            if self.update_rule not in names:
-                raise ValueError(f'Solver: invalid update_rule "{self.update_rule}"; use one of '
-                                 f"{', '.join(map(repr, names))} or a function")
-            self._rule = getattr(optim, self.update_rule)
-        elif callable(self.update_rule):
-            self._rule = self.update_rule
-        else:
-            raise ValueError(f"Solver: update_rule must be a name or a function, "
-                             f"got {self.update_rule!r}")
+        self._rule = get_update_rule(self.update_rule)
         self._reset()
         if opts["resume_from"] is not None:
             self.resume(opts["resume_from"])
