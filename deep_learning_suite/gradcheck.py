@@ -6,7 +6,7 @@ each analytic gradient with ``utils.eval_numerical_gradient_array`` (or
 imported inside the checks, so a missing or broken module shows up as one FAIL row with the
 import error instead of stopping the whole table.
 
-Tolerances: 1e-7 for affine, ReLU, dropout and the losses; 1e-6 for the norms, conv and pool;
+Tolerances: 1e-7 for affine, ReLU, dropout, the recurrent layers and the losses; 1e-6 for the norms, conv and pool;
 1e-5 for whole models (their loss sums many terms, so the centred difference is noisier);
 a model gradient that is zero in exact arithmetic (a bias feeding batchnorm) is compared
 absolutely, within 1e-8, and marked ``[~0, abs]``.
@@ -190,6 +190,72 @@ def check_cnn(rng):
     return _model_rows(model, X, y)
 
 
+def _cell(rng, N, D, H, gates, T=None):
+    x = rng.standard_normal((N, D) if T is None else (N, T, D))
+    return [x, rng.standard_normal((N, H)), rng.standard_normal((D, gates * H)) / np.sqrt(D),
+            rng.standard_normal((H, gates * H)) / np.sqrt(H), rng.standard_normal(gates * H)]
+
+
+def check_rnn(rng):
+    R = _mod("rnn_layers")
+    return [(f"{n} (step)", e, t) for n, e, t in
+            _layer(R.rnn_step_forward, R.rnn_step_backward, _cell(rng, 3, 4, 5, 1), range(5), rng, 1e-7)] + \
+        [(f"{n} (sequence)", e, t) for n, e, t in
+         _layer(R.rnn_forward, R.rnn_backward, _cell(rng, 2, 3, 4, 1, T=6), range(5), rng, 1e-7)]
+
+
+def check_lstm(rng):
+    R = _mod("rnn_layers")
+    H = 4
+    inputs = _cell(rng, 3, 2, H, 4)
+    inputs.insert(2, rng.standard_normal((3, H)))       # prev_c
+
+    def step(*args):                # both outputs as one array, so one dout checks both
+        h, c, cache = R.lstm_step_forward(*args)
+        return np.concatenate([h, c], axis=1), cache
+    rows = _layer(step, lambda d, cache: R.lstm_step_backward(d[:, :H], d[:, H:], cache),
+                  inputs, range(6), rng, 1e-7)
+    return [(f"{n} (step)", e, t) for n, e, t in rows] + \
+        [(f"{n} (sequence)", e, t) for n, e, t in
+         _layer(R.lstm_forward, R.lstm_backward, _cell(rng, 2, 3, H, 4, T=6), range(5), rng, 1e-7)]
+
+
+def check_word_embedding(rng):
+    R = _mod("rnn_layers")
+    x = rng.integers(5, size=(6, 3))
+    return _layer(lambda W: R.word_embedding_forward(x, W), R.word_embedding_backward,
+                  [rng.standard_normal((5, 4))], [0], rng, 1e-7)
+
+
+def check_temporal_affine(rng):
+    R = _mod("rnn_layers")
+    inputs = [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)]
+    return _layer(R.temporal_affine_forward, R.temporal_affine_backward, inputs, [0, 1, 2], rng, 1e-7)
+
+
+def check_temporal_softmax_loss(rng):
+    R, u = _mod("rnn_layers"), _mod("utils")
+    x, y = 0.5 * rng.standard_normal((4, 5, 6)), rng.integers(6, size=(4, 5))
+    mask = rng.random((4, 5)) > 0.3
+    _, dx = R.temporal_softmax_loss(x, y, mask)
+    num = u.eval_numerical_gradient(lambda v: R.temporal_softmax_loss(v, y, mask)[0], x, verbose=False)
+    return [("dx", u.rel_error(dx, num), 1e-7)]
+
+
+def check_captioning_rnn(rng):
+    CR = _mod("captioning_rnn").CaptioningRNN
+    vocab = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "cat": 4}
+    features, captions = rng.standard_normal((2, 4)), rng.integers(5, size=(2, 5))
+    captions[:, 1] = 3
+    rows = []
+    for cell in ("rnn", "lstm"):
+        model = CR(vocab, input_dim=4, wordvec_dim=3, hidden_dim=5, cell_type=cell, dtype=np.float64)
+        for k, v in model.params.items():   # O(1) values: initial word vectors are 1e-2 small
+            model.params[k] = 0.5 * rng.standard_normal(v.shape)
+        rows += [(f"{n} ({cell})", e, t) for n, e, t in _model_rows(model, features, captions)]
+    return rows
+
+
 CHECKS = [
     ("affine", check_affine), ("relu", check_relu), ("softmax_loss", check_softmax_loss),
     ("svm_loss", check_svm_loss), ("batchnorm", check_batchnorm),
@@ -197,7 +263,10 @@ CHECKS = [
     ("spatial_groupnorm", check_groupnorm), ("dropout", check_dropout),
     ("conv_naive", check_conv_naive), ("conv_fast", check_conv_fast),
     ("max_pool_naive", check_pool_naive), ("max_pool_fast", check_pool_fast),
+    ("rnn", check_rnn), ("lstm", check_lstm), ("word_embedding", check_word_embedding),
+    ("temporal_affine", check_temporal_affine), ("temporal_softmax_loss", check_temporal_softmax_loss),
     ("FullyConnectedNet", check_fc_net), ("ThreeLayerConvNet", check_cnn),
+    ("CaptioningRNN", check_captioning_rnn),
 ]
 
 
@@ -208,18 +277,18 @@ def run(only=None, seed=0):
     if not checks:
         print(f"no check matches {only!r}; names: {', '.join(n for n, _ in CHECKS)}")
         return 2
-    print(f"{'check':<20}{'gradient':<28}{'rel error':>11}{'tol':>8}  result")
+    print(f"{'check':<23}{'gradient':<28}{'rel error':>11}{'tol':>8}  result")
     failures = 0
     for name, check in checks:
         try:
             rows = check(np.random.default_rng(seed))
         except Exception as e:      # a missing or broken module is one clear FAIL row
             failures += 1
-            print(f"{name:<20}{'-':<28}{'-':>11}{'-':>8}  FAIL ({type(e).__name__}: {e})")
+            print(f"{name:<23}{'-':<28}{'-':>11}{'-':>8}  FAIL ({type(e).__name__}: {e})")
             continue
         for grad, err, tol in rows:
             ok = bool(np.isfinite(err) and err <= tol)
             failures += not ok
-            print(f"{name:<20}{grad:<28}{err:>11.2e}{tol:>8.0e}  {'PASS' if ok else 'FAIL'}")
+            print(f"{name:<23}{grad:<28}{err:>11.2e}{tol:>8.0e}  {'PASS' if ok else 'FAIL'}")
     print(f"{'all gradient checks passed' if not failures else f'{failures} check(s) FAILED'}")
     return 1 if failures else 0

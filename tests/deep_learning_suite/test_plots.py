@@ -78,3 +78,26 @@ def test_visualize_grid_constant_image_and_bad_input():
     for padding in (-1, 1.5):
         with pytest.raises(ValueError, match="padding must be an int >= 0"):
             plots.visualize_grid(np.zeros((1, 2, 2, 1)), padding=padding)
+
+
+@pytest.mark.parametrize("mode, shape", [("RGB", (5, 7, 3)), ("L", (5, 7)), ("RGBA", (5, 7, 3))])
+def test_image_from_url_decodes_a_file_url(tmp_path, rng, mode, shape):
+    Image = pytest.importorskip("PIL.Image")
+    pixels = rng.integers(256, size=(5, 7, len(mode)), dtype=np.uint8)
+    path = tmp_path / "img.png"
+    Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(path)
+    img = plots.image_from_url(path.as_uri())
+    assert img.dtype == np.uint8 and img.shape == shape
+    np.testing.assert_array_equal(img, pixels[..., :3] if mode != "L" else pixels[..., 0])
+
+
+def test_image_from_url_reports_failures_and_returns_none(tmp_path, capsys):
+    pytest.importorskip("PIL.Image")
+    assert plots.image_from_url((tmp_path / "gone.jpg").as_uri()) is None
+    assert "URL Error" in capsys.readouterr().out
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    assert plots.image_from_url((tmp_path / "bad.jpg").as_uri()) is None
+    assert "Image Error" in capsys.readouterr().out
+    (tmp_path / "big.png").write_bytes(PNG + bytes(100))
+    assert plots.image_from_url((tmp_path / "big.png").as_uri(), max_bytes=50) is None
+    assert "more than 50 bytes" in capsys.readouterr().out

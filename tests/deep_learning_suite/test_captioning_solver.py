@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from deep_learning_suite.captioning_rnn import CaptioningRNN
+from deep_learning_suite.captioning_solver import CaptioningSolver
+from deep_learning_suite.coco import decode_captions, load_coco_data
+from deep_learning_suite.trainer import TrainingDivergedError
+from tests._coco_files import coco_arrays, write_coco_dir
+
+
+def _model(data, cell_type="rnn", seed=0, wordvec_dim=32, hidden_dim=64):
+    return CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1],
+                         wordvec_dim=wordvec_dim, hidden_dim=hidden_dim, cell_type=cell_type, seed=seed)
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+def test_overfits_small_data_and_samples_its_captions(tmp_path, cell_type):
+    # The notebooks' "overfit small data" check, on COCO-format files written here: the loss
+    # falls from about T * log(V) to near zero, and sampling reproduces the training captions.
+    pytest.importorskip("h5py")
+    write_coco_dir(tmp_path)
+    data = load_coco_data(tmp_path, max_train=50, seed=0)
+    # Over 4 seeds the last losses were 0.09-0.11 (RNN) and 0.28-0.33 (LSTM) at this size.
+    model = _model(data, cell_type, wordvec_dim=64, hidden_dim=128)
+    solver = CaptioningSolver(model, data, update_rule="adam", num_epochs=50, batch_size=25,
+                              optim_config={"learning_rate": 5e-3}, lr_decay=0.95,
+                              verbose=False, seed=0)
+    solver.train()
+    assert len(solver.loss_history) == 50 * 2
+    assert solver.loss_history[0] > 0.8 * 8 * np.log(len(data["idx_to_word"]))
+    assert np.mean(solver.loss_history[-5:]) < 1.0
+    images = np.unique(data["train_image_idxs"])
+    sampled = decode_captions(model.sample(data["train_features"][images]), data["idx_to_word"])
+    for image, caption in zip(images, sampled):
+        truth = data["train_captions"][data["train_image_idxs"] == image][0]
+        # sample() starts after <START>; decode keeps <END>
+        assert "<START> " + caption == decode_captions(truth, data["idx_to_word"])
+
+
+def test_learning_rate_decays_every_epoch():
+    data = coco_arrays()
+    solver = CaptioningSolver(_model(data), data, update_rule="sgd", num_epochs=3, batch_size=10,
+                              optim_config={"learning_rate": 1e-2}, lr_decay=0.5, verbose=False, seed=0)
+    solver.train()
+    assert len(solver.loss_history) == 3 * (24 // 10)
+    assert all(c["learning_rate"] == pytest.approx(1e-2 * 0.5 ** 3) for c in solver.optim_configs.values())
+
+
+def test_seed_repeats_a_run(capsys):
+    data = coco_arrays()
+    runs = []
+    for _ in range(2):
+        solver = CaptioningSolver(_model(data), data, update_rule="adam", num_epochs=2, batch_size=8,
+                                  print_every=2, seed=4)
+        solver.train()
+        runs.append(solver.loss_history)
+    assert runs[0] == runs[1]
+    out = capsys.readouterr().out
+    assert "(Iteration 1 / 6) loss:" in out and "(Iteration 5 / 6)" in out
+
+
+def test_a_non_finite_loss_stops_training_with_advice():
+    data = coco_arrays()
+    model = _model(data)
+    model.params["W_vocab"][0, 0] = np.nan
+    solver = CaptioningSolver(model, data, verbose=False, optim_config={"learning_rate": 0.3})
+    with pytest.raises(TrainingDivergedError, match=r"loss is nan at iteration 1.*now 0.3"):
+        solver.train()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_epoch": 3}, r"unrecognized option\(s\) \['num_epoch'\]"),
+    ({"update_rule": "adamm"}, 'invalid update_rule "adamm"'),
+    ({"batch_size": 0}, "batch_size must be positive"),
+])
+def test_bad_options_are_refused(kwargs, message):
+    data = coco_arrays()
+    with pytest.raises(ValueError, match=message):
+        CaptioningSolver(_model(data), data, **kwargs)
+
+
+def test_data_without_training_captions_is_refused():
+    data = coco_arrays()
+    del data["train_image_idxs"]
+    with pytest.raises(ValueError, match="'train_image_idxs' is missing"):
+        CaptioningSolver(_model(coco_arrays()), data)
