@@ -19,9 +19,13 @@ from .layers import affine_backward, affine_forward, log_softmax
 
 
 def sigmoid(x):
-    """Logistic function ``1 / (1 + exp(-x))`` without overflow for large ``|x|``."""
-    z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    """Logistic function ``1 / (1 + exp(-x))``, accurate to round-off for every ``x``.
+
+    For x below about -88 (float32) or -709 (float64) ``exp(-x)`` overflows to inf and the
+    result is the correct limit 0, so that overflow is silenced rather than warned about.
+    """
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 def _check_cell(what, x, prev_h, Wx, Wh, b, gates, x_layout):
@@ -101,13 +105,14 @@ def rnn_forward(x, h0, Wx, Wh, b):
     cache : for ``rnn_backward``
     """
     x, h0, Wx, Wh, b = _check_cell("rnn_forward", x, h0, Wx, Wh, b, 1, "(N, T, D)")
-    N, T, _ = x.shape
-    xw = x @ Wx + b
-    h = np.empty((N, T, h0.shape[1]), dtype=x.dtype)
+    x_tm = _time_major(x)
+    T, N, H = x_tm.shape[0], x_tm.shape[1], h0.shape[1]
+    xw = (x_tm.reshape(T * N, -1) @ Wx + b).reshape(T, N, H)
+    h = np.empty((T, N, H), dtype=x.dtype)
     prev = h0
     for t in range(T):
-        prev = h[:, t] = np.tanh(xw[:, t] + prev @ Wh)
-    return h, (x, h0, Wx, Wh, h)
+        prev = np.tanh(xw[t] + prev @ Wh, out=h[t])
+    return _batch_major(h), (x_tm, h0, Wx, Wh, h)
 
 
 def rnn_backward(dh, cache):
@@ -121,19 +126,37 @@ def rnn_backward(dh, cache):
     -------
     dx : (N, T, D);  dh0 : (N, H);  dWx : (D, H);  dWh : (H, H);  db : (H,)
     """
-    x, h0, Wx, Wh, h = cache
-    _check_grad("rnn_backward", "dh", dh, h.shape, x.dtype)
-    N, T, D = x.shape
-    H = h0.shape[1]
+    x_tm, h0, Wx, Wh, h = cache
+    T, N, H = h.shape
+    _check_grad("rnn_backward", "dh", dh, (N, T, H), h.dtype)
+    dh = dh.transpose(1, 0, 2)
     da = np.empty_like(h)           # gradient of each step's tanh input
     dnext = np.zeros_like(h0)
     for t in reversed(range(T)):
-        da[:, t] = (dh[:, t] + dnext) * (1 - h[:, t] ** 2)
-        dnext = da[:, t] @ Wh.T
-    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    da2 = da.reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(N, T, D)
-    return dx, dnext, x.reshape(N * T, D).T @ da2, prev_h.reshape(N * T, H).T @ da2, da2.sum(axis=0)
+        da[t] = (dh[t] + dnext) * (1 - h[t] ** 2)
+        dnext = da[t] @ Wh.T
+    dx, dWx, dWh, db = _weight_grads(da, x_tm, h0, h, Wx)
+    return dx, dnext, dWx, dWh, db
+
+
+def _time_major(x):
+    """(N, T, D) -> contiguous (T, N, D): each step then reads one contiguous block."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2))
+
+
+def _batch_major(a):
+    return np.ascontiguousarray(a.transpose(1, 0, 2))
+
+
+def _weight_grads(da, x_tm, h0, h, Wx):
+    """dx (N, T, D), dWx, dWh, db from every step's pre-activation gradient ``da`` (T, N, gH),
+    each as one GEMM over all T * N rows."""
+    T, N, gH = da.shape
+    da2 = da.reshape(T * N, gH)
+    prev_h = np.concatenate([h0[None], h[:-1]], axis=0).reshape(T * N, -1)
+    dx = _batch_major((da2 @ Wx.T).reshape(T, N, -1))
+    dWx = x_tm.reshape(T * N, -1).T @ da2
+    return dx, dWx, prev_h.T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------- LSTM
@@ -141,21 +164,23 @@ def rnn_backward(dh, cache):
 def _lstm_cell(a, prev_c):
     """Gates from the pre-activations ``a`` (N, 4H): returns next_h, next_c and the gates."""
     H = prev_c.shape[1]
-    i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 2 * H:3 * H])
+    ifo = sigmoid(a[:, :3 * H])                     # i, f, o side by side: one pass
     g = np.tanh(a[:, 3 * H:])
-    next_c = f * prev_c + i * g
+    next_c = ifo[:, H:2 * H] * prev_c + ifo[:, :H] * g
     tanh_c = np.tanh(next_c)
-    return o * tanh_c, next_c, (i, f, o, g, tanh_c)
+    return ifo[:, 2 * H:] * tanh_c, next_c, (ifo, g, tanh_c)
 
 
 def _lstm_cell_backward(dnext_h, dnext_c, prev_c, gates):
     """Gradients of ``_lstm_cell``: (da (N, 4H), dprev_c (N, H))."""
-    i, f, o, g, tanh_c = gates
+    ifo, g, tanh_c = gates
+    H = g.shape[1]
+    i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
     dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)
-    da = np.concatenate([dc * g * i * (1 - i),
-                         dc * prev_c * f * (1 - f),
-                         dnext_h * tanh_c * o * (1 - o),
-                         dc * i * (1 - g ** 2)], axis=1)
+    da = np.empty((g.shape[0], 4 * H), dtype=g.dtype)
+    da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H] = dc * g, dc * prev_c, dnext_h * tanh_c
+    da[:, :3 * H] *= ifo * (1 - ifo)                # sigmoid' = s (1 - s)
+    da[:, 3 * H:] = dc * i * (1 - g ** 2)
     return da, dc * f
 
 
@@ -214,16 +239,17 @@ def lstm_forward(x, h0, Wx, Wh, b):
     cache : for ``lstm_backward``
     """
     x, h0, Wx, Wh, b = _check_cell("lstm_forward", x, h0, Wx, Wh, b, 4, "(N, T, D)")
-    N, T, _ = x.shape
-    xw = x @ Wx + b
-    h = np.empty((N, T, h0.shape[1]), dtype=x.dtype)
-    c = np.zeros((N, T + 1, h0.shape[1]), dtype=x.dtype)   # c[:, 0] is c0, c[:, t + 1] step t's
+    x_tm = _time_major(x)
+    T, N, H = x_tm.shape[0], x_tm.shape[1], h0.shape[1]
+    xw = (x_tm.reshape(T * N, -1) @ Wx + b).reshape(T, N, 4 * H)
+    h = np.empty((T, N, H), dtype=x.dtype)
+    c = np.zeros((T + 1, N, H), dtype=x.dtype)      # c[0] is c0, c[t + 1] step t's
     steps, prev = [], h0
     for t in range(T):
-        prev, c[:, t + 1], gates = _lstm_cell(xw[:, t] + prev @ Wh, c[:, t])
-        h[:, t] = prev
+        h[t], c[t + 1], gates = _lstm_cell(xw[t] + prev @ Wh, c[t])
+        prev = h[t]
         steps.append(gates)
-    return h, (x, h0, Wx, Wh, h, c, steps)
+    return _batch_major(h), (x_tm, h0, Wx, Wh, h, c, steps)
 
 
 def lstm_backward(dh, cache):
@@ -237,19 +263,17 @@ def lstm_backward(dh, cache):
     -------
     dx : (N, T, D);  dh0 : (N, H);  dWx : (D, 4H);  dWh : (H, 4H);  db : (4H,)
     """
-    x, h0, Wx, Wh, h, c, steps = cache
-    _check_grad("lstm_backward", "dh", dh, h.shape, x.dtype)
-    N, T, D = x.shape
-    H = h0.shape[1]
-    da = np.empty((N, T, 4 * H), dtype=x.dtype)
+    x_tm, h0, Wx, Wh, h, c, steps = cache
+    T, N, H = h.shape
+    _check_grad("lstm_backward", "dh", dh, (N, T, H), h.dtype)
+    dh = dh.transpose(1, 0, 2)
+    da = np.empty((T, N, 4 * H), dtype=h.dtype)
     dnext_h, dnext_c = np.zeros_like(h0), np.zeros_like(h0)
     for t in reversed(range(T)):
-        da[:, t], dnext_c = _lstm_cell_backward(dh[:, t] + dnext_h, dnext_c, c[:, t], steps[t])
-        dnext_h = da[:, t] @ Wh.T
-    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
-    da2 = da.reshape(N * T, 4 * H)
-    dx = (da2 @ Wx.T).reshape(N, T, D)
-    return dx, dnext_h, x.reshape(N * T, D).T @ da2, prev_h.reshape(N * T, H).T @ da2, da2.sum(axis=0)
+        da[t], dnext_c = _lstm_cell_backward(dh[t] + dnext_h, dnext_c, c[t], steps[t])
+        dnext_h = da[t] @ Wh.T
+    dx, dWx, dWh, db = _weight_grads(da, x_tm, h0, h, Wx)
+    return dx, dnext_h, dWx, dWh, db
 
 
 # ----------------------------------------------------------------------------- words and outputs

@@ -76,7 +76,8 @@ def test_seed_fixes_the_weights_and_none_follows_np_random_seed():
     np.random.seed(7)
     d = CaptioningRNN(VOCAB, input_dim=4)
     assert all(np.array_equal(c.params[k], d.params[k]) for k in c.params)
-    assert c.params["Wx"].shape == (128, 128) and CaptioningRNN(VOCAB, cell_type="lstm").params["Wx"].shape == (128, 512)
+    assert c.params["Wx"].shape == (128, 128)
+    assert CaptioningRNN(VOCAB, cell_type="lstm").params["Wx"].shape == (128, 512)
 
 
 def _steer(model):

@@ -8,7 +8,6 @@ from deep_learning_suite.data import CorruptDataError, DatasetNotFoundError
 from tests._coco_files import WORD_TO_IDX, WORDS, coco_arrays, write_coco_dir
 
 
-
 @pytest.fixture
 def h5py():
     """Writing and reading the course's files needs h5py (in the test extra)."""
