@@ -97,3 +97,16 @@ def conv_output_size(size, field, pad, stride, what="conv", axis="H"):
             f"multiple of stride {stride}; change pad, stride or the input size"
         )
     return 1 + span // stride
+
+
+def check_indices(what, x, V, name="x"):
+    """Return ``x`` as an integer array of indices in ``[0, V)`` (word indices, any shape)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"{what}: {name} must hold integer word indices, got dtype {x.dtype}; "
+                         f"convert with {name}.astype(np.int64)")
+    if x.size and (x.min() < 0 or x.max() >= V):
+        bad = x[(x < 0) | (x >= V)]
+        raise ValueError(f"{what}: {name} holds indices out of range: {bad[:5].tolist()} "
+                         f"(expected 0 <= index < {V}, the vocabulary size)")
+    return x

@@ -13,6 +13,7 @@ The network reads ``captions[:, :-1]`` and learns to predict ``captions[:, 1:]``
 
 import numpy as np
 
+from ._validate import check_indices
 from .layers import affine_backward, affine_forward
 from .rnn_layers import (
     lstm_backward,
@@ -121,6 +122,7 @@ class CaptioningRNN:
             raise ValueError(f"CaptioningRNN.loss: captions must be (N, T) with N = "
                              f"{features.shape[0]} (one per feature row) and T >= 2, got shape "
                              f"{captions.shape}")
+        captions = check_indices("CaptioningRNN.loss", captions, len(self.word_to_idx), "captions")
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
         mask = captions_out != self._null
         p = self.params
@@ -157,6 +159,9 @@ class CaptioningRNN:
         if self._start is None:
             raise ValueError("CaptioningRNN.sample: the vocabulary has no '<START>' token to "
                              "begin a caption with")
+        if int(max_length) != max_length or max_length < 1:
+            raise ValueError(f"CaptioningRNN.sample: max_length must be a positive integer, "
+                             f"got {max_length!r}")
         features = self._features(features)
         N, p = features.shape[0], self.params
         captions = np.full((N, max_length), self._null, dtype=np.int32)

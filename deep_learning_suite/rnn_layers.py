@@ -14,7 +14,7 @@ along the 4H columns of ``Wx``, ``Wh`` and ``b``: CS231n's order (PyTorch uses i
 
 import numpy as np
 
-from ._validate import check_float, check_ndim, check_same_dtype
+from ._validate import check_float, check_indices, check_ndim, check_same_dtype
 from .layers import affine_backward, affine_forward, log_softmax
 
 
@@ -278,18 +278,6 @@ def lstm_backward(dh, cache):
 
 # ----------------------------------------------------------------------------- words and outputs
 
-def _check_indices(what, x, V, name="x"):
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"{what}: {name} must hold integer word indices, got dtype {x.dtype}; "
-                         f"convert with {name}.astype(np.int64)")
-    if x.size and (x.min() < 0 or x.max() >= V):
-        bad = x[(x < 0) | (x >= V)]
-        raise ValueError(f"{what}: {name} holds indices out of range: {bad[:5].tolist()} "
-                         f"(expected 0 <= index < {V}, the vocabulary size)")
-    return x
-
-
 def word_embedding_forward(x, W):
     """Look up a vector for every word: ``out[n, t] = W[x[n, t]]``.
 
@@ -304,7 +292,7 @@ def word_embedding_forward(x, W):
     cache : (x, W)
     """
     W = check_ndim("W", check_float("W", W), 2, "(V, D)")
-    x = check_ndim("x", _check_indices("word_embedding_forward", x, W.shape[0]), 2, "(N, T)")
+    x = check_ndim("x", check_indices("word_embedding_forward", x, W.shape[0]), 2, "(N, T)")
     return W[x], (x, W)
 
 
@@ -376,7 +364,7 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     N, T, V = x.shape
     if N == 0:
         raise ValueError("temporal_softmax_loss: empty batch (N = 0)")
-    y = _check_indices("temporal_softmax_loss", y, V, name="y")
+    y = check_indices("temporal_softmax_loss", y, V, name="y")
     mask = np.asarray(mask)
     for name, a in (("y", y), ("mask", mask)):
         if a.shape != (N, T):

@@ -139,7 +139,11 @@ def test_bad_inputs_get_clear_errors():
         model.loss(np.ones((2, 4)), np.ones((2, 1), int))
     with pytest.raises(ValueError, match="one per feature row"):
         model.loss(np.ones((2, 4)), np.ones((3, 3), int))
-    with pytest.raises(ValueError, match="out of range"):
-        model.loss(np.ones((2, 4)), np.full((2, 3), 6))
+    with pytest.raises(ValueError, match=r"captions holds indices out of range: \[6, 6\]"):
+        model.loss(np.ones((2, 4)), np.array([[1, 3, 6], [1, 6, 2]]))
+    with pytest.raises(ValueError, match="captions must hold integer word indices"):
+        model.loss(np.ones((2, 4)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="max_length must be a positive integer"):
+        model.sample(np.ones((1, 4)), max_length=0)
     with pytest.raises(ValueError, match="no '<START>'"):
         CaptioningRNN(TOY_VOCAB, input_dim=4).sample(np.ones((1, 4)))
