@@ -4,9 +4,11 @@ Shapes: N sequences, T timesteps, D input features, H hidden units, V words in t
 vocabulary. Sequences are batch-first, ``x: (N, T, D)``, as in CS231n.
 
 The sequence layers do the input projection ``x @ Wx`` for all T timesteps in one matrix
-product, outside the time loop: it does not depend on the hidden state, and one large GEMM
-is far faster than T small ones. Only ``h @ Wh`` and the nonlinearities stay in the loop.
-Their backward passes do the same with the weight gradients.
+product, outside the time loop, since it does not depend on the hidden state; only ``h @ Wh``
+and the nonlinearities stay in the loop. Their backward passes likewise form ``dx``, ``dWx``
+and ``dWh`` after the loop, each as one product over all N*T rows instead of T small ones
+(``benchmarks/bench_rnn.py``: 0.56-0.88x the time of the step-by-step loop). Inside, arrays
+are time-major, (T, N, .), so that each step reads and writes one contiguous block.
 
 LSTM gates are stacked in the order input, forget, output, block input (``i, f, o, g``)
 along the 4H columns of ``Wx``, ``Wh`` and ``b``: CS231n's order (PyTorch uses i, f, g, o).
@@ -56,6 +58,26 @@ def _check_grad(what, name, d, shape, dtype):
     if d.shape != shape:
         raise ValueError(f"{what}: {name} must have the forward output's shape {shape}, got {d.shape}")
     check_same_dtype(what, "the forward's x", dtype, **{name: d})
+
+
+def _time_major(x):
+    """(N, T, D) -> contiguous (T, N, D): each step then reads one contiguous block."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2))
+
+
+def _batch_major(a):
+    return np.ascontiguousarray(a.transpose(1, 0, 2))
+
+
+def _weight_grads(da, x_tm, h0, h, Wx):
+    """dx (N, T, D), dWx, dWh, db from every step's pre-activation gradient ``da`` (T, N, gH),
+    each as one GEMM over all T * N rows."""
+    T, N, gH = da.shape
+    da2 = da.reshape(T * N, gH)
+    prev_h = np.concatenate([h0[None], h[:-1]], axis=0).reshape(T * N, -1)
+    dx = _batch_major((da2 @ Wx.T).reshape(T, N, -1))
+    dWx = x_tm.reshape(T * N, -1).T @ da2
+    return dx, dWx, prev_h.T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------- vanilla RNN
@@ -137,26 +159,6 @@ def rnn_backward(dh, cache):
         dnext = da[t] @ Wh.T
     dx, dWx, dWh, db = _weight_grads(da, x_tm, h0, h, Wx)
     return dx, dnext, dWx, dWh, db
-
-
-def _time_major(x):
-    """(N, T, D) -> contiguous (T, N, D): each step then reads one contiguous block."""
-    return np.ascontiguousarray(x.transpose(1, 0, 2))
-
-
-def _batch_major(a):
-    return np.ascontiguousarray(a.transpose(1, 0, 2))
-
-
-def _weight_grads(da, x_tm, h0, h, Wx):
-    """dx (N, T, D), dWx, dWh, db from every step's pre-activation gradient ``da`` (T, N, gH),
-    each as one GEMM over all T * N rows."""
-    T, N, gH = da.shape
-    da2 = da.reshape(T * N, gH)
-    prev_h = np.concatenate([h0[None], h[:-1]], axis=0).reshape(T * N, -1)
-    dx = _batch_major((da2 @ Wx.T).reshape(T, N, -1))
-    dWx = x_tm.reshape(T * N, -1).T @ da2
-    return dx, dWx, prev_h.T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------- LSTM
