@@ -1,16 +1,16 @@
 """bench_course.py loads a user's copy of the course's code: every path is run here on a stand-in
 course package that the tests write (the course's code is not part of this project)."""
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
+from . import load_benchmark
+
 pytest.importorskip("torch")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_course.py"
 
 # The course's fast_layers API, backed by this toolkit's naive layers; SCALE != 1 makes it wrong.
 FAKE_FAST_LAYERS = """\
@@ -49,10 +49,7 @@ def write_course(root, scale=1.0, extension=True):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_course", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_course")
 
 
 @pytest.fixture(autouse=True)

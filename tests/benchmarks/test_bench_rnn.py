@@ -1,22 +1,16 @@
 """bench_rnn.py's paths, on tiny cases: the table, and the agreement check that keeps a fast
 but wrong implementation from being timed."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+from . import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_rnn.py"
+pytest.importorskip("torch")
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_rnn", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_rnn")
 
 
 def test_table_has_every_cell_and_case(monkeypatch, capsys):

@@ -2,9 +2,7 @@
 here first, on CPU, with Fashion-MNIST-format files the test writes, so it cannot fail there
 on a typo."""
 
-import importlib.util
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,15 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from .._idx_files import write_idx_set  # noqa: E402
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_cifar.py"
+from . import load_benchmark  # noqa: E402
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_cifar", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_cifar")
 
 
 def quick_run(tmp_path, capsys, *flags):
