@@ -318,3 +318,38 @@ def test_rnn_captioning_notebook_cells():
     # (PyTorch's autograd agrees with the analytic dWh to 1e-10 in test_rnn_layers).
     assert ns["dWh_error"] < 1e-6
     assert abs(ns["loss"] - 9.83235591003) < 1e-10
+
+
+def test_transformer_captioning_notebook_imports_and_overfit_cell():
+    # The Transformer_Captioning notebook's imports (PyTorch modules) and its overfitting cell,
+    # on a COCO-format dict written here, at a smaller width so that it runs in seconds.
+    pytest.importorskip("torch")
+    from deep_learning_suite import captioning_transformer, transformer_layers
+    from tests._coco_files import coco_arrays
+    ns = run_cell("""
+        import torch
+        from cs231n.transformer_layers import *
+        from cs231n.captioning_solver_transformer import CaptioningSolverTransformer
+        from cs231n.classifiers.transformer import CaptioningTransformer
+        from cs231n.coco_utils import decode_captions
+
+        torch.manual_seed(231)
+        np.random.seed(231)
+        transformer = CaptioningTransformer(word_to_idx=data['word_to_idx'],
+                                            input_dim=data['train_features'].shape[1],
+                                            wordvec_dim=64, num_heads=2, num_layers=2, max_length=30,
+                                            dim_feedforward=256)
+        transformer_solver = CaptioningSolverTransformer(transformer, data, idx_to_word=data['idx_to_word'],
+                                                         num_epochs=150, batch_size=25, learning_rate=2e-3,
+                                                         verbose=False, print_every=10)
+        transformer_solver.train()
+        final_loss = transformer_solver.loss_history[-1]
+        sample = decode_captions(transformer.sample(data['train_features'][:1], max_length=30),
+                                 data['idx_to_word'])
+    """, data=coco_arrays())
+    assert ns["MultiHeadAttention"] is transformer_layers.MultiHeadAttention
+    assert ns["PositionalEncoding"] is transformer_layers.PositionalEncoding
+    assert ns["CaptioningTransformer"] is captioning_transformer.CaptioningTransformer
+    assert ns["final_loss"] < 0.05
+    truth = ns["decode_captions"](ns["data"]["train_captions"][0], ns["data"]["idx_to_word"])
+    assert "<START> " + ns["sample"][0] == truth

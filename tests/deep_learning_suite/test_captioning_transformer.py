@@ -1,0 +1,140 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deep_learning_suite.captioning_transformer import (  # noqa: E402
+    CaptioningSolverTransformer,
+    CaptioningTransformer,
+    temporal_cross_entropy,
+)
+from deep_learning_suite.coco import decode_captions  # noqa: E402
+from deep_learning_suite.trainer import TrainingDivergedError  # noqa: E402
+from tests._coco_files import coco_arrays  # noqa: E402
+
+VOCAB = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "cat": 4, "dog": 5}
+
+
+@pytest.fixture(autouse=True)
+def one_thread(torch_one_thread):
+    yield
+
+
+def _model(**kwargs):
+    torch.manual_seed(0)
+    args = dict(input_dim=4, wordvec_dim=8, num_heads=2, num_layers=2, max_length=12, dim_feedforward=16)
+    return CaptioningTransformer(VOCAB, **{**args, **kwargs})
+
+
+def test_scores_at_a_position_see_only_the_words_up_to_it():
+    model = _model().eval()
+    features = torch.randn(3, 4)
+    captions = torch.tensor([[1, 3, 4, 2, 0], [1, 5, 2, 0, 0], [1, 3, 3, 5, 2]])
+    scores = model(features, captions)
+    assert scores.shape == (3, 5, len(VOCAB))
+    changed = captions.clone()
+    changed[:, 3:] = 4
+    later = model(features, changed)
+    assert torch.allclose(scores[:, :3], later[:, :3]) and not torch.allclose(scores[:, 3:], later[:, 3:])
+    other_image = model(features + 1, captions)
+    assert not torch.allclose(scores[:, 0], other_image[:, 0])     # the image reaches every position
+
+
+def test_padding_embedding_starts_at_zero_and_layers_are_independent():
+    model = _model()
+    assert torch.all(model.embedding.weight[VOCAB["<NULL>"]] == 0)
+    a, b = model.transformer.layers
+    assert a.linear1.weight.data_ptr() != b.linear1.weight.data_ptr()
+
+
+def test_loss_averages_over_every_position():
+    scores = torch.randn(2, 3, 4)
+    y = torch.tensor([[1, 2, 0], [3, 0, 0]])
+    mask = y != 0
+    per = torch.nn.functional.cross_entropy(scores.reshape(6, 4), y.reshape(6), reduction="none")
+    assert torch.isclose(temporal_cross_entropy(scores, y, mask), per[mask.reshape(6)].sum() / 6)
+
+
+def test_sample_is_greedy_in_eval_mode_and_pads_after_end():
+    model = _model(dropout=0.5)
+    model.train()
+    features = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    captions = model.sample(features, max_length=6)
+    assert model.training                                     # the flag is put back
+    assert captions.dtype == np.int32 and captions.shape == (4, 6)
+    # Greedy: feeding the sampled words back gives the same argmax at every step.
+    model.eval()
+    for row, feature in zip(captions, features):
+        words = [VOCAB["<START>"]]
+        for w in row:
+            best = model(torch.as_tensor(feature[None]), torch.tensor([words]))[0, -1].argmax().item()
+            if words[-1] == VOCAB["<END>"] and len(words) > 1:
+                assert w == VOCAB["<NULL>"]
+                continue
+            assert w == best
+            words.append(best)
+    assert np.array_equal(captions, model.sample(features, max_length=6))
+
+
+def test_overfits_small_data_and_samples_its_captions():
+    # The notebook's "overfit a small sample" check at a size that runs in seconds: the loss
+    # (the course's mean over all positions) ends near zero and sampling gives back the captions.
+    data = coco_arrays()
+    torch.manual_seed(0)
+    model = CaptioningTransformer(data["word_to_idx"], input_dim=16, wordvec_dim=64, num_heads=2,
+                                  num_layers=2, max_length=30, dim_feedforward=256)
+    solver = CaptioningSolverTransformer(model, data, data["idx_to_word"], num_epochs=200, batch_size=25,
+                                         learning_rate=2e-3, verbose=False, seed=0)
+    solver.train()
+    assert len(solver.loss_history) == 200
+    assert solver.loss_history[0] > 1.0 and np.mean(solver.loss_history[-5:]) < 0.05
+    images = np.unique(data["train_image_idxs"])
+    sampled = decode_captions(model.sample(data["train_features"][images]), data["idx_to_word"])
+    for image, caption in zip(images, sampled):
+        truth = data["train_captions"][data["train_image_idxs"] == image][0]
+        assert "<START> " + caption == decode_captions(truth, data["idx_to_word"])
+
+
+def test_a_non_finite_loss_stops_training():
+    data = coco_arrays()
+    model = CaptioningTransformer(data["word_to_idx"], input_dim=16, wordvec_dim=8, num_heads=2,
+                                  num_layers=1, max_length=20, dim_feedforward=16)
+    with torch.no_grad():
+        model.output.bias[0] = float("nan")
+    solver = CaptioningSolverTransformer(model, data, data["idx_to_word"], verbose=False)
+    with pytest.raises(TrainingDivergedError, match="loss is nan at iteration 1"):
+        solver.train()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m(torch.zeros(2, 5), torch.zeros(2, 3, dtype=torch.long)), r"features must be \(N, 4\)"),
+    (lambda m: m(torch.zeros(2, 4), torch.zeros(3, 3, dtype=torch.long)), r"captions must be \(N, T\)"),
+    (lambda m: m(torch.zeros(2, 4), torch.zeros(2, 13, dtype=torch.long)), "exceed max_length 12"),
+    (lambda m: m(torch.zeros(1, 4), torch.tensor([[1, 6]])), r"out of range: \[6\]"),
+    (lambda m: m.sample(np.zeros((1, 4)), max_length=13), r"max_length must be in \[1, 12\]"),
+])
+def test_bad_inputs_get_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(_model())
+
+
+def test_bad_solver_options_are_refused():
+    data = coco_arrays()
+    with pytest.raises(ValueError, match=r"unrecognized option\(s\) \['lr'\]"):
+        CaptioningSolverTransformer(_model(input_dim=16), data, data["idx_to_word"], lr=1e-3)
+
+
+def test_sample_stops_each_caption_at_its_end(monkeypatch):
+    model = _model()
+
+    def scripted(features, partial):          # row 0 ends after two words, row 1 after four
+        N, T = partial.shape
+        scores = torch.zeros(N, T, len(VOCAB))
+        ends = torch.tensor([2, 4])
+        word = torch.where(T - 1 >= ends, torch.tensor(VOCAB["<END>"]), torch.tensor(VOCAB["dog"]))
+        scores[torch.arange(N), -1, word] = 1
+        return scores
+    monkeypatch.setattr(model, "forward", scripted)
+    captions = model.sample(np.zeros((2, 4), np.float32), max_length=7)
+    d, e = VOCAB["dog"], VOCAB["<END>"]
+    np.testing.assert_array_equal(captions, [[d, d, e, 0, 0, 0, 0], [d, d, d, d, e, 0, 0]])

@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deep_learning_suite.transformer_layers import (  # noqa: E402
+    MultiHeadAttention,
+    PositionalEncoding,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+)
+from deep_learning_suite.utils import rel_error  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def float64_and_one_thread(torch_one_thread):
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("S, E", [(5, 6), (1, 2), (40, 16)])
+def test_positional_encoding_is_the_sinusoid_table(S, E):
+    pe = PositionalEncoding(E, dropout=0.0, max_len=64)
+    x = torch.zeros(2, S, E)
+    out = pe(x).numpy()
+    ref = np.zeros((S, E))
+    for t in range(S):
+        for j in range(0, E, 2):
+            ref[t, j] = math.sin(t / 10000 ** (j / E))
+            ref[t, j + 1] = math.cos(t / 10000 ** (j / E))
+    assert rel_error(out[0], ref) < 1e-6 and np.array_equal(out[0], out[1])
+
+
+def test_positional_encoding_matches_the_notebook_where_dropout_kept_the_value():
+    # The Transformer_Captioning notebook's check runs in training mode, so its numbers hold a
+    # dropout mask drawn by the course's PyTorch build: here one element (index 4 of the first
+    # row) was dropped there. The others are (data + pe) / (1 - p), to the 4 printed decimals.
+    torch.manual_seed(231)
+    data = torch.randn(1, 2, 6, dtype=torch.float32)
+    pe = PositionalEncoding(6).eval()
+    out = pe(data).numpy() / 0.9
+    expected = np.asarray([[[-1.2340, 1.1127, 1.6978, -0.0865, -0.0000, 1.2728],
+                            [0.9028, -0.4781, 0.5535, 0.8133, 1.2644, 1.7034]]])
+    kept = expected != 0
+    assert np.abs(out[kept] - expected[kept]).max() < 1e-4
+
+
+def test_positional_encoding_dropout_zeroes_and_rescales():
+    torch.manual_seed(0)
+    pe = PositionalEncoding(8, dropout=0.5)
+    x = torch.randn(4, 10, 8)
+    train, ref = pe(x), pe.eval()(x)
+    dropped = train == 0
+    assert 0.3 < dropped.double().mean() < 0.7
+    assert torch.allclose(train[~dropped], 2 * ref[~dropped])
+
+
+def _torch_mha(attn, E, H):
+    ref = torch.nn.MultiheadAttention(E, H, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.cat([attn.query.weight, attn.key.weight, attn.value.weight]))
+        ref.in_proj_bias.copy_(torch.cat([attn.query.bias, attn.key.bias, attn.value.bias]))
+        ref.out_proj.weight.copy_(attn.proj.weight)
+        ref.out_proj.bias.copy_(attn.proj.bias)
+    return ref.eval()
+
+
+@pytest.mark.parametrize("N, S, T, E, H", [(2, 3, 5, 8, 2), (1, 4, 4, 12, 3), (3, 1, 2, 4, 1)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_multihead_attention_matches_torch(N, S, T, E, H, masked):
+    torch.manual_seed(1)
+    attn = MultiHeadAttention(E, H).eval()
+    ref = _torch_mha(attn, E, H)
+    q, kv = torch.randn(N, S, E, requires_grad=True), torch.randn(N, T, E, requires_grad=True)
+    mask = None
+    if masked:      # every query keeps at least one key (a fully masked row has no softmax)
+        mask = torch.rand(S, T) < 0.6
+        mask[:, 0] = True
+    out = attn(q, kv, kv, attn_mask=mask)
+    want, _ = ref(q, kv, kv, attn_mask=None if mask is None else ~mask, need_weights=False)
+    assert rel_error(out.detach().numpy(), want.detach().numpy()) < 1e-10
+    g = torch.randn(N, S, E)
+    mine = torch.autograd.grad(out, [q, kv], g)
+    theirs = torch.autograd.grad(want, [q, kv], g)
+    for a, b in zip(mine, theirs):      # masked keys: exactly 0 here, round-off in torch
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_masked_keys_get_no_weight():
+    torch.manual_seed(2)
+    attn = MultiHeadAttention(4, 2).eval()
+    q, kv = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    mask = torch.tril(torch.ones(3, 3))
+    out = attn(q, kv, kv, attn_mask=mask)
+    changed = kv.clone()
+    changed[:, 2] += 10                      # only the last query may see the last key
+    out2 = attn(q, changed, changed, attn_mask=mask)
+    assert torch.allclose(out[:, :2], out2[:, :2]) and not torch.allclose(out[:, 2], out2[:, 2])
+
+
+def _copy_mha(dst, src):
+    with torch.no_grad():
+        dst.in_proj_weight.copy_(torch.cat([src.query.weight, src.key.weight, src.value.weight]))
+        dst.in_proj_bias.copy_(torch.cat([src.query.bias, src.key.bias, src.value.bias]))
+        dst.out_proj.weight.copy_(src.proj.weight)
+        dst.out_proj.bias.copy_(src.proj.bias)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_decoder_matches_torch_decoder(num_layers):
+    torch.manual_seed(3)
+    E, H, F = 8, 2, 16
+    layer = TransformerDecoderLayer(E, H, dim_feedforward=F)
+    decoder = TransformerDecoder(layer, num_layers).eval()
+    assert decoder.layers[0] is not decoder.layers[-1] or num_layers == 1
+    ref_layer = torch.nn.TransformerDecoderLayer(E, H, dim_feedforward=F, batch_first=True)
+    ref = torch.nn.TransformerDecoder(ref_layer, num_layers).eval()
+    with torch.no_grad():
+        for mine, theirs in zip(decoder.layers, ref.layers):
+            mine.linear1.weight.normal_()        # away from the defaults, so a swap would show
+            _copy_mha(theirs.self_attn, mine.self_attn)
+            _copy_mha(theirs.multihead_attn, mine.multihead_attn)
+            for name in ("linear1", "linear2", "norm1", "norm2", "norm3"):
+                getattr(theirs, name).load_state_dict(getattr(mine, name).state_dict())
+    tgt, memory = torch.randn(2, 5, E), torch.randn(2, 3, E)
+    causal = torch.tril(torch.ones(5, 5, dtype=torch.bool))
+    out = decoder(tgt, memory, tgt_mask=causal)
+    want = ref(tgt, memory, tgt_mask=~causal)
+    assert rel_error(out.detach().numpy(), want.detach().numpy()) < 1e-10
+
+
+def test_copies_are_independent():
+    layer = TransformerDecoderLayer(4, 2, dim_feedforward=8)
+    decoder = TransformerDecoder(layer, 2)
+    with torch.no_grad():
+        decoder.layers[0].linear1.weight.zero_()
+    assert decoder.layers[1].linear1.weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: MultiHeadAttention(10, 3), "divisible by num_heads 3"),
+    (lambda: PositionalEncoding(5), "must be even"),
+    (lambda: MultiHeadAttention(4, 2)(torch.zeros(1, 2, 4), torch.zeros(1, 3, 4), torch.zeros(1, 2, 4)),
+     "must be"),
+    (lambda: MultiHeadAttention(4, 2)(torch.zeros(1, 2, 4), torch.zeros(1, 3, 4), torch.zeros(1, 3, 4),
+                                      attn_mask=torch.ones(3, 2)), r"attn_mask must be \(S, T\) = \(2, 3\)"),
+    (lambda: PositionalEncoding(4, max_len=3)(torch.zeros(1, 4, 4)), "max_len = 3"),
+])
+def test_bad_inputs_get_clear_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
