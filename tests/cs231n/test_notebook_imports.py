@@ -353,3 +353,24 @@ def test_transformer_captioning_notebook_imports_and_overfit_cell():
     assert ns["final_loss"] < 0.05
     truth = ns["decode_captions"](ns["data"]["train_captions"][0], ns["data"]["idx_to_word"])
     assert "<START> " + ns["sample"][0] == truth
+
+
+def test_gan_notebook_imports_and_parameter_count_cells():
+    pytest.importorskip("torch")
+    from deep_learning_suite import gan
+    ns = run_cell("""
+        import torch
+        from cs231n.gan_pytorch import preprocess_img, deprocess_img, rel_error, count_params, ChunkSampler
+        from cs231n.gan_pytorch import Flatten, Unflatten, initialize_weights
+        from cs231n.gan_pytorch import sample_noise, discriminator, generator, bce_loss
+        from cs231n.gan_pytorch import discriminator_loss, generator_loss, get_optimizer, run_a_gan
+        from cs231n.gan_pytorch import ls_discriminator_loss, ls_generator_loss
+        from cs231n.gan_pytorch import build_dc_classifier, build_dc_generator
+
+        counts = [count_params(discriminator()), count_params(generator(4)),
+                  count_params(build_dc_classifier(128)), count_params(build_dc_generator(4))]
+        z = sample_noise(3, 4)
+    """)
+    assert ns["run_a_gan"] is gan.run_a_gan and ns["ls_generator_loss"] is gan.ls_generator_loss
+    assert ns["counts"] == [267009, 1858320, 1102721, 6580801]
+    assert ns["z"].shape == (3, 4)
