@@ -56,15 +56,7 @@ class CaptioningSolver:
         if unknown:
             raise ValueError(f"CaptioningSolver: unrecognized option(s) {unknown}; valid options "
                              f"are {sorted(_OPTIONS)}")
-        for key in ("train_captions", "train_image_idxs", "train_features"):
-            if key not in data:
-                raise ValueError(f"CaptioningSolver: data must hold train_captions, "
-                                 f"train_image_idxs and train_features; {key!r} is missing")
-        if len(data["train_captions"]) != len(data["train_image_idxs"]):
-            raise ValueError(f"CaptioningSolver: {len(data['train_captions'])} train_captions but "
-                             f"{len(data['train_image_idxs'])} train_image_idxs; they must match")
-        if len(data["train_captions"]) == 0:
-            raise ValueError("CaptioningSolver: train_captions is empty")
+        check_caption_data("CaptioningSolver", data)
         opts = {**_OPTIONS, **kwargs}
         self.model, self.data = model, data
         self.update_rule = opts["update_rule"]
@@ -102,14 +94,37 @@ class CaptioningSolver:
 
     def train(self):
         """Run the optimisation; ``loss_history`` holds one loss per minibatch."""
-        iterations_per_epoch = max(len(self.data["train_captions"]) // self.batch_size, 1)
-        num_iterations = self.num_epochs * iterations_per_epoch
-        for t in range(num_iterations):
-            self._step(t)
-            if self.verbose and t % self.print_every == 0:
-                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
-            if (t + 1) % iterations_per_epoch == 0:
-                self.epoch += 1
-                for config in self.optim_configs.values():
-                    if "learning_rate" in config:
-                        config["learning_rate"] *= self.lr_decay
+        run_epochs(self, end_of_epoch=self._decay_learning_rate)
+
+    def _decay_learning_rate(self):
+        for config in self.optim_configs.values():
+            if "learning_rate" in config:
+                config["learning_rate"] *= self.lr_decay
+
+
+def check_caption_data(who, data):
+    """Require the training arrays a captioning solver draws its minibatches from."""
+    for key in ("train_captions", "train_image_idxs", "train_features"):
+        if key not in data:
+            raise ValueError(f"{who}: data must hold train_captions, train_image_idxs and "
+                             f"train_features; {key!r} is missing")
+    if len(data["train_captions"]) != len(data["train_image_idxs"]):
+        raise ValueError(f"{who}: {len(data['train_captions'])} train_captions but "
+                         f"{len(data['train_image_idxs'])} train_image_idxs; they must match")
+    if len(data["train_captions"]) == 0:
+        raise ValueError(f"{who}: train_captions is empty")
+
+
+def run_epochs(solver, end_of_epoch=None):
+    """The captioning solvers' loop: ``solver._step(t)`` for ``num_epochs`` epochs of
+    ``max(N // batch_size, 1)`` minibatches, printing every ``print_every`` steps."""
+    iterations_per_epoch = max(len(solver.data["train_captions"]) // solver.batch_size, 1)
+    num_iterations = solver.num_epochs * iterations_per_epoch
+    for t in range(num_iterations):
+        solver._step(t)
+        if solver.verbose and t % solver.print_every == 0:
+            print(f"(Iteration {t + 1} / {num_iterations}) loss: {solver.loss_history[-1]:f}")
+        if (t + 1) % iterations_per_epoch == 0:
+            solver.epoch += 1
+            if end_of_epoch is not None:
+                end_of_epoch()

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._validate import check_indices
+from .captioning_solver import check_caption_data, run_epochs
 from .coco import sample_coco_minibatch
 from .trainer import TrainingDivergedError
 from .transformer_layers import PositionalEncoding, TransformerDecoder, TransformerDecoderLayer
@@ -188,10 +189,7 @@ class CaptioningSolverTransformer:
         if unknown:
             raise ValueError(f"CaptioningSolverTransformer: unrecognized option(s) {unknown}; valid "
                              f"options are {sorted(self._OPTIONS)}")
-        for key in ("train_captions", "train_image_idxs", "train_features"):
-            if key not in data:
-                raise ValueError(f"CaptioningSolverTransformer: data must hold train_captions, "
-                                 f"train_image_idxs and train_features; {key!r} is missing")
+        check_caption_data("CaptioningSolverTransformer", data)
         opts = {**self._OPTIONS, **kwargs}
         self.model, self.data, self.idx_to_word = model, data, idx_to_word
         self.learning_rate = opts["learning_rate"]
@@ -228,11 +226,4 @@ class CaptioningSolverTransformer:
     def train(self):
         """Run the optimisation in training mode; ``loss_history`` holds one loss per minibatch."""
         self.model.train()
-        iterations_per_epoch = max(len(self.data["train_captions"]) // self.batch_size, 1)
-        num_iterations = self.num_epochs * iterations_per_epoch
-        for t in range(num_iterations):
-            self._step(t)
-            if self.verbose and t % self.print_every == 0:
-                print(f"(Iteration {t + 1} / {num_iterations}) loss: {self.loss_history[-1]:f}")
-            if (t + 1) % iterations_per_epoch == 0:
-                self.epoch += 1
+        run_epochs(self)
