@@ -17,7 +17,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_indices
 from .captioning_solver import check_caption_data, run_epochs
 from .coco import sample_coco_minibatch
 from .trainer import TrainingDivergedError
@@ -104,7 +103,16 @@ class CaptioningTransformer(nn.Module):
         if T > self.max_length:
             raise ValueError(f"CaptioningTransformer: captions of {T} words exceed max_length "
                              f"{self.max_length}; build the model with a larger max_length")
-        check_indices("CaptioningTransformer", captions.cpu().numpy(), self.vocab_size, "captions")
+        # Checked on the device: copying every batch of captions to the host would cost a
+        # transfer per step on a GPU.
+        if captions.dtype.is_floating_point or captions.dtype == torch.bool:
+            raise ValueError(f"CaptioningTransformer: captions must hold integer word indices, "
+                             f"got {captions.dtype}")
+        bad = captions[(captions < 0) | (captions >= self.vocab_size)]
+        if bad.numel():
+            raise ValueError(f"CaptioningTransformer: captions holds indices out of range: "
+                             f"{bad[:5].tolist()} (expected 0 <= index < {self.vocab_size}, the "
+                             f"vocabulary size)")
         weight = self.visual_projection.weight
         memory = self.visual_projection(features.to(weight.dtype)).unsqueeze(1)
         words = self.positional_encoding(self.embedding(captions.long()))
@@ -134,8 +142,7 @@ class CaptioningTransformer(nn.Module):
         self.eval()
         try:
             device = self.visual_projection.weight.device
-            features = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features) else features,
-                                       device=device)
+            features = torch.as_tensor(features, device=device)
             N = features.shape[0]
             captions = np.full((N, max_length), self._null, dtype=np.int32)
             partial = torch.full((N, 1), self._start, dtype=torch.long, device=device)

@@ -111,6 +111,7 @@ def test_a_non_finite_loss_stops_training():
     (lambda m: m(torch.zeros(2, 4), torch.zeros(3, 3, dtype=torch.long)), r"captions must be \(N, T\)"),
     (lambda m: m(torch.zeros(2, 4), torch.zeros(2, 13, dtype=torch.long)), "exceed max_length 12"),
     (lambda m: m(torch.zeros(1, 4), torch.tensor([[1, 6]])), r"out of range: \[6\]"),
+    (lambda m: m(torch.zeros(1, 4), torch.tensor([[1.0, 2.0]])), "integer word indices"),
     (lambda m: m.sample(np.zeros((1, 4)), max_length=13), r"max_length must be in \[1, 12\]"),
 ])
 def test_bad_inputs_get_clear_errors(call, message):
