@@ -238,8 +238,15 @@ def _latin1_encode(obj, encoding="latin1"):
     return obj.encode("latin-1")
 
 
-class _CifarUnpickler(pickle.Unpickler):
-    """Unpickler that admits only the names a pickled NumPy array needs."""
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that admits only the names a pickled NumPy array needs.
+
+    Dicts, lists, strings and numbers need no names at all; anything else a pickle asks
+    for (``os.system``, a class with ``__reduce__``) is refused before it can run. ``what``
+    names the file in the refusal.
+    """
+
+    what = "a genuine CIFAR-10 batch"
 
     def find_class(self, module, name):
         if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
@@ -253,8 +260,9 @@ class _CifarUnpickler(pickle.Unpickler):
         if module == "_codecs" and name == "encode":
             return _latin1_encode
         raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: a genuine CIFAR-10 batch holds only NumPy arrays, "
-            f"lists and strings")
+            f"refusing to load {module}.{name}: {self.what} holds only NumPy arrays, "
+            f"lists, dicts and strings")
+
 
 
 def load_CIFAR_batch(filename):
@@ -269,7 +277,7 @@ def load_CIFAR_batch(filename):
     filename = Path(filename)
     try:
         with open(filename, "rb") as f:
-            d = _CifarUnpickler(f, encoding="latin1").load()
+            d = NumpyOnlyUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError) as e:
         raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: {e}") from None
