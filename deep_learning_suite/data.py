@@ -264,7 +264,6 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             f"lists, dicts and strings")
 
 
-
 def load_CIFAR_batch(filename):
     """Load one CIFAR-10 batch file: ``X`` uint8 (N, 32, 32, 3) and ``y`` int64 (N,).
 
