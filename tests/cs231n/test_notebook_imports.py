@@ -18,6 +18,7 @@ from deep_learning_suite import (
     dropout,
     fast_layers,
     fully_connected_net,
+    imagenet,
     layer_utils,
     layers,
     neural_net,
@@ -53,7 +54,8 @@ COURSE_NAMES = {
     },
     "cs231n.optim": {optim: ["sgd", "sgd_momentum", "rmsprop", "adam"]},
     "cs231n.solver": {trainer: ["Solver"]},
-    "cs231n.data_utils": {data: ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data"]},
+    "cs231n.data_utils": {data: ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data"],
+                          imagenet: ["load_imagenet_val"]},
     "cs231n.gradient_check": {
         utils: ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse"],
     },
@@ -95,7 +97,10 @@ COURSE_NAMES = {
     },
     "cs231n.captioning_solver": {captioning_solver: ["CaptioningSolver"]},
     "cs231n.coco_utils": {coco: ["load_coco_data", "sample_coco_minibatch", "decode_captions"]},
-    "cs231n.image_utils": {plots: ["image_from_url"]},
+    "cs231n.image_utils": {
+        plots: ["image_from_url"],
+        imagenet: ["SQUEEZENET_MEAN", "SQUEEZENET_STD", "preprocess_image", "deprocess_image", "load_image"],
+    },
 }
 
 
@@ -374,3 +379,40 @@ def test_gan_notebook_imports_and_parameter_count_cells():
     assert ns["run_a_gan"] is gan.run_a_gan and ns["ls_generator_loss"] is gan.ls_generator_loss
     assert ns["counts"] == [267009, 1858320, 1102721, 6580801]
     assert ns["z"].shape == (3, 4)
+
+
+def test_network_visualization_notebook_cells(tmp_path):
+    # The NetworkVisualization notebook's imports, data cell, saliency and fooling cells, with a
+    # small stand-in for the pretrained SqueezeNet (whose weights are not on this machine).
+    torch = pytest.importorskip("torch")
+    from deep_learning_suite import net_visualization, squeezenet
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "imagenet_val_25.npz"
+    np.savez(path, X=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), y=np.arange(6) % 3,
+             label_map=np.array({0: "tench", 1: "goldfish", 2: "great white shark"}, dtype=object))
+    torch.manual_seed(0)
+    model = squeezenet.squeezenet1_1(num_classes=3).eval()
+    for param in model.parameters():
+        param.requires_grad = False
+    ns = run_cell(f"""
+        import torch
+        from cs231n.image_utils import SQUEEZENET_MEAN, SQUEEZENET_STD
+        from cs231n.net_visualization_pytorch import *
+        from cs231n.data_utils import load_imagenet_val
+        X, y, class_names = load_imagenet_val(num=5, path={str(path)!r})
+        X_tensor = torch.cat([preprocess(x, size=None) for x in X], dim=0)
+        y_tensor = torch.LongTensor(y)
+        saliency = compute_saliency_maps(X_tensor, y_tensor, model)
+        target_y = int(model(X_tensor[0:1]).argsort(dim=1)[0, -2])  # the runner-up class
+        X_fooling = make_fooling_image(X_tensor[0:1], target_y, model, max_iter=200)
+        scores = model(X_fooling)
+        X_fooling_np = deprocess(X_fooling.clone())
+    """, model=model)
+    assert ns["class_names"][1] == "goldfish" and ns["X"].shape == (5, 32, 32, 3)
+    assert ns["saliency"].shape == (5, 32, 32) and bool((ns["saliency"] >= 0).all())
+    assert int(ns["scores"].argmax(1)) == ns["target_y"], "the model is fooled"
+    assert ns["X_fooling_np"].dtype == np.uint8 and ns["X_fooling_np"].shape == (32, 32, 3)
+    assert ns["compute_saliency_maps"] is net_visualization.compute_saliency_maps
+    assert ns["create_class_visualization"] is net_visualization.create_class_visualization
+    assert ns["SQUEEZENET_MEAN"] is imagenet.SQUEEZENET_MEAN
