@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from deep_learning_suite.data import find_cifar10_dir, load_CIFAR10
-from deep_learning_suite.simclr_augment import compute_test_transform, compute_train_transform
 from deep_learning_suite.torch_models import ResNet18
 from deep_learning_suite.trainer import TrainingDivergedError
 

@@ -104,22 +104,61 @@ COURSE_NAMES = {
 }
 
 
-@pytest.mark.parametrize("module_name", sorted(COURSE_NAMES))
+# The PyTorch notebooks' modules, by the toolkit module's name (imported only where torch is).
+TORCH_COURSE_NAMES = {
+    "cs231n.net_visualization_pytorch": {
+        "net_visualization": ["compute_saliency_maps", "make_fooling_image", "class_visualization_update_step",
+                              "create_class_visualization", "preprocess", "deprocess", "rescale",
+                              "blur_image", "jitter"],
+    },
+    "cs231n.style_transfer_pytorch": {
+        "style_transfer": ["content_loss", "gram_matrix", "style_loss", "tv_loss", "extract_features",
+                           "features_from_img", "style_transfer"],
+        "utils": ["rel_error"],
+    },
+    "cs231n.simclr.contrastive_loss": {
+        "simclr": ["sim", "simclr_loss_naive", "sim_positive_pairs", "compute_sim_matrix",
+                   "simclr_loss_vectorized"],
+    },
+    "cs231n.simclr.data_utils": {
+        "simclr_augment": ["compute_train_transform", "compute_test_transform"],
+        "simclr": ["CIFAR10Pair"],
+    },
+    "cs231n.simclr.utils": {"simclr": ["train", "train_val", "test"]},
+    "cs231n.simclr.model": {"simclr": ["Model"]},
+}
+
+
+def course_names(module_name):
+    if module_name in COURSE_NAMES:
+        return COURSE_NAMES[module_name]
+    pytest.importorskip("torch")
+    return {importlib.import_module(f"deep_learning_suite.{home}"): names
+            for home, names in TORCH_COURSE_NAMES[module_name].items()}
+
+
+ALL_COURSE_MODULES = sorted(COURSE_NAMES) + sorted(TORCH_COURSE_NAMES)
+
+
+@pytest.mark.parametrize("module_name", ALL_COURSE_MODULES)
 def test_course_module_gives_the_toolkits_own_objects(module_name):
+    names = course_names(module_name)
     shim = importlib.import_module(module_name)
-    for home, names in COURSE_NAMES[module_name].items():
-        for name in names:
+    for home, home_names in names.items():
+        for name in home_names:
             assert getattr(shim, name) is getattr(home, name), (module_name, name)
 
 
-@pytest.mark.parametrize("module_name", sorted(COURSE_NAMES))
+@pytest.mark.parametrize("module_name", ALL_COURSE_MODULES)
 def test_star_import_gives_every_name_the_notebooks_use(module_name):
+    names = course_names(module_name)
     namespace = {}
     exec(f"from {module_name} import *", namespace)
-    for names in COURSE_NAMES[module_name].values():
-        missing = [n for n in names if n not in namespace]
+    for home_names in names.values():
+        missing = [n for n in home_names if n not in namespace]
         assert not missing, f"from {module_name} import * lacks {missing}"
-    assert "np" not in namespace  # only the course's names, not the modules' own imports
+    # only the course's names, not the modules' own imports
+    assert not {"np", "torch", "nn", "F", "tqdm"} & set(namespace)
 
 
 def run_cell(source, **names):
