@@ -86,8 +86,9 @@ def cache_dir():
 
 # --------------------------------------------------------------------------- downloads
 
-def _md5(path):
-    h = hashlib.md5()
+def file_digest(path, algorithm="md5"):
+    """Hex digest of a file's bytes (``algorithm``: any name ``hashlib.new`` takes)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -127,7 +128,7 @@ def download_url(url, dest, md5=None, progress=True, timeout=60):
             out.flush()
             os.fsync(out.fileno())
         if md5 is not None:
-            got = _md5(tmp)
+            got = file_digest(tmp)
             if got != md5.lower():
                 raise ChecksumError(
                     f"download of {url} has MD5 {got}, expected {md5}: the file is corrupt or "

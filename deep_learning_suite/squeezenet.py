@@ -9,13 +9,12 @@ Input (N, 3, H, W) normalised with ``imagenet.SQUEEZENET_MEAN / SQUEEZENET_STD``
 are read with ``torch.load(weights_only=True)``, never by unpickling arbitrary objects.
 """
 
-import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .data import ChecksumError, cache_dir, download_url
+from .data import ChecksumError, cache_dir, download_url, file_digest
 
 SQUEEZENET1_1_URL = "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"
 # torchvision names its files <name>-<first 8 hex digits of the file's SHA-256>.pth
@@ -91,14 +90,6 @@ class SqueezeNet(nn.Module):
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def pretrained_weights_path(download=True, progress=True):
     """The ImageNet weights file in the per-user cache, downloaded and verified if missing.
 
@@ -112,7 +103,7 @@ def pretrained_weights_path(download=True, progress=True):
         raise FileNotFoundError(f"{path} does not exist; download {SQUEEZENET1_1_URL} there, or pass "
                                 f"weights=<path to the .pth file>")
     tmp = download_url(SQUEEZENET1_1_URL, path.with_suffix(".download"), progress=progress)
-    if not _sha256(tmp).startswith(SQUEEZENET1_1_SHA256_PREFIX):
+    if not file_digest(tmp, "sha256").startswith(SQUEEZENET1_1_SHA256_PREFIX):
         tmp.unlink()
         raise ChecksumError(f"{SQUEEZENET1_1_URL} downloaded with the wrong SHA-256 (expected it to "
                             f"start with {SQUEEZENET1_1_SHA256_PREFIX}); the file was deleted")
