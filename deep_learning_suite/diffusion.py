@@ -1,0 +1,284 @@
+"""Denoising diffusion probabilistic models (Ho et al., 2020; CS231n assignment 3, DDPM notebook).
+
+The forward process adds Gaussian noise in ``T`` steps with variances ``beta_t``; with
+``alpha_t = 1 - beta_t`` and ``abar_t = prod_{s <= t} alpha_s`` it has the closed form
+
+    x_t = sqrt(abar_t) * x_0 + sqrt(1 - abar_t) * eps,        eps ~ N(0, I)     (paper eq. 4)
+
+A network ``model(x_t, t, model_kwargs)`` learns to undo it, predicting either ``eps``
+(``objective="pred_noise"``) or ``x_0`` (``"pred_x_start"``); either one gives the other
+through the formula above. Sampling walks back from pure noise with the posterior
+
+    q(x_{t-1} | x_t, x_0) = N(c1_t * x_0 + c2_t * x_t, var_t)                    (eqs. 6, 7)
+    c1_t = beta_t sqrt(abar_{t-1}) / (1 - abar_t),  c2_t = (1 - abar_{t-1}) sqrt(alpha_t) / (1 - abar_t)
+    var_t = beta_t (1 - abar_{t-1}) / (1 - abar_t)
+
+Shapes: images ``(B, C, H, W)`` with values in [0, 1] outside (``p_losses`` takes them,
+``sample`` returns them) and in [-1, 1] inside; time steps ``t`` are a (B,) long tensor,
+0-based (``t = 0`` is the paper's first step).
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+OBJECTIVES = ("pred_noise", "pred_x_start")
+
+
+def linear_beta_schedule(timesteps):
+    """The paper's ``beta`` from 1e-4 to 0.02 over 1000 steps, stretched for other ``T``.
+
+    Below 20 steps the stretched betas would pass 1 (a negative ``alpha``); they are capped at
+    0.999, as the other schedules are.
+    """
+    scale = 1000 / timesteps
+    return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64).clamp(max=0.999)
+
+
+def _betas_from_alphas_cumprod(abar):
+    betas = 1 - abar[1:] / abar[:-1]
+    return betas.clamp(0, 0.999)  # the last steps of cosine/sigmoid would reach beta = 1
+
+
+def cosine_beta_schedule(timesteps, s=0.008):
+    """``abar(t) = cos^2(((t / T + s) / (1 + s)) * pi / 2)``, Nichol & Dhariwal (2021)."""
+    t = torch.linspace(0, 1, timesteps + 1, dtype=torch.float64)
+    abar = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    return _betas_from_alphas_cumprod(abar / abar[0])
+
+
+def sigmoid_beta_schedule(timesteps, start=-3, end=3, tau=1):
+    """``abar`` falling along a sigmoid on [start, end], Jabri et al. (2022); the course's default."""
+    t = torch.linspace(0, 1, timesteps + 1, dtype=torch.float64)
+    v_start = torch.tensor(start / tau, dtype=torch.float64).sigmoid()
+    v_end = torch.tensor(end / tau, dtype=torch.float64).sigmoid()
+    abar = (v_end - ((t * (end - start) + start) / tau).sigmoid()) / (v_end - v_start)
+    return _betas_from_alphas_cumprod(abar / abar[0])
+
+
+BETA_SCHEDULES = {"linear": linear_beta_schedule, "cosine": cosine_beta_schedule,
+                  "sigmoid": sigmoid_beta_schedule}
+
+
+def get_beta_schedule(beta_schedule, timesteps):
+    """``beta_schedule`` ('linear', 'cosine' or 'sigmoid') -> float64 betas of shape (timesteps,)."""
+    if beta_schedule not in BETA_SCHEDULES:
+        raise ValueError(f"unknown beta_schedule {beta_schedule!r}; choose one of {sorted(BETA_SCHEDULES)}")
+    if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 2:
+        raise ValueError(f"timesteps must be an int >= 2, got {timesteps!r}")
+    return BETA_SCHEDULES[beta_schedule](timesteps)
+
+
+def extract(a, t, x_shape):
+    """``a[t]`` for a (T,) coefficient table and (B,) steps, shaped (B, 1, ..., 1) to broadcast
+    against a tensor of shape ``x_shape``."""
+    return a.gather(-1, t).reshape(t.shape[0], *((1,) * (len(x_shape) - 1)))
+
+
+class GaussianDiffusion(nn.Module):
+    """DDPM training loss and ancestral sampling around a denoising network.
+
+    Parameters
+    ----------
+    model : nn.Module or None
+        Called as ``model(x_t, t, model_kwargs)`` with x_t (B, C, H, W) and t (B,), returning
+        (B, C, H, W): the noise or the clean image, as ``objective`` says (``Unet`` of
+        ``unet.py``). None is allowed for the parts that need no network.
+    image_size : int
+        H = W of the images ``sample`` draws and ``p_losses`` takes.
+    timesteps : int
+        Number of diffusion steps T.
+    objective : {'pred_noise', 'pred_x_start'}
+    beta_schedule : {'sigmoid', 'linear', 'cosine'}
+    channels : int
+        C of the images (3, as the course has it).
+
+    The coefficient tables are float32 buffers, so ``.to(device)`` and ``.double()`` move them
+    with the module.
+    """
+
+    def __init__(self, model, *, image_size, timesteps=1000, objective="pred_noise",
+                 beta_schedule="sigmoid", channels=3):
+        super().__init__()
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES} (predict the noise or the clean "
+                             f"image), got {objective!r}")
+        if not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        self.model = model
+        self.channels = channels
+        self.image_size = image_size
+        self.objective = objective
+
+        betas = get_beta_schedule(beta_schedule, timesteps)
+        self.num_timesteps = int(betas.shape[0])
+        alphas = 1 - betas
+        abar = torch.cumprod(alphas, dim=0)
+        abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
+
+        def buffer(name, value):  # computed in float64, stored like the model's weights
+            self.register_buffer(name, value.float())
+
+        buffer("betas", betas)
+        buffer("alphas", alphas)
+        buffer("alphas_cumprod", abar)
+        buffer("sqrt_alphas_cumprod", abar.sqrt())
+        buffer("sqrt_one_minus_alphas_cumprod", (1 - abar).sqrt())
+        buffer("posterior_mean_coef1", betas * abar_prev.sqrt() / (1 - abar))
+        buffer("posterior_mean_coef2", (1 - abar_prev) * alphas.sqrt() / (1 - abar))
+        buffer("posterior_std", (betas * (1 - abar_prev) / (1 - abar)).clamp(min=1e-20).sqrt())
+        # With weight SNR_t = abar / (1 - abar), |x_0 - x_0'|^2 weighs as |eps - eps'|^2 does,
+        # so both objectives minimise the same (eq. 14) loss.
+        snr = abar / (1 - abar)
+        buffer("loss_weight", torch.ones_like(snr) if objective == "pred_noise" else snr)
+
+    # -- between x_0, x_t and the noise --------------------------------------------------------
+
+    def normalize(self, img):
+        """[0, 1] -> [-1, 1]."""
+        return img * 2 - 1
+
+    def unnormalize(self, img):
+        """[-1, 1] -> [0, 1]."""
+        return (img + 1) * 0.5
+
+    def _check_steps(self, t, x):
+        if not torch.is_tensor(t) or t.dtype not in (torch.int32, torch.int64) or t.shape != (x.shape[0],):
+            raise ValueError(f"t must be a long tensor of shape ({x.shape[0]},), one step per image; "
+                             f"got {t!r}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.num_timesteps):
+            raise ValueError(f"time steps must lie in [0, {self.num_timesteps - 1}], got {t.tolist()}")
+        return t.long()
+
+    def q_sample(self, x_start, t, noise):
+        """Draw x_t from q(x_t | x_0) (eq. 4): ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``.
+
+        Parameters
+        ----------
+        x_start, noise : (B, *) tensors
+        t : (B,) long tensor
+
+        Returns
+        -------
+        x_t : (B, *) tensor
+        """
+        return self._q_sample(x_start, self._check_steps(t, x_start), noise)
+
+    def _q_sample(self, x_start, t, noise):
+        return (extract(self.sqrt_alphas_cumprod, t, x_start.shape) * x_start
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, x_start.shape) * noise)
+
+    def predict_start_from_noise(self, x_t, t, noise):
+        """x_0 from x_t and the noise: eq. 4 solved for x_0. Shapes as ``q_sample``."""
+        t = self._check_steps(t, x_t)
+        return ((x_t - extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape) * noise)
+                / extract(self.sqrt_alphas_cumprod, t, x_t.shape))
+
+    def predict_noise_from_start(self, x_t, t, x_start):
+        """The noise from x_t and x_0: eq. 4 solved for the noise. Shapes as ``q_sample``."""
+        t = self._check_steps(t, x_t)
+        return ((x_t - extract(self.sqrt_alphas_cumprod, t, x_t.shape) * x_start)
+                / extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape))
+
+    def q_posterior(self, x_start, x_t, t):
+        """Mean and standard deviation of q(x_{t-1} | x_t, x_0) (eqs. 6, 7), each (B, *) /
+        broadcastable (B, 1, ..., 1)."""
+        t = self._check_steps(t, x_t)
+        mean = (extract(self.posterior_mean_coef1, t, x_t.shape) * x_start
+                + extract(self.posterior_mean_coef2, t, x_t.shape) * x_t)
+        return mean, extract(self.posterior_std, t, x_t.shape)
+
+    # -- sampling --------------------------------------------------------------------------------
+
+    def _require_model(self):
+        if self.model is None:
+            raise ValueError("this GaussianDiffusion has no model; pass one, e.g. "
+                             "GaussianDiffusion(Unet(64, condition_dim), image_size=32)")
+
+    def model_predictions(self, x_t, t, model_kwargs=None):
+        """The network's output turned into ``(pred_noise, pred_x_start)``, both (B, *)."""
+        self._require_model()
+        out = self.model(x_t, t, {} if model_kwargs is None else model_kwargs)
+        if out.shape != x_t.shape:
+            raise ValueError(f"the model returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}; "
+                             "it must return one value per input value")
+        if self.objective == "pred_noise":
+            return out, self.predict_start_from_noise(x_t, t, out)
+        return self.predict_noise_from_start(x_t, t, out), out
+
+    @torch.no_grad()
+    def p_sample(self, x_t, t: int, model_kwargs=None):
+        """One reverse step: draw x_{t-1} from p(x_{t-1} | x_t) for every image of the batch.
+
+        The predicted x_0 is clamped to [-1, 1], the images' range, which keeps the walk stable;
+        at ``t = 0`` the posterior mean itself is returned (the paper's ``z = 0`` at its step 1).
+
+        Parameters
+        ----------
+        x_t : (B, C, H, W) tensor
+        t : int, in [0, num_timesteps)
+        model_kwargs : dict, passed to the model (e.g. ``{'text_emb': (B, D) tensor}``)
+
+        Returns
+        -------
+        x_{t-1} : (B, C, H, W) tensor
+        """
+        if not 0 <= int(t) < self.num_timesteps:
+            raise ValueError(f"t must lie in [0, {self.num_timesteps - 1}], got {t}")
+        steps = torch.full((x_t.shape[0],), int(t), device=x_t.device, dtype=torch.long)
+        _, x_start = self.model_predictions(x_t, steps, model_kwargs)
+        mean, std = self.q_posterior(x_start.clamp(-1, 1), x_t, steps)
+        return mean if int(t) == 0 else mean + std * torch.randn_like(x_t)
+
+    @torch.no_grad()
+    def sample(self, batch_size=16, return_all_timesteps=False, model_kwargs=None):
+        """Images drawn by walking back all ``num_timesteps`` steps from N(0, I).
+
+        Returns
+        -------
+        (batch_size, C, S, S) tensor in [0, 1], or (batch_size, T + 1, C, S, S) with every
+        intermediate x_t (pure noise first) when ``return_all_timesteps``.
+        """
+        shape = (batch_size, self.channels, self.image_size, self.image_size)
+        img = torch.randn(shape, device=self.betas.device, dtype=self.betas.dtype)
+        imgs = [img]
+        for t in tqdm(reversed(range(self.num_timesteps)), desc="sampling loop time step",
+                      total=self.num_timesteps):
+            img = self.p_sample(img, t, model_kwargs)
+            imgs.append(img)
+        out = torch.stack(imgs, dim=1) if return_all_timesteps else img
+        return self.unnormalize(out)
+
+    # -- training --------------------------------------------------------------------------------
+
+    def p_losses(self, x_start, model_kwargs=None):
+        """The training loss (eq. 14): weighted MSE of the network's prediction at a random step.
+
+        Parameters
+        ----------
+        x_start : (B, C, image_size, image_size) tensor of images in [0, 1]
+        model_kwargs : dict, passed to the model
+
+        Returns
+        -------
+        loss : scalar tensor
+        """
+        self._require_model()
+        want = (self.channels, self.image_size, self.image_size)
+        if x_start.ndim != 4 or tuple(x_start.shape[1:]) != want:
+            raise ValueError(f"x_start must be (B, {', '.join(map(str, want))}) images, got "
+                             f"{tuple(x_start.shape)}")
+        b = x_start.shape[0]
+        t = torch.randint(0, self.num_timesteps, (b,), device=x_start.device)
+        x_start = self.normalize(x_start)
+        noise = torch.randn_like(x_start)
+        target = noise if self.objective == "pred_noise" else x_start
+        x_t = self._q_sample(x_start, t, noise)  # t is in range: no check, which would sync a GPU
+        out = self.model(x_t, t, {} if model_kwargs is None else model_kwargs)
+        return (extract(self.loss_weight, t, target.shape) * (out - target) ** 2).mean()
+
+    def forward(self, x_start, model_kwargs=None):
+        """Same as ``p_losses``."""
+        return self.p_losses(x_start, model_kwargs)
