@@ -126,6 +126,16 @@ TORCH_COURSE_NAMES = {
     },
     "cs231n.simclr.utils": {"simclr": ["train", "train_val", "test"]},
     "cs231n.simclr.model": {"simclr": ["Model"]},
+    "cs231n.gaussian_diffusion": {
+        "diffusion": ["GaussianDiffusion", "extract", "linear_beta_schedule", "cosine_beta_schedule",
+                      "sigmoid_beta_schedule", "get_beta_schedule"],
+    },
+    "cs231n.unet": {"unet": ["Unet", "ResnetBlock", "Block", "RMSNorm", "SinusoidalPosEmb", "Upsample",
+                             "Downsample"]},
+    "cs231n.clip_dino": {
+        "clip_dino": ["get_similarity_no_loop", "clip_zero_shot_classifier", "CLIPImageRetriever",
+                      "DINOSegmentation", "compute_iou", "create_segmentation_overlay", "DavisDataset"],
+    },
 }
 
 
@@ -455,3 +465,47 @@ def test_network_visualization_notebook_cells(tmp_path):
     assert ns["compute_saliency_maps"] is net_visualization.compute_saliency_maps
     assert ns["create_class_visualization"] is net_visualization.create_class_visualization
     assert ns["SQUEEZENET_MEAN"] is imagenet.SQUEEZENET_MEAN
+
+
+def test_ddpm_and_clip_dino_notebook_cells():
+    # The DDPM notebook's imports and its model cells (a small U-Net, the loss, guided sampling),
+    # and the CLIP_DINO notebook's with fakes for the pretrained CLIP (not on this machine).
+    pytest.importorskip("torch")
+    from unittest.mock import patch
+
+    ns = run_cell("""
+        import torch
+        from cs231n.gaussian_diffusion import GaussianDiffusion
+        from cs231n.unet import Unet
+        torch.manual_seed(231)
+        model = Unet(dim=8, condition_dim=6, dim_mults=(1, 2))
+        diffusion = GaussianDiffusion(model, image_size=8, timesteps=10)
+        loss = diffusion.p_losses(torch.rand(4, 3, 8, 8), model_kwargs={"text_emb": torch.randn(4, 6)})
+        loss.backward()
+        model.eval()
+        samples = diffusion.sample(batch_size=2, model_kwargs={"text_emb": torch.randn(2, 6), "cfg_scale": 3})
+    """)
+    assert ns["loss"].item() > 0 and ns["samples"].shape == (2, 3, 8, 8)
+    assert float(ns["samples"].min()) >= 0 and float(ns["samples"].max()) <= 1
+
+    class Encoder:
+        def encode_text(self, tokens):
+            return torch.eye(3)[tokens[:, 0]]
+
+        def encode_image(self, images):
+            return torch.eye(3)[images[:, 0, 0, 0].long()]
+
+    import torch
+
+    def tokenize(texts):  # "class k" -> token k
+        return torch.tensor([[int(text[-1])] for text in texts])
+
+    with patch("cs231n.clip_dino.clip.tokenize", side_effect=tokenize):
+        ns = run_cell("""
+            from cs231n.clip_dino import *
+            images = [np.full((4, 4, 3), k, dtype=np.uint8) for k in (2, 0, 1)]
+            preprocess = lambda image: torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float()
+            pred = clip_zero_shot_classifier(encoder, preprocess, images, ["class 0", "class 1", "class 2"], "cpu")
+            top = CLIPImageRetriever(encoder, preprocess, images, "cpu").retrieve("class 1", k=1)
+        """, encoder=Encoder(), torch=torch)
+    assert ns["pred"] == ["class 2", "class 0", "class 1"] and ns["top"] == [2]
