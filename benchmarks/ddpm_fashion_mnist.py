@@ -16,7 +16,8 @@ the CNN's accuracy on the real 2,000 test images (its ceiling), and the time eac
 Measured on 2 CPU cores (2026-12-02, the defaults, 131,137 parameters): 299 s of training, loss
 0.476 over the first 100 steps and 0.080 over the last 100; the judge scores 84.3 % on real test
 images; samples are judged as their class 65 % of the time unguided (scale 0), 87 % at scale 1
-and 97 % at scale 3 (100 samples each; 26, 53 and 54 s of sampling).
+and 97 % at scale 3 (100 samples each; 25, 52 and 52 s of sampling); DDIM in 20 steps: 63 %,
+79 % and 93 % in 3, 5 and 5 s.
 """
 
 import argparse
@@ -68,6 +69,8 @@ def main(argv=None):
     p.add_argument("--dim", type=int, default=16, help="U-Net width (default 16)")
     p.add_argument("--per-class", type=int, default=10, help="samples drawn per class and scale")
     p.add_argument("--scales", default="0,1,3", help="guidance scales to sample with (default 0,1,3)")
+    p.add_argument("--ddim-steps", type=int, default=20,
+                   help="also sample with DDIM (eta 0) in this many steps; 0 to skip (default 20)")
     p.add_argument("--judge-epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for a PNG grid of the samples (needs matplotlib)")
@@ -109,27 +112,32 @@ def main(argv=None):
     model.eval()
     wanted = torch.arange(10).repeat_interleave(args.per_class)
     rows, grids = [], {}
-    for scale in scales:
-        kwargs = {"text_emb": onehot[wanted]}
-        if scale:
-            kwargs["cfg_scale"] = scale
-        t0 = time.perf_counter()
-        images = diffusion.sample(batch_size=len(wanted), model_kwargs=kwargs)
-        sample_s = time.perf_counter() - t0
-        with torch.no_grad():
-            got = classifier(images).argmax(1)
-        rows.append((scale, (got == wanted).float().mean().item(), sample_s))
-        grids[scale] = images
+    samplers = [("DDPM", args.timesteps, diffusion.sample)]
+    if args.ddim_steps:
+        samplers.append(("DDIM", args.ddim_steps, lambda **kw: diffusion.ddim_sample(
+            sampling_steps=args.ddim_steps, **kw)))
+    for name, steps, sample in samplers:
+        for scale in scales:
+            kwargs = {"text_emb": onehot[wanted]}
+            if scale:
+                kwargs["cfg_scale"] = scale
+            t0 = time.perf_counter()
+            images = sample(batch_size=len(wanted), model_kwargs=kwargs)
+            sample_s = time.perf_counter() - t0
+            with torch.no_grad():
+                got = classifier(images).argmax(1)
+            rows.append((f"{name}, {steps} steps", scale, (got == wanted).float().mean().item(), sample_s))
+            grids[f"{name.lower()}_cfg{scale:g}"] = images
 
     print(f"\nDDPM on the Fashion-MNIST sample at 16x16: Unet(dim={args.dim}, dim_mults=(1, 2)), "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, T={args.timesteps} (cosine), "
           f"{args.steps} steps of batch {args.batch_size}, {torch.get_num_threads()} threads")
     print(f"training {train_s:.0f} s, final loss {np.mean(losses[-100:]):.4f} (first 100 steps "
           f"{np.mean(losses[:100]):.4f}); judge CNN {judge_s:.0f} s, {real_acc:.1%} on the real test images")
-    print("\n| guidance scale | samples judged as their class | sampling time |")
-    print("|---:|---:|---:|")
-    for scale, acc, secs in rows:
-        print(f"| {scale:g} | {acc:.1%} ({len(wanted)} samples) | {secs:.0f} s |")
+    print("\n| sampler | guidance scale | samples judged as their class | sampling time |")
+    print("|---|---:|---:|---:|")
+    for sampler, scale, acc, secs in rows:
+        print(f"| {sampler} | {scale:g} | {acc:.1%} ({len(wanted)} samples) | {secs:.0f} s |")
 
     if args.out:
         save_grid(grids, args.per_class, args.out)
@@ -143,7 +151,7 @@ def save_grid(grids, per_class, out):
     import matplotlib.pyplot as plt
 
     os.makedirs(out, exist_ok=True)
-    for scale, images in grids.items():
+    for key, images in grids.items():
         cols = min(per_class, 8)
         fig, axes = plt.subplots(10, cols, figsize=(cols, 10.5), squeeze=False)
         for c in range(10):
@@ -153,8 +161,8 @@ def save_grid(grids, per_class, out):
                 ax.set_xticks([])
                 ax.set_yticks([])
             axes[c, 0].set_ylabel(CLASSES[c], rotation=0, ha="right", fontsize=7)
-        fig.suptitle(f"guidance scale {scale:g}")
-        path = os.path.join(out, f"ddpm_samples_cfg{scale:g}.png")
+        fig.suptitle(key.replace("_cfg", ", guidance scale "))
+        path = os.path.join(out, f"samples_{key}.png")
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
         print(f"wrote {path}")

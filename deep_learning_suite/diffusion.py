@@ -15,7 +15,8 @@ through the formula above. Sampling walks back from pure noise with the posterio
 
 Shapes: images ``(B, C, H, W)`` with values in [0, 1] outside (``p_losses`` takes them,
 ``sample`` returns them) and in [-1, 1] inside; time steps ``t`` are a (B,) long tensor,
-0-based (``t = 0`` is the paper's first step).
+0-based (``t = 0`` is the paper's first step). ``ddim_sample`` (Song et al., 2021) draws from
+the same trained network in far fewer steps.
 """
 
 import math
@@ -247,6 +248,57 @@ class GaussianDiffusion(nn.Module):
         for t in tqdm(reversed(range(self.num_timesteps)), desc="sampling loop time step",
                       total=self.num_timesteps):
             img = self.p_sample(img, t, model_kwargs)
+            imgs.append(img)
+        out = torch.stack(imgs, dim=1) if return_all_timesteps else img
+        return self.unnormalize(out)
+
+    @torch.no_grad()
+    def ddim_step(self, x_t, t: int, t_prev: int, eta=0.0, model_kwargs=None):
+        """One DDIM step (Song et al., 2021, eq. 12) from step ``t`` down to ``t_prev < t``.
+
+        ``x_prev = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z`` with
+        ``sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))``: eta = 0
+        is deterministic, and eta = 1 with ``t_prev = t - 1`` is the DDPM step of ``p_sample``.
+        ``t_prev = -1`` means the end: the clamped prediction of x_0 is returned.
+        """
+        if not 0 <= int(t) < self.num_timesteps or not -1 <= int(t_prev) < int(t):
+            raise ValueError(f"need 0 <= t < {self.num_timesteps} and -1 <= t_prev < t, got t={t}, t_prev={t_prev}")
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0 (0: deterministic DDIM, 1: DDPM's noise), got {eta}")
+        steps = torch.full((x_t.shape[0],), int(t), device=x_t.device, dtype=torch.long)
+        _, x_start = self.model_predictions(x_t, steps, model_kwargs)
+        x_start = x_start.clamp(-1, 1)
+        if int(t_prev) < 0:
+            return x_start
+        eps = self.predict_noise_from_start(x_t, steps, x_start)   # consistent with the clamped x_0
+        t, t_prev = int(t), int(t_prev)
+        # 1 - abar, and 1 - abar_t / abar_prev from the betas, not as differences of numbers near
+        # 1, which float32 would round away at small t
+        one_minus = self.sqrt_one_minus_alphas_cumprod ** 2
+        drop = -torch.expm1(torch.log1p(-self.betas[t_prev + 1:t + 1]).sum())
+        sigma = eta * (one_minus[t_prev] / one_minus[t] * drop).sqrt()
+        x_prev = (self.sqrt_alphas_cumprod[t_prev] * x_start
+                  + (one_minus[t_prev] - sigma ** 2).clamp(min=0).sqrt() * eps)
+        return x_prev + sigma * torch.randn_like(x_t) if eta > 0 else x_prev
+
+    @torch.no_grad()
+    def ddim_sample(self, batch_size=16, sampling_steps=50, eta=0.0, return_all_timesteps=False,
+                    model_kwargs=None):
+        """Images drawn in ``sampling_steps`` DDIM steps, evenly spaced over the T steps the model
+        was trained with: far fewer network calls than ``sample``, from the same trained model.
+
+        Returns
+        -------
+        (batch_size, C, S, S) tensor in [0, 1], or (batch_size, sampling_steps + 1, C, S, S).
+        """
+        if not 1 <= sampling_steps <= self.num_timesteps:
+            raise ValueError(f"sampling_steps must be in 1..{self.num_timesteps}, got {sampling_steps}")
+        times = torch.linspace(self.num_timesteps - 1, 0, sampling_steps).round().long().tolist() + [-1]
+        shape = (batch_size, self.channels, self.image_size, self.image_size)
+        img = torch.randn(shape, device=self.betas.device, dtype=self.betas.dtype)
+        imgs = [img]
+        for t, t_prev in tqdm(list(zip(times[:-1], times[1:])), desc="DDIM sampling"):
+            img = self.ddim_step(img, t, t_prev, eta, model_kwargs)
             imgs.append(img)
         out = torch.stack(imgs, dim=1) if return_all_timesteps else img
         return self.unnormalize(out)

@@ -20,8 +20,9 @@ def test_tiny_run_prints_one_row_per_scale_and_writes_grids(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     bench = load_benchmark("ddpm_fashion_mnist")
     bench.main(["--steps", "3", "--timesteps", "3", "--dim", "4", "--per-class", "1", "--judge-epochs", "0",
-                "--scales", "0,2", "--out", str(tmp_path)])
+                "--scales", "0,2", "--ddim-steps", "2", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| 0 |") or line.startswith("| 2 |")]
-    assert len(rows) == 2 and all("(10 samples)" in r for r in rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddpm_samples_cfg0.png", "ddpm_samples_cfg2.png"]
+    rows = [line for line in out.splitlines() if line.startswith(("| DDPM, 3 steps |", "| DDIM, 2 steps |"))]
+    assert len(rows) == 4 and all("(10 samples)" in r for r in rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "samples_ddim_cfg0.png", "samples_ddim_cfg2.png", "samples_ddpm_cfg0.png", "samples_ddpm_cfg2.png"]

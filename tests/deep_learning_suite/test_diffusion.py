@@ -229,16 +229,9 @@ def test_training_a_small_unet_lowers_the_loss():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("objective", ["pred_noise", "pred_x_start"])
-def test_sampling_with_the_bayes_optimal_denoiser_reproduces_a_two_image_dataset(objective):
-    # Data: images a and b, equally likely. Given x_t, the best guess of x_0 is the posterior
-    # mean w_a a + w_b b with w from the Gaussian likelihoods of eq. 4. A correct sampler driven by
-    # it must land on a or b, about half the time each.
-    torch.manual_seed(0)
-    a = torch.full((3, 4, 4), 0.8, dtype=torch.float64)
-    b = -a
-    d = diffusion(objective=objective, schedule="cosine")
-
+def two_image_denoiser(d, a, b):
+    """The Bayes-optimal model for data {a, b}, equally likely: given x_t, the best guess of x_0
+    is the posterior mean w_a a + w_b b, w from the Gaussian likelihoods of eq. 4."""
     def best(x_t, t):
         s = d.sqrt_alphas_cumprod[t][:, None]
         var = d.sqrt_one_minus_alphas_cumprod[t][:, None] ** 2
@@ -246,11 +239,59 @@ def test_sampling_with_the_bayes_optimal_denoiser_reproduces_a_two_image_dataset
         logits = torch.stack([-((flat - s * c.flatten()) ** 2).sum(1) for c in (a, b)], 1) / (2 * var)
         w = logits.softmax(1)
         x0 = (w[:, :1] * a.flatten() + w[:, 1:] * b.flatten()).view_as(x_t)
-        return x0 if objective == "pred_x_start" else d.predict_noise_from_start(x_t, t, x0)
+        return x0 if d.objective == "pred_x_start" else d.predict_noise_from_start(x_t, t, x0)
+    return Recorder(best)
 
-    d.model = Recorder(best)
-    out = d.sample(batch_size=400) * 2 - 1     # back to [-1, 1], where a and b live
+
+def lands_on_a_or_b_half_the_time(out, a, b):
+    out = out * 2 - 1     # back to [-1, 1], where a and b live
     dist_a = (out - a).flatten(1).abs().max(1).values
     dist_b = (out - b).flatten(1).abs().max(1).values
     assert torch.minimum(dist_a, dist_b).max() < 1e-3
     assert 0.4 < (dist_a < dist_b).double().mean().item() < 0.6
+
+
+@pytest.mark.parametrize("objective", ["pred_noise", "pred_x_start"])
+def test_sampling_with_the_bayes_optimal_denoiser_reproduces_a_two_image_dataset(objective):
+    # A correct sampler driven by the best denoiser must land on a or b, about half the time each.
+    torch.manual_seed(0)
+    a = torch.full((3, 4, 4), 0.8, dtype=torch.float64)
+    d = diffusion(objective=objective, schedule="cosine")
+    d.model = two_image_denoiser(d, a, -a)
+    lands_on_a_or_b_half_the_time(d.sample(batch_size=400), a, -a)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_ddim_in_few_steps_with_the_bayes_optimal_denoiser_reproduces_the_dataset(eta):
+    torch.manual_seed(0)
+    a = torch.full((3, 4, 4), 0.8, dtype=torch.float64)
+    d = diffusion(objective="pred_noise", schedule="cosine")
+    d.model = two_image_denoiser(d, a, -a)
+    out = d.ddim_sample(batch_size=400, sampling_steps=10, eta=eta)
+    assert len(d.model.calls) == 10
+    assert sorted({int(t[0]) for _, t, _ in d.model.calls}) == [0, 11, 22, 33, 44, 55, 66, 77, 88, 99]
+    lands_on_a_or_b_half_the_time(out, a, -a)
+
+
+def test_ddim_with_eta_1_and_every_step_is_the_ddpm_step():
+    d = diffusion(Constant(0.3), objective="pred_x_start")
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    for t in (1, 40, 99):
+        torch.manual_seed(t)
+        want = d.p_sample(x, t)
+        torch.manual_seed(t)
+        torch.testing.assert_close(d.ddim_step(x, t, t - 1, eta=1.0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_ddim_with_eta_0_is_deterministic_and_checks_its_arguments():
+    d = diffusion(Constant(0.3), objective="pred_noise")
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    torch.testing.assert_close(d.ddim_step(x, 50, 20), d.ddim_step(x, 50, 20))
+    torch.testing.assert_close(d.ddim_step(x, 50, -1), d.predict_start_from_noise(
+        x, torch.tensor([50, 50]), torch.full_like(x, 0.3)).clamp(-1, 1))
+    for t, t_prev, eta in [(50, 50, 0.0), (100, 3, 0.0), (5, -2, 0.0), (5, 1, -0.5)]:
+        with pytest.raises(ValueError):
+            d.ddim_step(x, t, t_prev, eta)
+    with pytest.raises(ValueError, match="sampling_steps"):
+        d.ddim_sample(batch_size=1, sampling_steps=101)
+    assert d.ddim_sample(batch_size=2, sampling_steps=4, return_all_timesteps=True).shape == (2, 5, 3, 4, 4)
