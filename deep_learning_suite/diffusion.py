@@ -242,15 +242,19 @@ class GaussianDiffusion(nn.Module):
         (batch_size, C, S, S) tensor in [0, 1], or (batch_size, T + 1, C, S, S) with every
         intermediate x_t (pure noise first) when ``return_all_timesteps``.
         """
+        return self._walk(batch_size, list(reversed(range(self.num_timesteps))), "sampling loop time step",
+                          lambda img, t: self.p_sample(img, t, model_kwargs), return_all_timesteps)
+
+    def _walk(self, batch_size, steps, desc, step, keep_all):
+        """From N(0, I), apply ``step(img, s)`` for each s of ``steps``; the result in [0, 1]."""
         shape = (batch_size, self.channels, self.image_size, self.image_size)
         img = torch.randn(shape, device=self.betas.device, dtype=self.betas.dtype)
-        imgs = [img]
-        for t in tqdm(reversed(range(self.num_timesteps)), desc="sampling loop time step",
-                      total=self.num_timesteps):
-            img = self.p_sample(img, t, model_kwargs)
-            imgs.append(img)
-        out = torch.stack(imgs, dim=1) if return_all_timesteps else img
-        return self.unnormalize(out)
+        imgs = [img] if keep_all else None   # T + 1 batches are only held when asked for
+        for s in tqdm(steps, desc=desc):
+            img = step(img, s)
+            if keep_all:
+                imgs.append(img)
+        return self.unnormalize(torch.stack(imgs, dim=1) if keep_all else img)
 
     @torch.no_grad()
     def ddim_step(self, x_t, t: int, t_prev: int, eta=0.0, model_kwargs=None):
@@ -294,14 +298,8 @@ class GaussianDiffusion(nn.Module):
         if not 1 <= sampling_steps <= self.num_timesteps:
             raise ValueError(f"sampling_steps must be in 1..{self.num_timesteps}, got {sampling_steps}")
         times = torch.linspace(self.num_timesteps - 1, 0, sampling_steps).round().long().tolist() + [-1]
-        shape = (batch_size, self.channels, self.image_size, self.image_size)
-        img = torch.randn(shape, device=self.betas.device, dtype=self.betas.dtype)
-        imgs = [img]
-        for t, t_prev in tqdm(list(zip(times[:-1], times[1:])), desc="DDIM sampling"):
-            img = self.ddim_step(img, t, t_prev, eta, model_kwargs)
-            imgs.append(img)
-        out = torch.stack(imgs, dim=1) if return_all_timesteps else img
-        return self.unnormalize(out)
+        return self._walk(batch_size, list(zip(times[:-1], times[1:])), "DDIM sampling",
+                          lambda img, ts: self.ddim_step(img, *ts, eta, model_kwargs), return_all_timesteps)
 
     # -- training --------------------------------------------------------------------------------
 
