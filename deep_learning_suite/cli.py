@@ -150,7 +150,8 @@ def add_train_args(p):
     p.add_argument("--dataset", choices=DATASETS, default="sample")
     p.add_argument("--data-dir", help="folder with the dataset files (else env var / cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading")
-    p.add_argument("--out", help="output folder (default runs/<model>-<dataset>)")
+    p.add_argument("--out", help="output folder (default runs/<model>-<dataset>, or with "
+                   "--resume the checkpoint's own folder)")
     p.add_argument("--resume", help="checkpoint to continue from (its settings are reused)")
     p.add_argument("--epochs", type=_positive(int))
     p.add_argument("--batch-size", type=_positive(int))
@@ -220,6 +221,8 @@ def cmd_train(args):
             setattr(args, key, saved.get(key))  # a key newer than the checkpoint: its default
         if args.epochs is None:
             args.epochs = saved["epochs"]
+        if args.out is None:        # continuing a run means writing on into its own folder
+            args.out = str(Path(args.resume).parent)
     _fill_defaults(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -113,7 +113,7 @@ def build_parser():
                         "default: environment variable, then cache, then download")
     p.add_argument("--num-train", type=_positive(int), default=10000,
                    help="training samples, drawn at random when the dataset has more (default: 10000, "
-                        "all of the sample)")
+                        "i.e. all 9,000 of the sample)")
     p.add_argument("--num-test", type=_positive(int), default=2000,
                    help="test samples, drawn the same way (default: 2000)")
     p.add_argument("--k", type=_positive(int), nargs="+", default=[1, 3, 5, 10],

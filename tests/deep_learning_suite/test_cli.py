@@ -73,6 +73,19 @@ def test_resume_from_cli_matches_uninterrupted(fc_run, tmp_path, capsys):
     assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 
+def test_resume_without_out_writes_on_into_the_checkpoints_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)              # a wrong default would land in ./runs/
+    out = tmp_path / "stopped"
+    argv = ["train", "--model", "fc", "--hidden-dims", "16", "--epochs", "2", "--out", str(out)]
+    assert main(argv + SMALL) == 0
+    finished = load_checkpoint(out / "model.npz")["params"]
+    (out / "model.npz").unlink()
+    assert main(["train", "--resume", str(out / "checkpoint_epoch_1.npz"), "--quiet"]) == 0
+    assert not (tmp_path / "runs").exists()
+    resumed = load_checkpoint(out / "model.npz")["params"]
+    assert all(np.array_equal(finished[k], resumed[k]) for k in finished)
+
+
 def test_adamw_from_the_cli_uses_its_weight_decay_and_resumes(tmp_path, capsys):
     argv = ["train", "--model", "fc", "--hidden-dims", "32", "--epochs", "2",
             "--update-rule", "adamw", "--weight-decay", "0.05", "--out", str(tmp_path)] + SMALL
