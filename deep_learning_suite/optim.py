@@ -33,6 +33,25 @@ def _start(name, w, dw, config):
     return w, dw, config
 
 
+def _hyper(name, config, key, default):
+    """``config[key]`` (``default`` at first) as a Python float.
+
+    A NumPy scalar such as ``np.logspace(-4, -2, 5)[0]`` is an ``np.float64``, and under
+    NumPy 2 ``np.float64 * float32 array`` is float64: one step would silently turn float32
+    weights into float64. A Python float takes the array's dtype.
+    """
+    value = config.setdefault(key, default)
+    try:
+        if isinstance(value, (str, bytes)):     # "1e-3" from a config file is a bug to surface
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: config['{key}'] must be a real number, got {value!r}") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{name}: config['{key}'] is {number}; it must be finite")
+    return number
+
+
 def _state(config, key, w):
     """The state array ``config[key]``, zeros like w at first; a shape left over from another w is an error."""
     value = config.setdefault(key, np.zeros_like(w))
@@ -41,6 +60,9 @@ def _state(config, key, w):
             f"config['{key}'] has shape {np.shape(value)} but w has shape {w.shape}: "
             f"each parameter needs its own config dict"
         )
+    if getattr(value, "dtype", w.dtype) != w.dtype:
+        raise ValueError(f"config['{key}'] is {value.dtype} but w is {w.dtype}; the state must "
+                         f"have the parameter's dtype (start from a fresh config after a cast)")
     return value
 
 
@@ -50,9 +72,8 @@ def sgd(w, dw, config=None):
     config: ``learning_rate`` (1e-2).
     """
     w, dw, config = _start("sgd", w, dw, config)
-    config.setdefault("learning_rate", 1e-2)
-    next_w = w - config["learning_rate"] * dw
-    return next_w, config
+    lr = _hyper("sgd", config, "learning_rate", 1e-2)
+    return w - lr * dw, config
 
 
 def sgd_momentum(w, dw, config=None):
@@ -64,9 +85,9 @@ def sgd_momentum(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
     """
     w, dw, config = _start("sgd_momentum", w, dw, config)
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config["momentum"] * _state(config, "velocity", w) - config["learning_rate"] * dw
+    lr = _hyper("sgd_momentum", config, "learning_rate", 1e-2)
+    mu = _hyper("sgd_momentum", config, "momentum", 0.9)
+    v = mu * _state(config, "velocity", w) - lr * dw
     config["velocity"] = v
     return w + v, config
 
@@ -81,11 +102,10 @@ def nesterov_momentum(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
     """
     w, dw, config = _start("nesterov_momentum", w, dw, config)
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    mu = config["momentum"]
+    lr = _hyper("nesterov_momentum", config, "learning_rate", 1e-2)
+    mu = _hyper("nesterov_momentum", config, "momentum", 0.9)
     v_prev = _state(config, "velocity", w)
-    v = mu * v_prev - config["learning_rate"] * dw
+    v = mu * v_prev - lr * dw
     config["velocity"] = v
     return w - mu * v_prev + (1 + mu) * v, config
 
@@ -100,33 +120,29 @@ def rmsprop(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8); state ``cache``.
     """
     w, dw, config = _start("rmsprop", w, dw, config)
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("epsilon", 1e-8)
-    decay = config["decay_rate"]
+    lr = _hyper("rmsprop", config, "learning_rate", 1e-2)
+    decay = _hyper("rmsprop", config, "decay_rate", 0.99)
+    eps = _hyper("rmsprop", config, "epsilon", 1e-8)
     cache = decay * _state(config, "cache", w) + (1 - decay) * (dw * dw)
     config["cache"] = cache
-    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
-    return next_w, config
+    return w - lr * dw / (np.sqrt(cache) + eps), config
 
 
-def _adam_step(w, dw, config):
+def _adam_step(name, w, dw, config):
     """Advance Adam's moments in ``config`` and return the step ``-lr * m_hat / (sqrt(v_hat) + eps)``."""
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
+    lr = _hyper(name, config, "learning_rate", 1e-3)
+    beta1 = _hyper(name, config, "beta1", 0.9)
+    beta2 = _hyper(name, config, "beta2", 0.999)
+    eps = _hyper(name, config, "epsilon", 1e-8)
     config.setdefault("t", 0)
-    beta1, beta2 = config["beta1"], config["beta2"]
     m = beta1 * _state(config, "m", w) + (1 - beta1) * dw
     v = beta2 * _state(config, "v", w) + (1 - beta2) * (dw * dw)
     # t counts this step before the bias correction, so the first step divides by (1 - beta).
-    config["t"] += 1
-    t = config["t"]
+    config["t"] = t = int(config["t"]) + 1
     config["m"], config["v"] = m, v
     m_hat = m / (1 - beta1**t)
     v_hat = v / (1 - beta2**t)
-    return -config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    return -lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 def adam(w, dw, config=None):
@@ -140,7 +156,7 @@ def adam(w, dw, config=None):
     state ``m``, ``v``, ``t``.
     """
     w, dw, config = _start("adam", w, dw, config)
-    return w + _adam_step(w, dw, config), config
+    return w + _adam_step("adam", w, dw, config), config
 
 
 def adamw(w, dw, config=None):
@@ -153,7 +169,6 @@ def adamw(w, dw, config=None):
     config: as ``adam``, plus ``weight_decay`` (1e-2).
     """
     w, dw, config = _start("adamw", w, dw, config)
-    config.setdefault("weight_decay", 1e-2)
-    step = _adam_step(w, dw, config)
-    next_w = w * (1 - config["learning_rate"] * config["weight_decay"]) + step
-    return next_w, config
+    decay = _hyper("adamw", config, "weight_decay", 1e-2)
+    step = _adam_step("adamw", w, dw, config)
+    return w * (1 - float(config["learning_rate"]) * decay) + step, config

@@ -226,3 +226,39 @@ def test_rejects_state_of_another_parameter(rng, rule, key):
     _, config = rule(np.ones(3), np.ones(3))
     with pytest.raises(ValueError, match=f"config\\['{key}'\\] has shape \\(3,\\)"):
         rule(np.ones(4), np.ones(4), config)
+
+
+RULES = [sgd, sgd_momentum, nesterov_momentum, rmsprop, adam, adamw]
+HYPER = ["learning_rate", "momentum", "decay_rate", "epsilon", "beta1", "beta2", "weight_decay"]
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("scalar", [np.float64, np.float32, np.longdouble])
+def test_numpy_scalar_hyperparameters_keep_float32(rng, rule, scalar):
+    # np.logspace(...)[i] is an np.float64; under NumPy 2 it would promote float32 weights.
+    w = rng.standard_normal((3, 2)).astype(np.float32)
+    dw = rng.standard_normal((3, 2)).astype(np.float32)
+    _, defaults = rule(w, dw)
+    hyper = {k: v for k, v in defaults.items() if k in HYPER}
+    config, plain = {k: scalar(v) for k, v in hyper.items()}, dict(hyper)
+    a = b = w
+    for _ in range(2):
+        a, config = rule(a, dw, config)
+        b, plain = rule(b, dw, plain)
+        assert a.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in config.values() if isinstance(v, np.ndarray))
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("bad", ["0.01", None, [0.01], float("nan"), float("inf")])
+def test_rejects_hyperparameter_that_is_not_a_finite_number(rule, bad):
+    with pytest.raises(ValueError, match=r"config\['learning_rate'\]"):
+        rule(np.ones(3), np.ones(3), {"learning_rate": bad})
+
+
+@pytest.mark.parametrize("rule, key", [(sgd_momentum, "velocity"), (rmsprop, "cache"), (adam, "m")])
+def test_rejects_state_of_another_dtype(rule, key):
+    _, config = rule(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=f"config\\['{key}'\\] is float64 but w is float32"):
+        rule(np.ones(3, np.float32), np.ones(3, np.float32), config)
