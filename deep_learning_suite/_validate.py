@@ -79,12 +79,22 @@ def check_mode(name, param):
     return mode
 
 
+def check_int(what, name, value, minimum):
+    """``value`` as an int >= minimum; 2.0 passes (as 2), 2.5, "2" and True do not."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or int(value) != value or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{what}: {name} must be a {kind} integer, got {value!r}")
+    return int(value)
+
+
 def conv_output_size(size, field, pad, stride, what="conv", axis="H"):
-    """Output length ``1 + (size + 2 * pad - field) // stride``, which must divide evenly."""
-    if stride <= 0 or int(stride) != stride:
-        raise ValueError(f"{what}: stride must be a positive integer, got {stride!r}")
-    if pad < 0 or int(pad) != pad:
-        raise ValueError(f"{what}: pad must be a non-negative integer, got {pad!r}")
+    """Output length ``1 + (size + 2 * pad - field) // stride``, which must divide evenly.
+
+    A whole-number float such as ``2.0`` is accepted as its int; anything else is refused.
+    """
+    stride = check_int(what, "stride", stride, 1)
+    pad = check_int(what, "pad", pad, 0)
     span = size + 2 * pad - field
     if span < 0:
         raise ValueError(

@@ -16,7 +16,7 @@ instead of silently dropping the last row or column.
 
 import numpy as np
 
-from ._validate import check_float, check_ndim, check_same_dtype, conv_output_size
+from ._validate import check_float, check_int, check_ndim, check_same_dtype, conv_output_size
 
 
 def conv_geometry(x, w, b, conv_param):
@@ -29,6 +29,9 @@ def conv_geometry(x, w, b, conv_param):
             f"conv: x of shape {x.shape} has C = {x.shape[1]} channels but w of shape {w.shape} "
             f"expects C = {w.shape[1]}; w must be (F, C, HH, WW) with the C of x"
         )
+    if 0 in w.shape:
+        raise ValueError(f"conv: w of shape {w.shape} is empty; it needs at least one filter "
+                         f"(F >= 1) of at least 1 x 1")
     if b.shape != (w.shape[0],):
         raise ValueError(f"conv: b must have shape ({w.shape[0]},) (one per filter), got {b.shape}")
     check_same_dtype("conv", "x", x.dtype, w=w, b=b)
@@ -120,13 +123,11 @@ def pool_geometry(x, pool_param):
     if not isinstance(pool_param, dict) or any(k not in pool_param for k in keys):
         raise ValueError(f"pool_param must be a dict with {keys}, got {pool_param!r}")
     PH, PW, stride = (pool_param[k] for k in keys)
-    for name, v in (("pool_height", PH), ("pool_width", PW)):
-        if int(v) != v or v < 1:
-            raise ValueError(f"max_pool: {name} must be a positive integer, got {v!r}")
+    PH, PW = check_int("max_pool", "pool_height", PH, 1), check_int("max_pool", "pool_width", PW, 1)
     _, _, H, W = x.shape
     H_out = conv_output_size(H, PH, 0, stride, "max_pool", "H")
     W_out = conv_output_size(W, PW, 0, stride, "max_pool", "W")
-    return x, int(PH), int(PW), int(stride), H_out, W_out
+    return x, PH, PW, int(stride), H_out, W_out
 
 
 def max_pool_forward_naive(x, pool_param):

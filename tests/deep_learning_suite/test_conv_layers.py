@@ -9,7 +9,7 @@ from deep_learning_suite.conv_layers import (
     max_pool_backward_naive,
     max_pool_forward_naive,
 )
-from deep_learning_suite.fast_layers import max_pool_forward_fast
+from deep_learning_suite.fast_layers import conv_forward_fast, max_pool_forward_fast
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
 
@@ -201,3 +201,42 @@ def test_max_pool_rejects_bad_input(rng):
         max_pool_forward_naive(x, {"pool_height": 2, "stride": 2})
     with pytest.raises(ValueError, match="4-D"):
         max_pool_forward_naive(x[0], {"pool_height": 2, "pool_width": 2, "stride": 1})
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+@pytest.mark.parametrize("stride, pad", [(2.0, 1), (1, 1.0), (np.int64(2), np.float32(1))])
+def test_conv_accepts_whole_number_floats_as_ints(rng, forward, stride, pad):
+    # A stride read from a JSON config is 2.0; it must mean exactly what 2 means.
+    x, w, b = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, _ = forward(x, w, b, {"stride": stride, "pad": pad})
+    expected, _ = conv_forward_naive(x, w, b, {"stride": int(stride), "pad": int(pad)})
+    assert out.shape == expected.shape and np.allclose(out, expected)
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+@pytest.mark.parametrize("key, value", [("stride", 1.5), ("stride", "2"), ("stride", True),
+                                        ("stride", float("nan")), ("pad", -1), ("pad", 0.5),
+                                        ("pad", None)])
+def test_conv_rejects_stride_or_pad_that_is_not_a_whole_number(rng, forward, key, value):
+    x, w, b = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3)), np.zeros(3)
+    conv_param = {"stride": 1, "pad": 1, key: value}
+    with pytest.raises(ValueError, match=f"conv: {key} must be a (positive|non-negative) integer"):
+        forward(x, w, b, conv_param)
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+@pytest.mark.parametrize("w_shape", [(0, 2, 3, 3), (3, 2, 0, 3), (3, 2, 3, 0)])
+def test_conv_rejects_empty_filters(rng, forward, w_shape):
+    x = rng.standard_normal((1, 2, 5, 5))
+    with pytest.raises(ValueError, match="is empty; it needs at least one filter"):
+        forward(x, np.zeros(w_shape), np.zeros(w_shape[0]), {"stride": 1, "pad": 1})
+
+
+@pytest.mark.parametrize("forward", [max_pool_forward_naive, max_pool_forward_fast])
+def test_max_pool_accepts_whole_number_floats_as_ints(rng, forward):
+    x = rng.standard_normal((2, 3, 5, 6))
+    out, _ = forward(x, {"pool_height": 2.0, "pool_width": np.float64(3), "stride": 3.0})
+    expected, _ = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 3, "stride": 3})
+    assert out.shape == expected.shape == (2, 3, 2, 2) and np.array_equal(out, expected)
+    with pytest.raises(ValueError, match="pool_height must be a positive integer, got 2.5"):
+        forward(x, {"pool_height": 2.5, "pool_width": 2, "stride": 2})
