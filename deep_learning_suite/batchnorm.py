@@ -37,6 +37,25 @@ def _check_dout(what, dout, shape, dtype):
     check_same_dtype(what, "the forward's x", dtype, dout=dout)
 
 
+def _setting(what, param, key, default, low, high=None):
+    """``param[key]`` as a Python float in [low, high].
+
+    A Python float keeps a float32 batch float32, where an ``np.float64`` eps or momentum
+    would promote the output (NumPy 2); a negative eps would make ``sqrt(var + eps)`` NaN.
+    """
+    value = (param or {}).get(key, default)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {key} must be a real number, got {value!r}") from None
+    if not (low <= number <= (np.inf if high is None else high)) or not np.isfinite(number):
+        where = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{what}: {key} must be finite and {where}, got {value!r}")
+    return number
+
+
 def _normalized_backward(dxhat, xhat, inv_std, axis):
     """Gradient through ``xhat = (x - mean) / std`` where mean and std are taken over ``axis``.
 
@@ -81,8 +100,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     check_ndim("x", x, 2, "(N, D); use spatial_batchnorm_forward for (N, C, H, W)")
     N, D = x.shape
     gamma, beta = _check_scale_shift("batchnorm_forward", gamma, beta, (D,), x)
-    eps = bn_param.get("eps", 1e-5)
-    momentum = bn_param.get("momentum", 0.9)
+    eps = _setting("batchnorm_forward", bn_param, "eps", 1e-5, 0.0)
+    momentum = _setting("batchnorm_forward", bn_param, "momentum", 0.9, 0.0, 1.0)
     running_mean = bn_param.get("running_mean")
     running_var = bn_param.get("running_var")
     if running_mean is None:
@@ -204,6 +223,9 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     check_ndim("x", x, 4, "(N, C, H, W)")
     N, C, H, W = x.shape
     _check_scale_shift("spatial_batchnorm_forward", gamma, beta, (C,), x)
+    if check_mode("bn_param", bn_param) == "train" and N * H * W == 0:
+        raise ValueError(f"spatial_batchnorm_forward: x of shape {x.shape} has no pixels "
+                         f"(N * H * W = 0) to take the batch statistics over")
     # Channels last, then every pixel of every image is one row of the vanilla layer.
     flat = x.transpose(0, 2, 3, 1).reshape(-1, C)
     out, bn_cache = batchnorm_forward(flat, gamma, beta, bn_param)
@@ -250,7 +272,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     x = check_float("x", x)
     check_ndim("x", x, 2, "(N, D)")
     gamma, beta = _check_scale_shift("layernorm_forward", gamma, beta, (x.shape[1],), x)
-    eps = (ln_param or {}).get("eps", 1e-5)
+    eps = _setting("layernorm_forward", ln_param, "eps", 1e-5, 0.0)
     if x.shape[1] == 0:
         raise ValueError(f"layernorm_forward: x of shape {x.shape} has no features to normalise")
     mu = x.mean(axis=1, keepdims=True)
@@ -309,7 +331,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
             f"spatial_groupnorm_forward: C = {C} channels (x of shape {x.shape}) cannot be split "
             f"into G = {G} equal groups; pick G among the divisors of {C}"
         )
-    eps = (gn_param or {}).get("eps", 1e-5)
+    eps = _setting("spatial_groupnorm_forward", gn_param, "eps", 1e-5, 0.0)
     grouped = x.reshape(N, G, -1)
     mu = grouped.mean(axis=2, keepdims=True)
     xmu = grouped - mu

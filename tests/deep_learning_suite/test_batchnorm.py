@@ -353,3 +353,52 @@ def test_groupnorm_rejects_bad_groups_and_shapes(rng):
             spatial_groupnorm_forward(x, g, b, G, {})
     with pytest.raises(ValueError, match=r"gamma must have shape \(1, 6, 1, 1\).*\(6,\)"):
         spatial_groupnorm_forward(x, np.ones(6), b, 3, {})
+
+
+def _norm_call(kind, x32, settings):
+    C = x32.shape[1]
+    if kind == "batchnorm":
+        return batchnorm_forward(x32, np.ones(C, np.float32), np.zeros(C, np.float32),
+                                 {"mode": "train", **settings})
+    if kind == "layernorm":
+        return layernorm_forward(x32, np.ones(C, np.float32), np.zeros(C, np.float32), settings)
+    g = np.ones((1, C, 1, 1), np.float32)
+    return spatial_groupnorm_forward(x32, g, np.zeros_like(g), 2, settings)
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm", "groupnorm"])
+def test_numpy_scalar_eps_and_momentum_keep_float32(rng, kind):
+    # np.float64 settings would promote a float32 batch under NumPy 2.
+    shape = (4, 6, 3, 3) if kind == "groupnorm" else (5, 6)
+    x = rng.standard_normal(shape).astype(np.float32)
+    settings = {"eps": np.float64(1e-5)}
+    if kind == "batchnorm":
+        settings["momentum"] = np.float64(0.9)
+    out, _ = _norm_call(kind, x, settings)
+    assert out.dtype == np.float32
+    if kind == "batchnorm":
+        bn_param = {"mode": "train", **settings}
+        batchnorm_forward(x, np.ones(6, np.float32), np.zeros(6, np.float32), bn_param)
+        assert bn_param["running_mean"].dtype == bn_param["running_var"].dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm", "groupnorm"])
+@pytest.mark.parametrize("eps", [-1.0, float("nan"), "1e-5", None])
+def test_norms_reject_an_eps_that_is_not_a_non_negative_number(rng, kind, eps):
+    shape = (4, 6, 3, 3) if kind == "groupnorm" else (5, 6)
+    x = rng.standard_normal(shape).astype(np.float32)
+    with pytest.raises(ValueError, match="eps must be"):
+        _norm_call(kind, x, {"eps": eps})
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.5, "0.9"])
+def test_batchnorm_rejects_momentum_outside_0_1(rng, momentum):
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match="momentum must be"):
+        _norm_call("batchnorm", x, {"momentum": momentum})
+
+
+def test_spatial_batchnorm_names_the_empty_axis(rng):
+    x = np.zeros((2, 3, 0, 4))
+    with pytest.raises(ValueError, match=r"\(2, 3, 0, 4\) has no pixels"):
+        spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
