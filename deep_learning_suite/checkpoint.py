@@ -8,7 +8,13 @@ A checkpoint is one ``.npz`` file (``np.load(..., allow_pickle=False)``) holding
 * ``__sha256__``: the SHA-256 over the JSON and every array's name, dtype, shape and bytes.
 
 A truncated file, a flipped byte or an array edited after saving fails to load with a
-``CheckpointError`` naming the file. Files are written atomically: a temporary file in the
+``CheckpointError`` naming the file, never with another exception and never as different
+state. The one exception is a byte of the zip's own bookkeeping that nothing loaded depends
+on (a timestamp, a "version made by" field, a duplicate of a header): the SHA-256 cannot
+cover the archive that holds it, and such a file loads exactly the state that was saved.
+A file whose SHA-256 was recomputed after editing is only as good as its JSON: if that is
+not a checkpoint's (not JSON, not an object, an array reference to nothing), loading fails
+with a ``CheckpointError`` too. Files are written atomically: a temporary file in the
 same folder is written, fsync'ed and renamed over the target, so a crash mid-write leaves
 the previous checkpoint as it was.
 """
@@ -17,7 +23,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +61,20 @@ def flatten(obj, arrays, prefix):
 
 
 def unflatten(obj, arrays):
-    """Inverse of ``flatten``: put the arrays back in place (lists stay lists)."""
+    """Inverse of ``flatten``: put the arrays back in place (lists stay lists).
+
+    Raises
+    ------
+    KeyError
+        A ``{"__array__": key}`` reference names no array in ``arrays``.
+    """
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
-            return arrays[obj["__array__"]]
+            key = obj["__array__"]
+            # a non-string key (a number, a list) can name no array either; say so the same way
+            if not isinstance(key, str) or key not in arrays:
+                raise KeyError(key)
+            return arrays[key]
         return {k: unflatten(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [unflatten(v, arrays) for v in obj]
@@ -151,9 +166,13 @@ def load_checkpoint(path):
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({e}); "
-                              f"use an earlier checkpoint") from None
+    except Exception as e:
+        # With pickle off nothing in the file can run, so any failure here is the file's:
+        # a damaged zip header alone makes zipfile raise NotImplementedError ("compressed
+        # patched data", "zip file version"), RuntimeError ("encrypted"), BadZipFile,
+        # zlib.error, ... and np.load adds ValueError and EOFError. All mean the same thing.
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt "
+                              f"({type(e).__name__}: {e}); use an earlier checkpoint") from None
     if _META not in arrays or _HASH not in arrays:
         raise CheckpointError(f"{path} is not a cs231n-toolkit checkpoint (no {_META}/{_HASH})")
     meta_bytes = arrays.pop(_META).tobytes()
@@ -161,8 +180,32 @@ def load_checkpoint(path):
     if _digest(meta_bytes, arrays) != stored:
         raise CheckpointError(f"checkpoint {path} fails its SHA-256 check: it was edited or "
                               f"damaged after it was written; use an earlier checkpoint")
-    meta = json.loads(meta_bytes)
+    # The checksum matched, so what follows was written with it: by another program, or by
+    # someone who edited the file and recomputed the SHA-256. Refuse it as clearly.
+    tampered = ("passes its SHA-256 check but was not written by save_checkpoint (it was "
+                "edited and its checksum recomputed, or made by another program); save the "
+                "checkpoint again or use another one")
+    try:
+        meta = json.loads(meta_bytes)
+    except (ValueError, RecursionError) as e:      # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(f"checkpoint {path}: its {_META} is not valid JSON "
+                              f"({type(e).__name__}: {e}); it {tampered}") from None
+    if not isinstance(meta, dict):
+        kinds = {list: "an array", str: "a string", int: "a number", float: "a number",
+                 bool: "a boolean", type(None): "null"}
+        raise CheckpointError(f"checkpoint {path}: its {_META} is {kinds[type(meta)]}, where a "
+                              f"checkpoint's is an object with 'format', 'version' and 'state'; "
+                              f"it {tampered}")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: unsupported checkpoint format {meta.get('format')!r} "
                               f"version {meta.get('version')!r}")
-    return unflatten(meta["state"], arrays)
+    if "state" not in meta:
+        raise CheckpointError(f"checkpoint {path}: its {_META} has no 'state'; it {tampered}")
+    try:
+        return unflatten(meta["state"], arrays)
+    except KeyError as e:
+        raise CheckpointError(f"checkpoint {path}: its {_META} refers to an array "
+                              f"{e.args[0]!r} that the file does not hold; it {tampered}") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {path}: its {_META} is nested too deeply to be a "
+                              f"checkpoint's; it {tampered}") from None

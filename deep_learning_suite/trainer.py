@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from . import optim
+from ._validate import check_int, check_labels
 from .checkpoint import CheckpointError, flatten, load_checkpoint, save_checkpoint
 from .utils import generator
 
@@ -57,6 +58,25 @@ def get_update_rule(update_rule, who="Solver"):
     if callable(update_rule):
         return update_rule
     raise ValueError(f"{who}: update_rule must be a name or a function, got {update_rule!r}")
+
+
+def _plain(value):
+    """A NumPy scalar as the Python number it holds; anything else (arrays included) as is.
+
+    Under NumPy 2 (NEP 50) a Python float scales a float32 array and leaves it float32, but
+    an ``np.float64`` (from ``np.logspace``, ``10 ** np.random.uniform``) promotes it to
+    float64. Hyperparameters are kept as Python numbers so that they never change the
+    dtype of the weights they update.
+    """
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    return value
+
+
+# What resume() reads from a checkpoint: Solver.state_dict() writes all of these.
+_SOLVER_STATE = ("params", "best_params", "model_state", "optim_configs", "batch_size", "epoch",
+                 "iteration", "loss_history", "train_acc_history", "val_acc_history",
+                 "best_val_acc", "rng_state", "numpy_global_rng")
 
 
 def _param_mismatch(theirs, mine, their_class, my_class):
@@ -96,9 +116,13 @@ class Solver:
     optim_config : dict, optional
         Hyperparameters for the rule; every parameter gets its own copy (its own state).
     lr_decay : float, default 1.0
-        ``learning_rate`` is multiplied by this after every epoch.
+        ``learning_rate`` is multiplied by this after every epoch. NumPy scalars, here and
+        in ``optim_config``, are used as the Python numbers they hold, so an ``np.float64``
+        never turns float32 weights into float64.
     batch_size : int, default 100
+        A positive whole number (``100.0`` passes as 100, ``0.5`` is refused).
     num_epochs : int, default 10
+        A non-negative whole number.
     num_train_samples : int or None, default 1000
         Training images used to measure training accuracy each epoch (None: all).
     num_val_samples : int or None, default None
@@ -106,7 +130,7 @@ class Solver:
     checkpoint_name : str, optional
         When given, ``{checkpoint_name}_epoch_{e}.npz`` is written after every epoch.
     print_every : int, default 10
-        Print the loss every this many iterations (when ``verbose``).
+        Print the loss every this many iterations (when ``verbose``); at least 1.
     verbose : bool, default True
         Show a progress bar and print losses and accuracies.
     seed : int, optional
@@ -141,14 +165,20 @@ class Solver:
         self.X_val, self.y_val = data["X_val"], data["y_val"]
         opts = {**_OPTIONS, **kwargs}
         self.update_rule = opts["update_rule"]
-        self.optim_config = dict(opts["optim_config"] or {})
-        self.lr_decay = opts["lr_decay"]
-        self.batch_size = int(opts["batch_size"])
-        self.num_epochs = int(opts["num_epochs"])
+        # Only NumPy scalars change: an array in optim_config (a rule's state) stays an array.
+        self.optim_config = {k: _plain(v) for k, v in (opts["optim_config"] or {}).items()}
+        self.lr_decay = _plain(opts["lr_decay"])
+        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)):
+            raise ValueError(f"Solver: lr_decay must be a number (1.0 for no decay), "
+                             f"got {self.lr_decay!r}")
+        # Checked before int(): int(0.5) is 0, and 0.5 epochs would silently train none.
+        self.batch_size = check_int("Solver", "batch_size", opts["batch_size"], 1)
+        self.num_epochs = check_int("Solver", "num_epochs", opts["num_epochs"], 0)
         self.num_train_samples = opts["num_train_samples"]
         self.num_val_samples = opts["num_val_samples"]
         self.checkpoint_name = opts["checkpoint_name"]
-        self.print_every = opts["print_every"]
+        # t % print_every picks the iterations to print: 0 would divide by zero mid-run.
+        self.print_every = check_int("Solver", "print_every", opts["print_every"], 1)
         self.verbose = opts["verbose"]
         self.seed = opts["seed"]
         self.checkpoint_meta = opts["checkpoint_meta"]
@@ -156,9 +186,6 @@ class Solver:
         if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
             raise ValueError(f"Solver: keep_checkpoints must be at least 1 (or None), "
                              f"got {self.keep_checkpoints}")
-        if self.batch_size <= 0 or self.num_epochs < 0:
-            raise ValueError(f"Solver: batch_size must be positive and num_epochs non-negative, "
-                             f"got {self.batch_size} and {self.num_epochs}")
         self._rule = get_update_rule(self.update_rule)
         self._reset()
         if opts["resume_from"] is not None:
@@ -203,23 +230,39 @@ class Solver:
             f"so far (val acc {self.best_val_acc:.4f}). Lower the learning rate "
             f"(now {lr}) or the weight scale.")
 
-    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100, name="y"):
         """Fraction of ``X`` classified as ``y``.
 
         Parameters
         ----------
         X : ndarray, (N, ...) inputs;  y : ndarray of int, (N,)
+            Labels in ``[0, C)`` for the model's ``C`` score columns.
         num_samples : int, optional
             Score a random subset of this size (drawn, with replacement as in the course, from
             the Solver's own generator, so checkpoints capture it).
         batch_size : int
             Images scored per forward pass.
+        name : str
+            What to call ``y`` in error messages (``train`` passes 'y_train' and 'y_val').
 
         Returns
         -------
         acc : float in [0, 1]
+
+        Raises
+        ------
+        ValueError
+            ``X`` and ``y`` differ in length, or ``y`` holds labels that are not integers in
+            ``[0, C)``. Training labels meet the same check in the model's loss; without it
+            here, wrong validation labels would only show as an accuracy of 0.
         """
         N = X.shape[0]
+        y = np.asarray(y)
+        if y.shape[:1] != (N,):
+            raise ValueError(f"check_accuracy: X has {N} rows but {name} has "
+                             f"{len(y) if y.ndim else 'no'} labels (shape {y.shape}); give "
+                             f"one label per row of X")
+        y_all = y
         if num_samples is not None and N > num_samples:
             mask = self.rng.choice(N, num_samples)
             N, X, y = num_samples, X[mask], y[mask]
@@ -229,6 +272,8 @@ class Solver:
         for start in range(0, N, batch_size):
             scores = self.model.loss(X[start:start + batch_size])
             y_pred.append(np.argmax(scores, axis=1))
+        # All the labels, not only the sample: a bad one is a bad one whichever are drawn.
+        check_labels(y_all, len(y_all), scores.shape[1], name=name)
         return float(np.mean(np.concatenate(y_pred) == y))
 
     def train(self):
@@ -264,7 +309,9 @@ class Solver:
                     self.epoch += 1
                     for config in self.optim_configs.values():
                         if "learning_rate" in config:
-                            config["learning_rate"] *= self.lr_decay
+                            # _plain: a rule may have left an np.float64 there (see _plain)
+                            config["learning_rate"] = _plain(config["learning_rate"]
+                                                             * self.lr_decay)
                 if t == 0 or epoch_end or t == num_iterations - 1:
                     self._record_accuracy(bar)
                 if epoch_end:
@@ -276,8 +323,9 @@ class Solver:
 
     def _record_accuracy(self, bar):
         train_acc = self.check_accuracy(self.X_train, self.y_train,
-                                        num_samples=self.num_train_samples)
-        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+                                        num_samples=self.num_train_samples, name="y_train")
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples,
+                                      name="y_val")
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
         if self.verbose:
@@ -337,9 +385,27 @@ class Solver:
                     os.remove(old)
 
     def resume(self, path):
-        """Load a checkpoint from ``path`` so that ``train()`` continues that run exactly."""
+        """Load a checkpoint from ``path`` so that ``train()`` continues that run exactly.
+
+        Raises
+        ------
+        CheckpointError
+            The file is unreadable or damaged (see ``load_checkpoint``), is a checkpoint of
+            something other than a Solver, or does not fit this model or batch size.
+        """
         state = load_checkpoint(path)
+        missing = [k for k in _SOLVER_STATE if k not in state] if isinstance(state, dict) \
+            else list(_SOLVER_STATE)
+        if missing:
+            raise CheckpointError(f"{path} is a cs231n-toolkit checkpoint but not a Solver's: it "
+                                  f"lacks {', '.join(missing)}; resume from a file written by "
+                                  f"Solver.save_checkpoint or by training with checkpoint_name")
         params = state["params"]
+        if not isinstance(params, dict) or not all(isinstance(v, np.ndarray)
+                                                   for v in params.values()):
+            raise CheckpointError(f"{path} is not a Solver checkpoint: its 'params' is not a "
+                                  f"dict of arrays; resume from a file written by "
+                                  f"Solver.save_checkpoint")
         mine = {k: (v.shape, v.dtype) for k, v in self.model.params.items()}
         theirs = {k: (v.shape, v.dtype) for k, v in params.items()}
         if mine != theirs:

@@ -1,3 +1,4 @@
+import json
 import os
 import pickle
 import zipfile
@@ -162,3 +163,81 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, rng, monkeypatch):
         save_checkpoint(path, sample_state(rng))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def small_state():
+    return {"params": {"W": np.arange(6, dtype=np.float32).reshape(2, 3)}, "t": 3, "h": [1.5]}
+
+
+@pytest.mark.parametrize("bit", range(8))
+def test_every_bit_flip_fails_with_a_checkpoint_error_or_loads_the_same_state(tmp_path, bit):
+    # Each byte of a small real checkpoint, with this bit flipped. A flip in a zip header used
+    # to escape as zipfile's NotImplementedError ("compressed patched data", "zip file
+    # version") or RuntimeError ("encrypted"). A flip in bookkeeping that nothing loaded
+    # reads (a timestamp) is harmless, as the module docstring says: the state must then be
+    # exactly the one saved. Never another exception, never different state.
+    state = small_state()
+    raw = save_checkpoint(tmp_path / "good.npz", state).read_bytes()
+    path = tmp_path / "flipped.npz"
+    refused = 0
+    for pos in range(len(raw)):
+        data = bytearray(raw)
+        data[pos] ^= 1 << bit
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_checkpoint(path)
+        except CheckpointError as e:
+            assert "flipped.npz" in str(e)
+            refused += 1
+        else:
+            assert_same(state, loaded)
+    assert refused > len(raw) // 2
+
+
+def _forge(path, meta_bytes, arrays=None):
+    """An npz holding ``meta_bytes`` as its JSON, with a SHA-256 recomputed to match."""
+    arrays = dict(arrays or {})
+    payload = dict(arrays)
+    payload["__meta__"] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    payload["__sha256__"] = np.frombuffer(ck._digest(meta_bytes, arrays).encode(), dtype=np.uint8)
+    np.savez(path, **payload)
+    return path
+
+
+def _meta(state):
+    return json.dumps({"format": ck.FORMAT, "version": ck.VERSION, "state": state}).encode()
+
+
+@pytest.mark.parametrize("meta, match", [
+    pytest.param(b"{not json", "is not valid JSON", id="bad-json"),      # was JSONDecodeError
+    pytest.param(b"\xff\xfe", "is not valid JSON", id="not-utf8"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "is not valid JSON",
+                 id="nested-too-deep"),                                  # RecursionError
+    pytest.param(b"[1, 2]", "is an array, where a checkpoint's is an object",
+                 id="list"),                                             # was AttributeError
+    pytest.param(b'"state"', "is a string", id="string"),
+    pytest.param(b"null", "is null", id="null"),
+    pytest.param(json.dumps({"format": ck.FORMAT, "version": ck.VERSION}).encode(),
+                 "has no 'state'", id="no-state"),                       # was KeyError
+    pytest.param(_meta({"__array__": "nope"}), "refers to an array 'nope'",
+                 id="dangling-array"),                                   # was KeyError
+    pytest.param(_meta({"w": {"__array__": 5}}), "refers to an array 5", id="number-key"),
+    pytest.param(_meta([{"__array__": ["a"]}]), r"refers to an array \['a'\]",
+                 id="list-key"),                                         # was TypeError
+])
+def test_valid_checksum_over_bad_metadata_is_a_checkpoint_error(tmp_path, meta, match):
+    path = _forge(tmp_path / "forged.npz", meta)
+    with pytest.raises(CheckpointError, match=match) as e:
+        load_checkpoint(path)
+    msg = str(e.value)
+    assert "forged.npz" in msg
+    assert "passes its SHA-256 check" in msg and "use another one" in msg
+
+
+def test_forged_file_with_good_metadata_loads_and_other_versions_are_refused(tmp_path):
+    w = np.ones(3, np.float32)
+    path = _forge(tmp_path / "ok.npz", _meta({"w": {"__array__": "state/w"}}), {"state/w": w})
+    assert_same({"w": w}, load_checkpoint(path))
+    meta = json.dumps({"format": ck.FORMAT, "version": 99, "state": {}}).encode()
+    with pytest.raises(CheckpointError, match="unsupported checkpoint format.*version 99"):
+        load_checkpoint(_forge(tmp_path / "v99.npz", meta))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deep_learning_suite import optim
-from deep_learning_suite.checkpoint import CheckpointError
+from deep_learning_suite.checkpoint import CheckpointError, save_checkpoint
 from deep_learning_suite.data import load_sample
 from deep_learning_suite.fully_connected_net import TwoLayerNet
 from deep_learning_suite.trainer import Solver, TrainingDivergedError, latest_checkpoint
@@ -35,11 +35,109 @@ def test_unknown_option_is_an_error():
     ({"update_rule": "np"}, "invalid update_rule"),
     ({"update_rule": "check_float"}, "invalid update_rule"),
     ({"update_rule": 3}, "update_rule must be"),
-    ({"batch_size": 0}, "batch_size must be positive"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    # the value given is named, not what int() made of it
+    ({"batch_size": 0.5}, r"batch_size must be a positive integer, got 0\.5"),
+    ({"batch_size": "10"}, "batch_size must be a positive integer, got '10'"),
+    # int(0.5) would be 0 epochs: a run that trains nothing without a word
+    ({"num_epochs": 0.5}, r"num_epochs must be a non-negative integer, got 0\.5"),
+    ({"num_epochs": -1}, "num_epochs must be a non-negative integer, got -1"),
+    ({"num_epochs": float("nan")}, "num_epochs must be a non-negative integer, got nan"),
+    # t % print_every would divide by zero at the first iteration
+    ({"print_every": 0}, "print_every must be a positive integer, got 0"),
+    ({"print_every": 2.5}, r"print_every must be a positive integer, got 2\.5"),
+    ({"lr_decay": None}, "lr_decay must be a number.*got None"),
+    ({"lr_decay": "0.9"}, "lr_decay must be a number.*got '0.9'"),
 ])
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
         Solver(TinyNet(), blobs(), **kw)
+
+
+@pytest.mark.parametrize("kw, attr, want", [
+    ({"batch_size": 50.0}, "batch_size", 50),
+    ({"batch_size": np.int64(50)}, "batch_size", 50),
+    ({"num_epochs": 2.0}, "num_epochs", 2),
+    ({"num_epochs": 0}, "num_epochs", 0),
+    ({"print_every": np.int32(3)}, "print_every", 3),
+    ({"lr_decay": np.float64(0.5)}, "lr_decay", 0.5),
+])
+def test_whole_number_options_become_python_ints(kw, attr, want):
+    value = getattr(quiet(TinyNet(), blobs(), **kw), attr)
+    assert value == want and type(value) is type(want)
+
+
+@pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam",
+                                  "adamw"])
+def test_numpy_scalar_hyperparameters_leave_a_float32_model_float32(rule):
+    # A random search's learning rate is an np.float64 (np.logspace, 10 ** np.random.uniform);
+    # under NumPy 2 an np.float64 times a float32 array is float64, so a float32 model trained
+    # with one, or with an np.float64 lr_decay, used to turn float64 after the first epoch and
+    # then fail in a layer with a dtype mismatch.
+    lr = np.logspace(-4, -2, 5)[0]
+    assert isinstance(lr, np.float64)
+    updates = []
+
+    def recording(w, dw, config=None):     # the named rule, noting what each update gives
+        next_w, config = getattr(optim, rule)(w, dw, config)
+        updates.append((next_w.dtype, not np.array_equal(next_w, w)))
+        return next_w, config
+
+    model = TinyNet(dtype=np.float32)
+    s = quiet(model, blobs(dtype=np.float32), update_rule=recording,
+              optim_config={"learning_rate": lr}, lr_decay=np.float64(0.9), num_epochs=2,
+              batch_size=50, seed=0)
+    s.train()
+    assert len(s.loss_history) == 2 * 4 and all(np.isfinite(s.loss_history))
+    assert len(updates) == 2 * 4 * len(model.params)
+    assert all(dtype == np.float32 for dtype, _ in updates)   # in both epochs
+    assert sum(moved for _, moved in updates) > len(updates) // 2
+    assert all(model.params[k].dtype == np.float32 for k in model.params)
+    assert all(s.best_params[k].dtype == np.float32 for k in s.best_params)
+    for p, c in s.optim_configs.items():
+        # plain Python floats, decayed twice ...
+        assert type(c["learning_rate"]) is float
+        assert c["learning_rate"] == pytest.approx(float(lr) * 0.81, rel=1e-12)
+        # ... while the rule's state stays arrays of the parameter's dtype
+        for key in ("velocity", "cache", "m", "v"):
+            if key in c:
+                assert isinstance(c[key], np.ndarray) and c[key].dtype == np.float32
+                assert c[key].shape == model.params[p].shape
+
+
+def test_only_numpy_scalars_in_optim_config_become_python_numbers():
+    velocity = np.zeros((6, 16))
+    s = quiet(TinyNet(), blobs(), update_rule="sgd_momentum",
+              optim_config={"learning_rate": np.float32(1e-2), "momentum": np.float64(0.9),
+                            "velocity": velocity, "note": "kept"})
+    c = s.optim_configs["W1"]
+    assert type(c["learning_rate"]) is float and type(c["momentum"]) is float
+    assert isinstance(c["velocity"], np.ndarray) and c["velocity"] is not velocity
+    assert c["note"] == "kept"
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda y: y + 7, r"y_val holds labels out of range: \[\d+"),
+    (lambda y: y - 3, r"y_val holds labels out of range: \[-"),
+    (lambda y: y.astype(np.float64), "y_val must hold integer class labels"),
+    (lambda y: y[:, None], "y_val must be a 1-D array"),
+])
+def test_bad_validation_labels_are_an_error_not_an_accuracy_of_zero(change, match):
+    # Training labels are checked by the model's loss; validation labels only ever meet
+    # argmax(scores) == y, where wrong ones used to give best_val_acc == 0 without a word.
+    data = blobs()
+    data["y_val"] = change(data["y_val"])
+    s = quiet(TinyNet(), data, num_epochs=1, batch_size=50, seed=0)
+    with pytest.raises(ValueError, match=match):
+        s.train()
+
+
+@pytest.mark.parametrize("n_x, n_y", [(10, 9), (10, 11), (0, 3)])
+def test_check_accuracy_needs_one_label_per_row(n_x, n_y):
+    data = blobs()
+    s = quiet(TinyNet(), data)
+    with pytest.raises(ValueError, match=f"X has {n_x} rows but y has {n_y} labels"):
+        s.check_accuracy(data["X_val"][:n_x], data["y_val"][:n_y])
 
 
 @pytest.mark.parametrize("rule", ["sgd", "sgd_momentum", "nesterov_momentum", "rmsprop", "adam",
@@ -250,6 +348,23 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
 
     with pytest.raises(CheckpointError, match="written for a TinyNet, this is a WiderNet"):
         quiet(WiderNet(H=5), blobs(), batch_size=50).resume(tmp_path / "c_epoch_1.npz")
+
+
+@pytest.mark.parametrize("state, lacks", [
+    ({"x": 1}, "lacks params, best_params"),
+    ({"params": {}}, "lacks best_params, model_state"),
+    ([1, 2, 3], "lacks params, best_params"),
+    ({**{k: 0 for k in ("best_params", "model_state", "optim_configs", "batch_size", "epoch",
+                        "iteration", "loss_history", "train_acc_history", "val_acc_history",
+                        "best_val_acc", "rng_state", "numpy_global_rng")},
+      "params": [1.0]}, "its 'params' is not a dict of arrays"),
+])
+def test_resume_refuses_a_checkpoint_that_is_not_a_solvers(tmp_path, state, lacks):
+    # A valid toolkit checkpoint of other state used to fail with KeyError: 'params'.
+    path = save_checkpoint(tmp_path / "other.npz", state)
+    with pytest.raises(CheckpointError, match="other.npz is.* not a Solver") as e:
+        quiet(TinyNet(), blobs()).resume(path)
+    assert lacks in str(e.value)
 
 
 def test_sigkill_mid_run_then_resume_is_identical_to_uninterrupted(tmp_path):
