@@ -19,6 +19,7 @@ are read with an unpickler that only admits the few NumPy names an array needs. 
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import shutil
@@ -27,6 +28,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -147,8 +149,71 @@ def _inside(base, path):
     return os.path.commonpath([base, os.path.realpath(path)]) == base
 
 
+# How many symlinks one path may go through before it counts as a loop (Linux's limit).
+_MAX_SYMLINK_HOPS = 40
+
+
+class _EscapesTarget(Exception):
+    """Internal: a path, followed through the archive's own symlinks, leaves the target."""
+
+
+def _resolve_in_archive(parts, links):
+    """Follow ``parts`` (components relative to the target) through the archive's symlinks.
+
+    ``links`` maps the resolved location of every symlink extracted so far (a tuple of
+    components) to its link text. The walk is ``realpath``'s, done on the archive instead
+    of the disk: before extraction none of the links exist yet, so ``os.path.realpath``
+    cannot see that ``c -> .`` followed by ``a -> c/..`` makes ``a/x`` land outside.
+
+    Returns the resolved components; raises ``_EscapesTarget`` when the path leaves the
+    target (``..`` above it, an absolute link) or goes through too many links (a loop).
+    """
+    hops = 0
+    resolved = []
+    pending = list(parts)[::-1]      # a stack: the next component is at the end
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                raise _EscapesTarget
+            resolved.pop()
+            continue
+        resolved.append(part)
+        link = links.get(tuple(resolved))
+        if link is not None:
+            hops += 1
+            if hops > _MAX_SYMLINK_HOPS or PurePosixPath(link).is_absolute():
+                raise _EscapesTarget
+            # A relative link is read from the folder that holds it.
+            resolved.pop()
+            pending.extend(reversed(PurePosixPath(link).parts))
+    return resolved
+
+
 def _check_members(tar, target):
-    """Refuse the whole archive before writing anything if one member could escape ``target``."""
+    """Refuse the whole archive before writing anything if one member could escape ``target``.
+
+    Members are checked in extraction order, each path followed through the symlinks that
+    earlier members create, so a chain of links that are harmless one by one (``c -> .``,
+    ``a -> c/..``, then ``a/x``) is caught here rather than half-way through extraction.
+    """
+    links = {}   # resolved location of each symlink seen so far -> its link text
+
+    def resolve(member, parts, what):
+        try:
+            resolved = _resolve_in_archive(parts, links)
+        except _EscapesTarget:
+            resolved = None
+        # realpath as well, for links that already exist on disk inside ``target``.
+        if resolved is None or not _inside(target, os.path.join(target, *resolved)):
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} {what} outside the target folder {target} "
+                f"(or in a loop) once the archive's own links are followed; refusing to "
+                f"extract the archive")
+        return tuple(resolved)
+
     for m in tar.getmembers():
         name = PurePosixPath(m.name)
         if name.is_absolute() or m.name.startswith(("/", "\\")) or ".." in name.parts \
@@ -158,30 +223,39 @@ def _check_members(tar, target):
         dest = os.path.join(target, *name.parts)
         if not _inside(target, dest):
             raise UnsafeArchiveError(f"archive member {m.name!r} would land outside {target}")
-        if m.issym():
-            link = PurePosixPath(m.linkname)
-            if link.is_absolute() or not _inside(target, os.path.join(os.path.dirname(dest),
-                                                                      m.linkname)):
-                raise UnsafeArchiveError(
-                    f"archive member {m.name!r} is a symlink to {m.linkname!r} outside the "
-                    f"target folder; refusing to extract the archive")
-        elif m.islnk():
-            if PurePosixPath(m.linkname).is_absolute() or \
-                    not _inside(target, os.path.join(target, m.linkname)):
-                raise UnsafeArchiveError(
-                    f"archive member {m.name!r} is a hard link to {m.linkname!r} outside the "
-                    f"target folder; refusing to extract the archive")
-        elif not (m.isfile() or m.isdir()):
+        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
             raise UnsafeArchiveError(f"archive member {m.name!r} is a device or FIFO; "
                                      f"refusing to extract the archive")
+        if not name.parts:
+            continue     # "." itself: the target folder
+        if not (m.issym() or m.islnk()):
+            # tarfile writes files and directories *through* a link already at their path.
+            resolve(m, name.parts, "would be written")
+            continue
+        # tarfile replaces a link member's own path rather than following it, so only
+        # the folders above it are followed.
+        where = resolve(m, name.parts[:-1], "lies") + (name.parts[-1],)
+        links.pop(where, None)
+        kind = "symlink" if m.issym() else "hard link"
+        if PurePosixPath(m.linkname).is_absolute():
+            raise UnsafeArchiveError(
+                f"archive member {m.name!r} is a {kind} to {m.linkname!r} outside the "
+                f"target folder; refusing to extract the archive")
+        link = PurePosixPath(m.linkname).parts
+        if m.issym():   # read from the link's folder
+            resolve(m, where[:-1] + link, f"is a symlink to {m.linkname!r}, which is")
+            links[where] = m.linkname
+        else:           # named from the top of the archive, and followed if it is a symlink
+            resolve(m, link, f"is a hard link to {m.linkname!r}, which is")
 
 
 def safe_extract(archive, target):
     """Extract the tar ``archive`` into the folder ``target`` after checking every member.
 
-    Members with absolute paths, ``..`` components, links pointing outside ``target``,
-    devices and FIFOs make the whole archive be refused (``UnsafeArchiveError``) before any
-    file is written.
+    Members with absolute paths, ``..`` components, links pointing outside ``target``
+    (followed through the links that earlier members create, as extraction would), devices
+    and FIFOs make the whole archive be refused (``UnsafeArchiveError``) before any file is
+    written.
     """
     target = str(target)
     os.makedirs(target, exist_ok=True)
@@ -289,11 +363,16 @@ def load_CIFAR_batch(filename):
         got = getattr(X, "shape", type(X).__name__), getattr(X, "dtype", "")
         raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: 'data' must be a "
                                f"uint8 array of shape (N, 3072), got {got}")
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0] or not np.issubdtype(y.dtype, np.integer) \
-            or (y.size and (y.min() < 0 or y.max() > 9)):
+    try:
+        y = np.asarray(y)
+    except (ValueError, TypeError, OverflowError):
+        # Ragged nesting such as [[1], [1, 2], ...] cannot become an array at all.
+        y = None
+    if y is None or y.ndim != 1 or y.shape[0] != X.shape[0] \
+            or not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() > 9)):
         raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: 'labels' must be "
-                               f"{X.shape[0]} integers in 0..9")
+                               f"a flat list of {X.shape[0]} integers in 0..9, one per row of "
+                               f"'data'; delete the file and fetch CIFAR-10 again")
     X = X.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return X, y.astype(np.int64)
 
@@ -418,7 +497,7 @@ def read_idx(path):
                 raw = f.read()
         else:
             raw = path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:   # gzip.BadGzipFile is an OSError
         raise CorruptDataError(f"{path}: cannot decompress ({e}); the file is truncated or "
                                f"corrupt, delete it and fetch it again") from None
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
@@ -429,7 +508,9 @@ def read_idx(path):
         raise CorruptDataError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    # Python ints: np.prod in int64 wraps around for sizes like (2**16,) * 4, which could
+    # then "match" an empty payload.
+    expected = math.prod(dims) * dtype.itemsize
     if len(raw) - header != expected:
         raise CorruptDataError(
             f"{path}: header says {dims} items of {dtype} = {expected} bytes but the file has "

@@ -5,6 +5,7 @@ import io
 import os
 import pickle
 import socket
+import struct
 import tarfile
 import threading
 
@@ -147,6 +148,26 @@ def test_malformed_cifar_batch(tmp_path, bad):
         D.load_CIFAR10(root)
 
 
+@pytest.mark.parametrize("labels", [
+    [[1], [1, 2]] + [1] * (N_PER_BATCH - 2),      # ragged: np.asarray itself fails
+    [[1]] * N_PER_BATCH,                          # 2-D
+    None,
+    [1.0] * N_PER_BATCH,
+    [2 ** 70] * N_PER_BATCH,                      # too big for int64: an object array
+    [True] * N_PER_BATCH,
+    [1] * (N_PER_BATCH - 1),                      # one label short of the rows of 'data'
+    {1: 2},
+], ids=["ragged", "2-D", "None", "floats", "huge ints", "bools", "short", "dict"])
+def test_cifar_batch_with_malformed_labels_names_the_file(tmp_path, labels):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    (root / "data_batch_2").write_bytes(pickle.dumps(
+        {b"data": np.zeros((N_PER_BATCH, 3072), np.uint8), b"labels": labels}, protocol=2))
+    with pytest.raises(CorruptDataError,
+                       match="data_batch_2 is not a genuine CIFAR-10 batch: 'labels' must be"):
+        D.load_CIFAR10(root)
+
+
 def test_incomplete_folder_names_missing_files(tmp_path):
     root = tmp_path / "cifar-10-batches-py"
     write_cifar(root)
@@ -257,6 +278,72 @@ def test_path_escaping_archive_is_refused_and_writes_nothing(tmp_path, kind):
     assert os.listdir(dest) == []
 
 
+S, L = tarfile.SYMTYPE, tarfile.LNKTYPE
+
+
+def _add(tar, member):
+    info, payload = member
+    tar.addfile(info, io.BytesIO(payload) if payload is not None else None)
+
+
+# Links that each pass a check made on its own, but escape once the earlier ones exist.
+CHAINED_LINKS = {
+    # c -> . makes c/.. the target's parent; the stdlib filter caught this only after
+    # writing c.
+    "chain": [("c", S, "."), ("a", S, "c/.."), ("a/evil", None, "")],
+    # the same with the links in the other order: a is harmless until c appears
+    "chain, late": [("a", S, "c/.."), ("c", S, "."), ("a/evil", None, "")],
+    "file written through a link": [("c", S, "."), ("up", S, "c/.."), ("up", None, "")],
+    "hard link through a link": [("d", tarfile.DIRTYPE, ""), ("d/c", S, "."),
+                                 ("d/up", S, "c/.."), ("h", L, "d/up/../outside/x")],
+    "nested": [("d", tarfile.DIRTYPE, ""), ("d/p", S, ".."), ("d/p/q", S, ".."),
+               ("d/p/q/evil", None, "")],
+    "loop": [("x", S, "y"), ("y", S, "x"), ("x/evil", None, "")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHAINED_LINKS))
+def test_chained_symlinks_are_refused_before_anything_is_written(tmp_path, case):
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, kind, link in CHAINED_LINKS[case]:
+            _add(tar, _member(name, kind or tarfile.REGTYPE, link))
+    (tmp_path / "outside").mkdir()
+    target = tmp_path / "target"
+    with pytest.raises(UnsafeArchiveError, match="refusing to extract"):
+        D.safe_extract(archive, target)
+    assert os.listdir(target) == [] and os.listdir(tmp_path / "outside") == []
+    assert not (tmp_path / "evil").exists()
+
+
+def test_chained_symlinks_in_a_cifar_download_write_nothing(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    # Each link climbs one level more than a check on the bare disk can see.
+    top = "cifar-10-batches-py"
+    links = [_member(f"{top}/c", S, "."), _member(f"{top}/l0", S, "c/..")]
+    links += [_member(f"{top}/l{i}", S, f"l{i - 1}/..") for i in range(1, 6)]
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src",
+                                links + [_member(f"{top}/l5/evil")])
+    dest = tmp_path / "dl"
+    with pytest.raises(UnsafeArchiveError, match="refusing"):
+        D.find_cifar10_dir(dest, url=archive.as_uri(), md5=md5, progress=False)
+    assert os.listdir(dest) == []
+    assert not any("evil" in f for _, _, files in os.walk(tmp_path) for f in files)
+
+
+def test_links_that_stay_inside_are_extracted(tmp_path):
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        for member in [_member("d", tarfile.DIRTYPE), _member("d/f", payload=b"data"),
+                       _member("d/self", S, "."), _member("l", S, "d/self/f"),
+                       _member("h", L, "d/f"), _member("d/self/g", payload=b"more")]:
+            _add(tar, member)
+    D.safe_extract(archive, tmp_path / "t")
+    t = tmp_path / "t"
+    assert (t / "l").read_bytes() == (t / "h").read_bytes() == b"data"
+    assert (t / "d" / "g").read_bytes() == b"more"
+
+
 # ----------------------------------------------------------------- IDX files (MNIST format)
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -290,6 +377,40 @@ def test_truncated_gzip_is_refused(tmp_path):
     path = tmp_path / "x.gz"
     path.write_bytes(comp[: len(comp) // 2])
     with pytest.raises(CorruptDataError, match="truncated or corrupt"):
+        D.read_idx(path)
+
+
+# A gzip header, then a deflate "stored" block whose length check (NLEN = ~LEN) fails.
+GZIP_HEADER = bytes.fromhex("1f8b0800000000000003")
+BAD_STORED_BLOCK = GZIP_HEADER + bytes([1, 5, 0, 0, 0]) + b"hello" + bytes(8)
+
+
+@pytest.mark.parametrize("payload", [
+    BAD_STORED_BLOCK,                                  # zlib.error, not an OSError
+    GZIP_HEADER[:2] + b"\x09" + GZIP_HEADER[3:] + bytes(8),   # bad method: BadGzipFile
+    GZIP_HEADER,                                       # header only: EOFError
+], ids=["zlib.error", "BadGzipFile", "EOFError"])
+def test_corrupt_gzip_stream_is_refused(tmp_path, payload):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(payload)
+    with pytest.raises(CorruptDataError, match=r"train-images-idx3-ubyte\.gz: cannot decompress .*"
+                                               r"delete it and fetch it again"):
+        D.read_idx(path)
+
+
+@pytest.mark.parametrize("dims, payload", [
+    ((2 ** 16,) * 4, b""),           # 2**64 items: int64's product wraps to 0, "matching"
+    ((2 ** 32 - 1,) * 3, b""),       # int64 wraps to a wrong size in the message
+    ((2 ** 16,) * 4, b"\x00" * 8),
+])
+def test_idx_header_with_huge_dims_is_refused(tmp_path, dims, payload):
+    path = tmp_path / "huge.idx"
+    path.write_bytes(bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload)
+    size = 1
+    for d in dims:
+        size *= d
+    with pytest.raises(CorruptDataError, match=rf"= {size} bytes but the file has {len(payload)};"
+                                               r" it is truncated or corrupt, delete it"):
         D.read_idx(path)
 
 
