@@ -40,6 +40,10 @@ class KNearestNeighbor:
     ``train`` only memorises the data; ``predict`` finds, for each test row, the
     ``k`` training rows closest in Euclidean distance and takes a majority vote of
     their labels (ties go to the smaller label).
+
+    ``train`` keeps its own read-only copy of ``X`` (as scikit-learn does), so editing
+    the caller's array afterwards, even in place (``X -= mean``), does not change the
+    model: train again to use the edited data.
     """
 
     def __init__(self):
@@ -58,11 +62,23 @@ class KNearestNeighbor:
         Returns
         -------
         self, so that ``KNearestNeighbor().train(X, y).predict(X_test)`` reads naturally
+
+        Notes
+        -----
+        ``X`` and ``y`` are copied: the no-loop distances reuse values derived from the
+        training data, and an alias of the caller's array edited in place would leave
+        them stale (disagreeing with the loop versions). The copy is read-only, so an
+        in-place edit of ``self.X_train`` fails loudly instead of going unnoticed.
+        Integer input is converted to float64 anyway, and that conversion is the copy.
         """
+        original = X
         X = _as_features("X", X)
         if X.shape[0] == 0:
             raise ValueError("train: X is empty (num_train = 0); kNN needs at least one sample")
-        self.y_train = check_class_labels(y, X.shape[0]).astype(np.int64)
+        self.y_train = check_class_labels(y, X.shape[0]).astype(np.int64)  # astype copies
+        if np.may_share_memory(X, original):   # integer input was converted: already a copy
+            X = X.copy()
+        X.flags.writeable = False
         self.X_train = X
         self._centred = None
         return self
@@ -72,7 +88,11 @@ class KNearestNeighbor:
 
         They depend only on the training data, so they are built on the first
         no-loop call after ``train`` and reused (one float64 copy of the training
-        set); rebuilding them per call cost a quarter of the no-loop time.
+        set, besides ``train``'s own); rebuilding them per call cost a quarter of the
+        no-loop time, and centring blocks of training rows on the fly a third. The cache
+        is keyed on the identity of ``self.X_train``, which is sound because ``train``
+        stores a read-only copy that nobody else holds; assigning a new ``X_train``
+        rebuilds it.
         """
         if self._centred is None or self._centred[0] is not self.X_train:
             centre = self.X_train.mean(axis=0, dtype=np.float64)
@@ -196,15 +216,19 @@ class KNearestNeighbor:
         if k > num_train:
             raise ValueError(f"predict_labels: k = {k} exceeds the number of training samples ({num_train})")
         nearest = np.argsort(dists, axis=1, kind="stable")[:, :k]
-        closest_y = self.y_train[nearest]
+        # Votes are counted over the labels that occur, not 0..max(label): labels such as
+        # [0, 10**10] would otherwise need a vote matrix of 10**10 columns per test row.
+        # np.unique sorts, so code order is label order.
+        labels, codes = np.unique(self.y_train, return_inverse=True)
+        closest = codes.reshape(-1)[nearest]
         num_test = dists.shape[0]
-        votes = np.zeros((num_test, int(self.y_train.max()) + 1), dtype=np.int64)
+        votes = np.zeros((num_test, labels.shape[0]), dtype=np.int64)
         rows = np.arange(num_test)
         # One column at a time: within a column every row index is distinct, so += is safe.
         for j in range(k):
-            votes[rows, closest_y[:, j]] += 1
+            votes[rows, closest[:, j]] += 1
         # argmax returns the first maximum, i.e. the smallest label among tied votes.
-        return votes.argmax(axis=1).astype(np.int64)
+        return labels[votes.argmax(axis=1)].astype(np.int64, copy=False)
 
 
 def cross_validate_k(X, y, k_choices, num_folds=5):

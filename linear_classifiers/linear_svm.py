@@ -23,8 +23,15 @@ def svm_loss_naive(W, X, y, reg):
 
     Returns
     -------
-    loss : float (scalar of the computation dtype)
-    dW : ndarray, (D, C), gradient of the loss with respect to W
+    loss : float (a scalar of W's dtype)
+    dW : ndarray, (D, C), gradient of the loss with respect to W, in W's dtype
+
+    Notes
+    -----
+    float32 and float64 both work. If X has a wider dtype than W (float64 data, float32
+    weights), the loss is computed in the wider one and rounded once to W's dtype at the
+    end, so that ``W -= learning_rate * dW`` (and the optimisers, which require ``dw``
+    to match ``w``) never meet a silently promoted gradient.
     """
     W, X, y, dtype = check_loss_inputs(W, X, y, reg, "svm_loss_naive")
     num_train, num_classes = X.shape[0], W.shape[1]
@@ -43,7 +50,7 @@ def svm_loss_naive(W, X, y, reg):
                 dW[:, y[i]] -= X[i]
     loss = loss / num_train + reg * np.sum(W * W)
     dW = dW / num_train + 2 * reg * W
-    return dtype.type(loss), dW.astype(dtype, copy=False)
+    return W.dtype.type(loss), dW.astype(W.dtype, copy=False)
 
 
 def svm_loss_vectorized(W, X, y, reg):
@@ -61,4 +68,4 @@ def svm_loss_vectorized(W, X, y, reg):
     coeff[rows, y] = -coeff.sum(axis=1)
     # (coeff.T @ X).T equals X.T @ coeff; OpenBLAS runs it about twice as fast for a wide X.
     dW = (coeff.T @ X).T / num_train + 2 * reg * W
-    return dtype.type(loss), dW.astype(dtype, copy=False)
+    return W.dtype.type(loss), dW.astype(W.dtype, copy=False)

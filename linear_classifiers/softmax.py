@@ -23,8 +23,15 @@ def softmax_loss_naive(W, X, y, reg):
 
     Returns
     -------
-    loss : float (scalar of the computation dtype)
-    dW : ndarray, (D, C), gradient of the loss with respect to W
+    loss : float (a scalar of W's dtype)
+    dW : ndarray, (D, C), gradient of the loss with respect to W, in W's dtype
+
+    Notes
+    -----
+    float32 and float64 both work. If X has a wider dtype than W (float64 data, float32
+    weights), the loss is computed in the wider one and rounded once to W's dtype at the
+    end, so that ``W -= learning_rate * dW`` (and the optimisers, which require ``dw``
+    to match ``w``) never meet a silently promoted gradient.
     """
     W, X, y, dtype = check_loss_inputs(W, X, y, reg, "softmax_loss_naive")
     num_train, num_classes = X.shape[0], W.shape[1]
@@ -41,7 +48,7 @@ def softmax_loss_naive(W, X, y, reg):
             dW[:, j] += (p_j - (1 if j == y[i] else 0)) * X[i]
     loss = loss / num_train + reg * np.sum(W * W)
     dW = dW / num_train + 2 * reg * W
-    return dtype.type(loss), dW.astype(dtype, copy=False)
+    return W.dtype.type(loss), dW.astype(W.dtype, copy=False)
 
 
 def softmax_loss_vectorized(W, X, y, reg):
@@ -58,4 +65,4 @@ def softmax_loss_vectorized(W, X, y, reg):
     dscores[rows, y] -= 1
     # (dscores.T @ X).T equals X.T @ dscores; OpenBLAS runs it about twice as fast for a wide X.
     dW = (dscores.T @ X).T / num_train + 2 * reg * W
-    return dtype.type(loss), dW.astype(dtype, copy=False)
+    return W.dtype.type(loss), dW.astype(W.dtype, copy=False)

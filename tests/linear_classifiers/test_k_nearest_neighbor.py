@@ -197,3 +197,66 @@ def test_cross_validation_rejects_bad_folds(rng):
         cross_validate_k(X, y, [1], num_folds=1)
     with pytest.raises(ValueError, match="exceeds"):
         cross_validate_k(X, y, [9], num_folds=5)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda X: X.__isub__(5.0),
+    lambda X: X.__imul__(-3.0),
+    lambda X: X.__setitem__((slice(0, 4),), 100.0),
+], ids=["X -= 5", "X *= -3", "X[:4] = 100"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_in_place_edit_of_the_callers_array_leaves_the_model_unchanged(rng, edit, dtype):
+    # train() keeps its own copy: the no-loop cache built by a first predict must not go
+    # stale (and disagree with the loop versions) when the caller edits X_train in place.
+    X_train = rng.standard_normal((25, 4)).astype(dtype)
+    y_train = rng.integers(3, size=25)
+    X_test = rng.standard_normal((6, 4)).astype(dtype)
+    original = X_train.copy()
+    knn = KNearestNeighbor().train(X_train, y_train)
+    before = knn.predict(X_test, k=3)              # builds the no-loop cache
+    edit(X_train)
+    ref = brute_force_distances(X_test, original)
+    tol = 1e-6 if dtype == np.float64 else 1e-5
+    for f in (knn.compute_distances_two_loops, knn.compute_distances_one_loop,
+              knn.compute_distances_no_loops):
+        assert rel_error(f(X_test), ref) < tol
+    for num_loops in (0, 1, 2):
+        assert np.array_equal(knn.predict(X_test, k=3, num_loops=num_loops), before)
+    # The model's copy is read-only, so its cache cannot go stale through it either.
+    with pytest.raises(ValueError, match="read-only"):
+        knn.X_train -= 1.0
+    # Training again picks the edit up.
+    knn.train(X_train, y_train)
+    assert rel_error(knn.compute_distances_no_loops(X_test),
+                     brute_force_distances(X_test, X_train)) < tol
+
+
+def test_integer_training_data_is_converted_once_and_not_aliased():
+    X = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    knn = KNearestNeighbor().train(X, np.arange(4))
+    X[0] = 200
+    assert knn.X_train.dtype == np.float64 and knn.X_train[0].tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("labels, expected", [
+    ([0, 10 ** 10], [0, 10 ** 10]),
+    ([10 ** 12, 7], [10 ** 12, 7]),
+    ([np.iinfo(np.int64).max, 3], [np.iinfo(np.int64).max, 3]),
+])
+def test_sparse_large_labels_do_not_allocate_a_vote_per_label_value(labels, expected):
+    # Votes over 0..max(label) would need a (num_test, 10**10) matrix: a MemoryError.
+    X_train = np.array([[0.0], [10.0]])
+    knn = KNearestNeighbor().train(X_train, np.array(labels))
+    assert knn.predict(np.array([[1.0], [9.0]]), k=1).tolist() == expected
+    # A 1-1 tie still goes to the smaller label, whatever the training order.
+    assert knn.predict(np.array([[5.0]]), k=2).tolist() == [min(labels)]
+
+
+def test_ties_go_to_the_smaller_label_with_gaps_between_labels():
+    knn = KNearestNeighbor().train(np.zeros((6, 1)), np.array([900, 40, 40, 900, 7, 10 ** 9]))
+    dists = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    assert knn.predict_labels(dists, k=1).tolist() == [900]
+    assert knn.predict_labels(dists, k=2).tolist() == [40]       # 900 vs 40 -> 40
+    assert knn.predict_labels(dists, k=4).tolist() == [40]       # 2-2 -> 40
+    assert knn.predict_labels(dists[:, ::-1].copy(), k=3).tolist() == [7]  # three-way tie
+    assert knn.predict_labels(dists, k=1).dtype == np.int64

@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
+from deep_learning_suite import optim
 from deep_learning_suite.data import load_sample
 from linear_classifiers.__main__ import add_bias_column, preprocess
 from linear_classifiers.k_nearest_neighbor import KNearestNeighbor
@@ -224,3 +225,19 @@ def test_without_a_seed_training_follows_np_random_seed(rng, cls):
         np.random.set_state(state)
     assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
     assert runs[0][0] != runs[2][0]
+
+
+@pytest.mark.parametrize("cls, loss_fn", [(LinearSVM, svm_loss_vectorized), (Softmax, softmax_loss_vectorized)])
+@pytest.mark.parametrize("first, then", [(np.float32, np.float64), (np.float64, np.float32),
+                                         (np.float32, np.float32), (np.float64, np.float64)])
+def test_training_keeps_ws_dtype_whatever_the_dtype_of_later_data(rng, cls, loss_fn, first, then):
+    X = rng.standard_normal((40, 5))
+    y = rng.integers(3, size=40)
+    model = cls()
+    model.train(X.astype(first), y, learning_rate=1e-2, num_iters=5, seed=0)
+    history = model.train(X.astype(then), y, learning_rate=1e-2, num_iters=5, seed=1)
+    assert model.W.dtype == first and len(history) == 5 and np.all(np.isfinite(history))
+    # The loss's gradient matches W, so the package's own optimisers take it as it is.
+    _, dW = loss_fn(model.W, X.astype(then), y, 1e-3)
+    new_W, _ = optim.sgd(model.W, dW, {"learning_rate": 1e-2})
+    assert new_W.dtype == first

@@ -110,3 +110,18 @@ def test_rejects_negative_reg_and_integer_data(rng, loss_fn):
         loss_fn(W, X, y, -1.0)
     with pytest.raises(ValueError, match="astype"):
         loss_fn(W, np.ones((5, 4), dtype=np.uint8), y, 0.1)
+
+
+@pytest.mark.parametrize("loss_fn", LOSSES)
+@pytest.mark.parametrize("W_dtype, X_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_mixed_dtypes_return_the_gradient_in_ws_dtype(rng, loss_fn, W_dtype, X_dtype):
+    # dW is the update of W, so it must come back in W's dtype (an optimiser rejects a
+    # float64 dw for a float32 w); the work is done in the wider dtype.
+    W = (1e-2 * rng.standard_normal((6, 4))).astype(W_dtype)
+    X = rng.standard_normal((9, 6)).astype(X_dtype)
+    y = rng.integers(4, size=9)
+    loss, dW = loss_fn(W, X, y, 0.1)
+    assert dW.dtype == W_dtype and np.asarray(loss).dtype == W_dtype
+    ref_loss, ref_dW = svm_loss_vectorized(W.astype(np.float64), X.astype(np.float64), y, 0.1)
+    assert abs(float(loss) - ref_loss) <= 1e-6 * max(1.0, abs(ref_loss))
+    assert rel_error(dW, ref_dW) < 1e-5

@@ -88,3 +88,18 @@ def test_dtype_preserved(rng, loss_fn, dtype):
 def test_rejects_bad_shapes_and_labels(rng, loss_fn, W_shape, X_shape, y, msg):
     with pytest.raises(ValueError, match=msg):
         loss_fn(rng.standard_normal(W_shape), rng.standard_normal(X_shape), y, 0.1)
+
+
+@pytest.mark.parametrize("loss_fn", LOSSES)
+@pytest.mark.parametrize("W_dtype, X_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_mixed_dtypes_return_the_gradient_in_ws_dtype(rng, loss_fn, W_dtype, X_dtype):
+    # dW is the update of W, so it must come back in W's dtype (an optimiser rejects a
+    # float64 dw for a float32 w); the work is done in the wider dtype.
+    W = (1e-2 * rng.standard_normal((6, 4))).astype(W_dtype)
+    X = rng.standard_normal((9, 6)).astype(X_dtype)
+    y = rng.integers(4, size=9)
+    loss, dW = loss_fn(W, X, y, 0.1)
+    assert dW.dtype == W_dtype and np.asarray(loss).dtype == W_dtype
+    ref_loss, ref_dW = softmax_loss_vectorized(W.astype(np.float64), X.astype(np.float64), y, 0.1)
+    assert abs(float(loss) - ref_loss) <= 1e-6 * max(1.0, abs(ref_loss))
+    assert rel_error(dW, ref_dW) < 1e-5
