@@ -20,6 +20,21 @@ def check_float(name, a):
     return a
 
 
+def check_param(name, a, dtype):
+    """Return the parameter ``a`` as an ndarray; integers become ``dtype`` (x's).
+
+    The course's notebooks pass integer parameters, such as the bias
+    ``b = np.array([0, 128])`` of the image-processing cell or the spatial batch norm's
+    ``gamma = np.asarray([3, 4, 5])``, which NumPy would simply promote. An integer array
+    has no dtype of its own to keep, so it takes x's; a float of another precision is
+    still an error (``check_same_dtype``), because there the choice matters.
+    """
+    a = np.asarray(a)
+    if a.dtype.kind in "biu":
+        a = a.astype(dtype)
+    return check_float(name, a)
+
+
 def check_same_dtype(what, ref_name, dtype, **arrays):
     """Require each of ``arrays`` to have ``dtype``, the dtype of ``ref_name``.
 

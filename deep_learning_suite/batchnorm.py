@@ -14,13 +14,13 @@ gradient used by ``batchnorm_backward_alt`` is in ``deep_learning_suite/README.m
 
 import numpy as np
 
-from ._validate import check_float, check_mode, check_ndim, check_same_dtype
+from ._validate import check_float, check_mode, check_ndim, check_param, check_same_dtype
 
 
 def _check_scale_shift(what, gamma, beta, shape, x):
     """Require gamma and beta of ``shape`` and x's dtype; the message names x's shape so the
     fix is obvious."""
-    gamma, beta = check_float("gamma", gamma), check_float("beta", beta)
+    gamma, beta = check_param("gamma", gamma, x.dtype), check_param("beta", beta, x.dtype)
     for name, a in (("gamma", gamma), ("beta", beta)):
         if a.shape != tuple(shape):
             raise ValueError(

@@ -16,12 +16,14 @@ instead of silently dropping the last row or column.
 
 import numpy as np
 
-from ._validate import check_float, check_int, check_ndim, check_same_dtype, conv_output_size
+from ._validate import (check_float, check_int, check_ndim, check_param, check_same_dtype,
+                        conv_output_size)
 
 
 def conv_geometry(x, w, b, conv_param):
     """Validate the inputs of a convolution and return ``(stride, pad, H', W')``."""
-    x, w, b = check_float("x", x), check_float("w", w), check_float("b", b)
+    x = check_float("x", x)
+    w, b = check_param("w", w, x.dtype), check_param("b", b, x.dtype)
     check_ndim("x", x, 4, "(N, C, H, W)")
     check_ndim("w", w, 4, "(F, C, HH, WW)")
     if x.shape[1] != w.shape[1]:

@@ -402,3 +402,17 @@ def test_spatial_batchnorm_names_the_empty_axis(rng):
     x = np.zeros((2, 3, 0, 4))
     with pytest.raises(ValueError, match=r"\(2, 3, 0, 4\) has no pixels"):
         spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_gamma_beta_as_in_the_spatial_batchnorm_cell(rng, dtype):
+    # ConvolutionalNetworks.ipynb: gamma, beta = np.asarray([3, 4, 5]), np.asarray([6, 7, 8]).
+    x = (4 * rng.standard_normal((2, 3, 4, 5)) + 10).astype(dtype)
+    out, cache = spatial_batchnorm_forward(x, np.asarray([3, 4, 5]), np.asarray([6, 7, 8]),
+                                           {"mode": "train"})
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), [6, 7, 8], rtol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 2, 3)), [3, 4, 5], rtol=1e-4)
+    assert all(g.dtype == dtype for g in spatial_batchnorm_backward(np.ones_like(out), cache))
+    out2, _ = layernorm_forward(x[:, :, 0, 0], np.asarray([1, 2, 3]), np.asarray([0, 0, 0]), {})
+    assert out2.dtype == dtype

@@ -9,7 +9,7 @@ from deep_learning_suite.conv_layers import (
     max_pool_backward_naive,
     max_pool_forward_naive,
 )
-from deep_learning_suite.fast_layers import conv_forward_fast, max_pool_forward_fast
+from deep_learning_suite.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_forward_fast
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
 
@@ -240,3 +240,21 @@ def test_max_pool_accepts_whole_number_floats_as_ints(rng, forward):
     assert out.shape == expected.shape == (2, 3, 2, 2) and np.array_equal(out, expected)
     with pytest.raises(ValueError, match="pool_height must be a positive integer, got 2.5"):
         forward(x, {"pool_height": 2.5, "pool_width": 2, "stride": 2})
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_bias_as_in_the_image_processing_cell(rng, forward, dtype):
+    # ConvolutionalNetworks.ipynb: grayscale and edge filters with b = np.array([0, 128]).
+    x = rng.uniform(0, 255, (2, 3, 8, 8)).astype(dtype)
+    w = np.zeros((2, 3, 3, 3), dtype)
+    w[0, :, 1, 1] = [0.3, 0.6, 0.1]
+    w[1, 2] = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+    out, cache = forward(x, w, np.array([0, 128]), {"stride": 1, "pad": 1})
+    expected, _ = forward(x, w, np.array([0.0, 128.0], dtype), {"stride": 1, "pad": 1})
+    assert out.dtype == dtype and np.array_equal(out, expected)
+    backward = conv_backward_naive if forward is conv_forward_naive else conv_backward_fast
+    assert all(g.dtype == dtype for g in backward(np.ones_like(out), cache))
+    with pytest.raises(ValueError, match="b is float32 but x is float64"):
+        forward(x.astype(np.float64), w.astype(np.float64), np.zeros(2, np.float32),
+                {"stride": 1, "pad": 1})
