@@ -203,6 +203,16 @@ def class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)
     return img
 
 
+def _as_torch_dtype(dtype):
+    """``torch.float32`` for itself and for the legacy ``torch.FloatTensor`` type object."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(getattr(dtype, "dtype", None), torch.dtype):   # torch.FloatTensor and kin
+        return dtype.dtype
+    raise ValueError(f"dtype must be a torch dtype (torch.float32) or a tensor type "
+                     f"(torch.FloatTensor), got {dtype!r}")
+
+
 def create_class_visualization(target_y, model, dtype=torch.float32, class_names=None, *,
                                l2_reg=1e-3, learning_rate=25, num_iterations=100, blur_every=10,
                                max_jitter=16, show_every=None, image_size=224, seed=None):
@@ -216,7 +226,8 @@ def create_class_visualization(target_y, model, dtype=torch.float32, class_names
     ----------
     target_y : int
     model : nn.Module
-    dtype : torch dtype
+    dtype : torch dtype, or a tensor type such as ``torch.FloatTensor``
+        The course's notebooks pass ``dtype = torch.FloatTensor``; its dtype is used.
     class_names : dict or list, optional
         Titles for the figures drawn every ``show_every`` iterations (None: no figures).
     image_size : int
@@ -229,6 +240,7 @@ def create_class_visualization(target_y, model, dtype=torch.float32, class_names
     ndarray of uint8, (image_size, image_size, 3)
         The visualisation, ``deprocess``-ed.
     """
+    dtype = _as_torch_dtype(dtype)
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"
     gen = torch.Generator().manual_seed(seed) if seed is not None else None

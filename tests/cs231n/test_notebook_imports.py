@@ -114,6 +114,7 @@ TORCH_COURSE_NAMES = {
     "cs231n.style_transfer_pytorch": {
         "style_transfer": ["content_loss", "gram_matrix", "style_loss", "tv_loss", "extract_features",
                            "features_from_img", "style_transfer"],
+        "net_visualization": ["preprocess", "deprocess", "rescale"],
         "utils": ["rel_error"],
     },
     "cs231n.simclr.contrastive_loss": {
@@ -509,3 +510,29 @@ def test_ddpm_and_clip_dino_notebook_cells():
             top = CLIPImageRetriever(encoder, preprocess, images, "cpu").retrieve("class 1", k=1)
         """, encoder=Encoder(), torch=torch)
     assert ns["pred"] == ["class 2", "class 0", "class 1"] and ns["top"] == [2]
+
+
+def test_style_transfer_notebook_setup_and_tv_cell(tmp_path):
+    # StyleTransfer (2021+): its setup import line, the course's `dtype`, and the image path the
+    # loss cells take (preprocess of a PIL image at a given size, .type(dtype), deprocess).
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    path = tmp_path / "tubingen.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+    ns = run_cell(f"""
+        import PIL
+        from cs231n.style_transfer_pytorch import preprocess, deprocess, rescale, rel_error, features_from_img
+        from cs231n.style_transfer_pytorch import tv_loss, dtype
+        img = preprocess(PIL.Image.open({str(path)!r}), size=24).type(dtype)
+        t = tv_loss(img, 2.5e-2)
+        back = deprocess(img)
+        stretched = rescale(img)
+    """)
+    assert ns["dtype"] is torch.FloatTensor and ns["img"].dtype == torch.float32
+    assert ns["img"].shape == (1, 3, 24, 36)
+    expected = ((ns["img"][..., 1:, :] - ns["img"][..., :-1, :]) ** 2).sum() + \
+        ((ns["img"][..., 1:] - ns["img"][..., :-1]) ** 2).sum()
+    assert float(ns["t"]) == pytest.approx(2.5e-2 * float(expected), rel=1e-5)
+    assert ns["back"].shape == (24, 36, 3) and ns["back"].dtype == np.uint8
+    assert float(ns["stretched"].min()) == 0 and float(ns["stretched"].max()) == 1

@@ -169,3 +169,13 @@ def test_rescale_spans_zero_to_one():
     x = torch.tensor([2.0, 4.0, 3.0])
     torch.testing.assert_close(nv.rescale(x), torch.tensor([0.0, 1.0, 0.5]))
     torch.testing.assert_close(nv.rescale(torch.full((3,), 7.0)), torch.zeros(3))
+
+
+def test_class_visualization_takes_the_notebooks_tensor_type():
+    # The notebooks set dtype = torch.FloatTensor (a type, not a torch.dtype).
+    model = conv_model().float()
+    kwargs = dict(learning_rate=5, num_iterations=3, max_jitter=2, image_size=16, seed=0)
+    legacy = nv.create_class_visualization(3, model, torch.FloatTensor, **kwargs)
+    np.testing.assert_array_equal(legacy, nv.create_class_visualization(3, model, torch.float32, **kwargs))
+    with pytest.raises(ValueError, match="dtype must be a torch dtype"):
+        nv.create_class_visualization(3, model, "float32", **kwargs)
