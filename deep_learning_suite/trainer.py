@@ -174,8 +174,9 @@ class Solver:
         # Checked before int(): int(0.5) is 0, and 0.5 epochs would silently train none.
         self.batch_size = check_int("Solver", "batch_size", opts["batch_size"], 1)
         self.num_epochs = check_int("Solver", "num_epochs", opts["num_epochs"], 0)
-        self.num_train_samples = opts["num_train_samples"]
-        self.num_val_samples = opts["num_val_samples"]
+        self.num_train_samples, self.num_val_samples = (
+            None if opts[k] is None else check_int("Solver", k, opts[k], 1)
+            for k in ("num_train_samples", "num_val_samples"))
         self.checkpoint_name = opts["checkpoint_name"]
         # t % print_every picks the iterations to print: 0 would divide by zero mid-run.
         self.print_every = check_int("Solver", "print_every", opts["print_every"], 1)

@@ -48,6 +48,10 @@ def test_unknown_option_is_an_error():
     ({"print_every": 2.5}, r"print_every must be a positive integer, got 2\.5"),
     ({"lr_decay": None}, "lr_decay must be a number.*got None"),
     ({"lr_decay": "0.9"}, "lr_decay must be a number.*got '0.9'"),
+    # a negative sample count used to reach NumPy as "negative dimensions are not allowed"
+    ({"num_val_samples": -1}, "num_val_samples must be a positive integer, got -1"),
+    ({"num_train_samples": 0}, "num_train_samples must be a positive integer, got 0"),
+    ({"num_train_samples": 10.5}, r"num_train_samples must be a positive integer, got 10\.5"),
 ])
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
