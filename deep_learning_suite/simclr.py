@@ -1,8 +1,9 @@
 """SimCLR, self-supervised contrastive learning on CIFAR-10, in PyTorch (CS231n assignment 3).
 
 The pieces of the course's SimCLR notebook: the NT-Xent contrastive loss (a naive loop and a
-vectorized version), the dataset of augmented pairs, the model (ResNet-18 encoder ``f`` and
-projection head ``g``), the contrastive training loop, the supervised linear-evaluation loop
+vectorized version), the dataset of augmented pairs, the model (the course's CIFAR ResNet-50
+encoder ``f``, written without torchvision, and projection head ``g``; a ResNet-18 on
+request), the contrastive training loop, the supervised linear-evaluation loop
 and the weighted k-nearest-neighbour monitor. The augmentations, written without
 torchvision, are in :mod:`deep_learning_suite.simclr_augment`.
 
@@ -15,6 +16,7 @@ Needs PyTorch.
 """
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -22,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from deep_learning_suite.data import find_cifar10_dir, load_CIFAR10
+from deep_learning_suite.data import CIFAR10_CLASSES, find_cifar10_dir, load_CIFAR10
 from deep_learning_suite.torch_models import ResNet18
 from deep_learning_suite.trainer import TrainingDivergedError
 
@@ -125,25 +127,74 @@ def simclr_loss_vectorized(out_left, out_right, tau, device='cuda'):
 class CIFAR10Pair(torch.utils.data.Dataset):
     """Items ``(x_i, x_j, target)``: two independent draws of ``transform`` on one image.
 
-    The course's class subclasses torchvision's CIFAR10; this one wraps arrays.
+    Built the course's way, from the CIFAR-10 files with torchvision's ``CIFAR10`` signature::
+
+        CIFAR10Pair(root='data', train=True, transform=compute_train_transform(), download=True)
+
+    or from arrays, ``CIFAR10Pair(data, targets, transform)``, or from a dataset of
+    ``(img, target)`` items, ``CIFAR10Pair(dataset, transform=...)``. The first positional
+    argument decides: a ``str`` or path-like is a ``root`` (then the second positional one is
+    ``train``, as in torchvision), anything else is data.
 
     Parameters
     ----------
-    data : (N, H, W, 3) uint8 array, or a dataset whose items are ``(img, target)``
-    targets : (N,) integer labels; must be None when ``data`` is a dataset
+    data : (N, H, W, 3) uint8 array, a dataset whose items are ``(img, target)``, or a root
+        folder (as ``root``)
+    targets : (N,) integer labels; must be None when ``data`` is a dataset. With a root
+        folder given positionally, this place holds ``train``.
     transform : callable on one image, e.g. :func:`compute_train_transform`'s result. It is
-        given the array (or the dataset's ``img``) as is; ``None`` returns the image
-        unchanged, twice.
+        given the (H, W, 3) uint8 array (or the dataset's ``img``) as is, not a PIL image;
+        ``None`` returns the image unchanged, twice.
+    target_transform : callable on the label, or None (as torchvision's)
+    download : bool, with a root: fetch the archive into ``root`` if it is missing
+    root : str or path-like, keyword only
+        The ``cifar-10-batches-py`` folder or its parent (the course's ``root='data'``),
+        found and read as :meth:`from_cifar10` does (``find_cifar10_dir``, then
+        ``load_CIFAR10`` as uint8).
+    train : bool, keyword only; the 50000 training images (True, the default) or the 10000
+        test images. Only with a root.
+
+    Attributes
+    ----------
+    data : the images; (N, 32, 32, 3) uint8 when read from the CIFAR-10 files
+    targets : list of N ints (None for a dataset without ``targets``)
+    classes : the ten CIFAR-10 class names, when read from the files (as torchvision's, so
+        the notebook's ``c = len(memory_data.classes)`` works)
     """
 
-    def __init__(self, data, targets=None, transform=None):
-        self.transform = transform
+    def __init__(self, data=None, targets=None, transform=None, target_transform=None,
+                 download=False, *, root=None, train=None):
+        self.transform, self.target_transform = transform, target_transform
+        if isinstance(data, (str, os.PathLike)):
+            if root is not None:
+                raise ValueError("give the CIFAR-10 folder once, as root= or first argument")
+            if targets is not None and train is not None:
+                raise ValueError("train given twice: positionally and as train=")
+            data, root, train = None, data, targets if targets is not None else train
+            targets = None
+        if root is not None:
+            if data is not None or targets is not None:
+                raise ValueError("give either root (the CIFAR-10 files) or data and targets")
+            train = True if train is None else train
+            if not isinstance(train, (bool, np.bool_)):
+                raise ValueError(f"train must be True or False, got {train!r}")
+            images, labels = self._read_cifar10(root, bool(train), download)
+            self._set_arrays(images, labels)
+            self.root, self.train, self.classes = root, bool(train), list(CIFAR10_CLASSES)
+            return
+        if train is not None or download:
+            raise ValueError("train= and download= need root=, the CIFAR-10 folder")
+        if data is None:
+            raise ValueError("need root= (the CIFAR-10 folder) or data")
         if targets is None:
             if isinstance(data, np.ndarray) or not hasattr(data, "__getitem__"):
                 raise ValueError("targets are needed with an image array; pass a dataset of "
                                  "(img, target) items to go without")
             self.data, self.targets, self._pairs = data, getattr(data, "targets", None), True
             return
+        self._set_arrays(data, targets)
+
+    def _set_arrays(self, data, targets):
         data, targets = np.asarray(data), np.asarray(targets)
         if data.ndim != 4 or data.shape[3] != 3 or data.dtype != np.uint8:
             raise ValueError(f"data must be an (N, H, W, 3) uint8 array, got shape {data.shape} "
@@ -153,17 +204,28 @@ class CIFAR10Pair(torch.utils.data.Dataset):
                              f"{targets.shape} dtype {targets.dtype}")
         self.data, self.targets, self._pairs = data, targets.tolist(), False
 
+    @staticmethod
+    def _read_cifar10(root, train, download):
+        Xtr, ytr, Xte, yte = load_CIFAR10(find_cifar10_dir(root, download=download),
+                                          dtype=np.uint8)
+        return (Xtr, ytr) if train else (Xte, yte)
+
     @classmethod
-    def from_cifar10(cls, root=None, train=True, transform=None, download=False):
+    def from_cifar10(cls, root=None, train=True, transform=None, download=False,
+                     target_transform=None):
         """The CIFAR-10 training (50000) or test (10000) images.
 
         ``root`` is the ``cifar-10-batches-py`` folder or its parent (the course's
         ``root='data'``); None looks where :func:`deep_learning_suite.data.find_cifar10_dir`
         does, and ``download=True`` fetches the archive there if it is missing.
         """
-        Xtr, ytr, Xte, yte = load_CIFAR10(find_cifar10_dir(root, download=download),
-                                          dtype=np.uint8)
-        return cls(Xtr, ytr, transform) if train else cls(Xte, yte, transform)
+        if root is not None:
+            return cls(root=root, train=train, transform=transform,
+                       target_transform=target_transform, download=download)
+        images, labels = cls._read_cifar10(None, train, download)
+        ds = cls(images, labels, transform, target_transform)
+        ds.train, ds.classes = bool(train), list(CIFAR10_CLASSES)
+        return ds
 
     def __len__(self):
         return len(self.data)
@@ -173,6 +235,8 @@ class CIFAR10Pair(torch.utils.data.Dataset):
             img, target = self.data[index]
         else:
             img, target = self.data[index], self.targets[index]
+        if self.target_transform is not None:
+            target = self.target_transform(target)
         if self.transform is None:
             return img, img, target
         return self.transform(img), self.transform(img), target
@@ -180,25 +244,130 @@ class CIFAR10Pair(torch.utils.data.Dataset):
 
 # --------------------------------------------------------------------------- model
 
-class Model(nn.Module):
-    """SimCLR network: encoder ``f`` (the toolkit's CIFAR ResNet-18 without its classifier,
-    (N, 3, H, W) -> (N, 512)) and projection head ``g`` (512 -> 512 -> BN -> ReLU ->
-    ``feature_dim``).
+RESNET50_LAYERS = (3, 4, 6, 3)        # Bottleneck blocks per stage
+RESNET50_WIDTHS = (64, 128, 256, 512)  # bottleneck width per stage; the output is 4x that
+ARCHS = ("resnet50", "resnet18")
 
-    ``forward`` returns ``(feature, out)``, both L2-normalised: the (N, 512) representation
-    used downstream and the (N, feature_dim) projection the contrastive loss sees.
+
+class Bottleneck(nn.Module):
+    """torchvision's ResNet-50 bottleneck block (v1.5: the stride is on the 3x3 conv).
+
+    ``conv1``/``bn1`` 1x1 to ``planes``, ``conv2``/``bn2`` 3x3 with ``stride``,
+    ``conv3``/``bn3`` 1x1 to ``4 * planes``, then ``relu(out + shortcut)``, where the
+    shortcut is ``downsample`` (``Sequential(conv 1x1 with stride, BN)``) when the shape
+    changes and the identity otherwise (``downsample`` is then None, with no parameters).
+    The names are torchvision's, so state-dict keys match.
+
+    Shapes: (N, inplanes, H, W) -> (N, 4 * planes, H / stride, W / stride).
     """
 
-    def __init__(self, feature_dim=128):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1):
         super().__init__()
-        resnet = ResNet18()
-        self.f = nn.Sequential(resnet.stem, resnet.blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        width = resnet.fc.in_features
-        self.g = nn.Sequential(nn.Linear(width, 512, bias=False), nn.BatchNorm1d(512),
+        out = planes * self.expansion
+        self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1,
+                               bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or inplanes != out:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, out, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(out))
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+def resnet50_encoder():
+    """The course's CIFAR ResNet-50 encoder, without torchvision.
+
+    torchvision's ``resnet50()`` children with ``conv1`` replaced by a 3x3 stride-1 conv and
+    the max pool and ``fc`` dropped::
+
+        Sequential(conv1 3x3 3->64, bn1, relu, layer1, layer2, layer3, layer4, avgpool)
+        #          0                1    2     3       4       5       6       7
+
+    ``layer1..4`` hold 3, 4, 6, 3 :class:`Bottleneck` blocks of widths 64, 128, 256, 512
+    (outputs 256, 512, 1024, 2048); the first block of layers 2-4 has stride 2. So keys are
+    ``0.weight``, ``1.running_mean``, ``3.0.conv1.weight``, ``3.0.downsample.0.weight`` ...
+
+    Initialisation as the course's: the block convs ``kaiming_normal_`` (fan_out, relu) as
+    torchvision does, BN weight 1 and bias 0, no zero-init of the last BN; the replaced
+    ``conv1`` keeps PyTorch's default.
+
+    Shapes: (N, 3, H, W) -> (N, 2048, 1, 1); a 32x32 input is 4x4 before the pool.
+    """
+    layers, inplanes = [], 64
+    for i, (planes, blocks) in enumerate(zip(RESNET50_WIDTHS, RESNET50_LAYERS)):
+        stage = [Bottleneck(inplanes, planes, stride=1 if i == 0 else 2)]
+        inplanes = planes * Bottleneck.expansion
+        stage += [Bottleneck(inplanes, planes) for _ in range(1, blocks)]
+        layers.append(nn.Sequential(*stage))
+    for m in nn.Sequential(*layers).modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return nn.Sequential(nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False),
+                         nn.BatchNorm2d(64), nn.ReLU(inplace=True), *layers,
+                         nn.AdaptiveAvgPool2d((1, 1)))
+
+
+class Model(nn.Module):
+    """SimCLR network: encoder ``f`` and projection head ``g``, as the course's ``Model``.
+
+    Parameters
+    ----------
+    feature_dim : int, the projection's width (128 in the course)
+    arch : ``"resnet50"`` (default) or ``"resnet18"``
+        ``"resnet50"`` is the course's network: ``f`` is :func:`resnet50_encoder`,
+        (N, 3, H, W) -> (N, 2048, 1, 1), with the course's module layout, so its state dict
+        (``f.0.weight``, ``f.3.0.downsample.0.weight``, ..., ``g.0.weight``, ``g.3.bias``) is
+        the course's and its pretrained ``.pth`` loads with ``load_state_dict``, and the
+        notebook's ``Classifier`` (``Model().f`` then ``nn.Linear(2048, num_class)``) fits.
+        ``"resnet18"`` is the toolkit's lighter CIFAR ResNet-18 (``f``: stem, blocks, pool,
+        flatten; (N, 3, H, W) -> (N, 512)); its weights are not the course's.
+
+    Attributes
+    ----------
+    f : nn.Sequential, the encoder
+    g : nn.Sequential, ``Linear(width, 512, bias=False), BatchNorm1d(512), ReLU,
+        Linear(512, feature_dim)``
+    width : int, the representation width (2048 or 512)
+
+    ``forward(x)``, x (N, 3, H, W), returns ``(feature, out)``, both L2-normalised rows: the
+    (N, width) representation ``flatten(f(x))`` used downstream and the (N, feature_dim)
+    projection ``g(feature)`` the contrastive loss sees. ``g`` has a BatchNorm1d, so training
+    needs N >= 2.
+    """
+
+    def __init__(self, feature_dim=128, arch="resnet50"):
+        super().__init__()
+        if arch == "resnet50":
+            self.f = resnet50_encoder()
+            self.width = RESNET50_WIDTHS[-1] * Bottleneck.expansion
+        elif arch == "resnet18":
+            resnet = ResNet18()
+            self.f = nn.Sequential(resnet.stem, resnet.blocks, nn.AdaptiveAvgPool2d(1),
+                                   nn.Flatten())
+            self.width = resnet.fc.in_features
+        else:
+            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+        self.arch = arch
+        self.g = nn.Sequential(nn.Linear(self.width, 512, bias=False), nn.BatchNorm1d(512),
                                nn.ReLU(inplace=True), nn.Linear(512, feature_dim, bias=True))
 
     def forward(self, x):
-        feature = self.f(x)
+        feature = torch.flatten(self.f(x), start_dim=1)
         out = self.g(feature)
         return F.normalize(feature, dim=-1), F.normalize(out, dim=-1)
 

@@ -1,7 +1,9 @@
 """``cs231n.simclr.data_utils``: the SimCLR augmentations and the dataset of augmented pairs.
 
-The course's ``CIFAR10Pair`` subclasses torchvision's CIFAR10; the toolkit's wraps arrays:
-``CIFAR10Pair(data, targets, transform)`` or ``CIFAR10Pair.from_cifar10(root, train, transform)``.
+The course's ``CIFAR10Pair`` subclasses torchvision's CIFAR10; the toolkit's takes the same
+arguments, ``CIFAR10Pair(root='data', train=True, transform=..., download=True)``, reading
+the ``cifar-10-batches-py`` files itself, and also wraps arrays:
+``CIFAR10Pair(data, targets, transform)``. Its transform is given the (32, 32, 3) uint8 array.
 """
 
 from deep_learning_suite.simclr import CIFAR10Pair

@@ -334,11 +334,192 @@ def test_from_cifar10_uses_the_toolkit_loader(tmp_path):
     assert target == first[b"labels"][0] and test.targets == batches["test_batch"][b"labels"]
 
 
+def test_cifar10_pair_takes_torchvisions_cifar10_arguments(tmp_path):
+    batches = write_cifar(tmp_path / "cifar-10-batches-py", n=4)
+    t = aug.compute_test_transform()
+    train = simclr.CIFAR10Pair(root=str(tmp_path), train=True, transform=t, download=True)
+    test = simclr.CIFAR10Pair(root=tmp_path, train=False, transform=t, download=False)
+    assert len(train) == 20 and len(test) == 4 and train.train and not test.train
+    assert train.classes[0] == "airplane" and len(test.classes) == 10
+    assert train.data.shape == (20, 32, 32, 3) and train.data.dtype == np.uint8
+    assert test.targets == batches["test_batch"][b"labels"]
+    x_i, x_j, target = test[1]
+    img = batches["test_batch"][b"data"][1].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert torch.equal(x_i, t(img)) and torch.equal(x_j, t(img))
+    assert target == batches["test_batch"][b"labels"][1]
+    # Positionally as torchvision: (root, train, transform, target_transform, download).
+    pos = simclr.CIFAR10Pair(str(tmp_path), False, None, lambda y: y + 100)
+    raw_i, raw_j, shifted = pos[1]
+    assert np.array_equal(raw_i, img) and shifted == target + 100 and len(pos) == 4
+    assert len(simclr.CIFAR10Pair(tmp_path / "cifar-10-batches-py")) == 20  # train by default
+    # from_cifar10 goes the same way and gives the same attributes.
+    same = simclr.CIFAR10Pair.from_cifar10(tmp_path, train=False)
+    assert np.array_equal(same.data, test.data) and same.classes == test.classes
+    batch = next(iter(torch.utils.data.DataLoader(train, batch_size=4)))
+    assert batch[0].shape == (4, 3, 32, 32) and batch[2].shape == (4,)
+
+
+def test_cifar10_pair_root_errors(tmp_path):
+    from deep_learning_suite.data import DatasetNotFoundError
+    with pytest.raises(DatasetNotFoundError):
+        simclr.CIFAR10Pair(root=tmp_path / "empty", train=True, download=False)
+    data = np.zeros((2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="root"):
+        simclr.CIFAR10Pair(data, [0, 1], root=tmp_path)
+    with pytest.raises(ValueError, match="root"):
+        simclr.CIFAR10Pair(data, [0, 1], train=True)
+    with pytest.raises(ValueError, match="root"):
+        simclr.CIFAR10Pair()
+    with pytest.raises(ValueError, match="train"):
+        simclr.CIFAR10Pair(str(tmp_path), "yes")
+
+
 # --------------------------------------------------------------------------- model and loops
 
-def test_model_outputs_unit_features_and_projections():
+def course_state_dict_shapes(feature_dim=128):
+    """The course's ``Model(feature_dim).state_dict()`` as ordered (key, shape) pairs, derived
+    from torchvision's ResNet-50 rules (not from torchvision): ``f`` is resnet50's children
+    without maxpool and fc, i.e. conv1 (3x3 here), bn1, relu, layer1..4, avgpool at indices
+    0..7; layer i has [3, 4, 6, 3][i] Bottlenecks of width [64, 128, 256, 512][i]: conv1/bn1
+    1x1, conv2/bn2 3x3, conv3/bn3 1x1 to 4x the width, and the first block a downsample
+    Sequential(conv 1x1, BN). Then ``g``: Linear(2048, 512, no bias), BatchNorm1d(512), ReLU,
+    Linear(512, feature_dim)."""
+    shapes = []
+
+    def conv(name, c_out, c_in, k):
+        shapes.append((f"{name}.weight", (c_out, c_in, k, k)))
+
+    def bn(name, c):
+        shapes.extend((f"{name}.{p}", (c,)) for p in ("weight", "bias", "running_mean",
+                                                      "running_var"))
+        shapes.append((f"{name}.num_batches_tracked", ()))
+
+    conv("f.0", 64, 3, 3)
+    bn("f.1", 64)
+    c_in = 64
+    for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+        for b in range(blocks):
+            name = f"f.{3 + stage}.{b}"
+            conv(f"{name}.conv1", planes, c_in, 1)
+            bn(f"{name}.bn1", planes)
+            conv(f"{name}.conv2", planes, planes, 3)
+            bn(f"{name}.bn2", planes)
+            conv(f"{name}.conv3", 4 * planes, planes, 1)
+            bn(f"{name}.bn3", 4 * planes)
+            if b == 0:
+                conv(f"{name}.downsample.0", 4 * planes, c_in, 1)
+                bn(f"{name}.downsample.1", 4 * planes)
+            c_in = 4 * planes
+    shapes.append(("g.0.weight", (512, 2048)))
+    bn("g.1", 512)
+    shapes += [("g.3.weight", (feature_dim, 512)), ("g.3.bias", (feature_dim,))]
+    return shapes
+
+
+def course_state_dict(feature_dim=128, seed=0):
+    """A state dict with the course's names and shapes and random values (BN variances > 0)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in course_state_dict_shapes(feature_dim):
+        if key.endswith("num_batches_tracked"):
+            sd[key] = torch.tensor(7)
+        elif key.endswith("running_var"):
+            sd[key] = 0.5 + torch.rand(shape, generator=g)
+        else:
+            sd[key] = 0.1 * torch.randn(shape, generator=g)
+    return sd
+
+
+@pytest.fixture(scope="module")
+def resnet50_model():
     torch.manual_seed(0)
-    model = simclr.Model(feature_dim=16).eval()
+    return simclr.Model()
+
+
+def test_default_model_has_the_course_state_dict_keys_and_shapes(resnet50_model):
+    got = [(k, tuple(v.shape)) for k, v in resnet50_model.state_dict().items()]
+    want = course_state_dict_shapes(128)
+    assert got == want
+    assert resnet50_model.width == 2048 and resnet50_model.arch == "resnet50"
+    # torchvision's resnet50 has 25,557,032 parameters: less fc (2048 * 1000 + 1000) and the
+    # 7x7 conv1 (64 * 3 * 49), plus the 3x3 one (64 * 3 * 9).
+    assert sum(p.numel() for p in resnet50_model.f.parameters()) == \
+        25_557_032 - 2_049_000 - 9408 + 1728
+    other = [(k, tuple(v.shape)) for k, v in simclr.Model(feature_dim=16).state_dict().items()]
+    assert other == course_state_dict_shapes(16)
+
+
+def test_resnet50_layout_strides_and_init(resnet50_model):
+    f = resnet50_model.f
+    kinds = [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] + [nn.Sequential] * 4 + [nn.AdaptiveAvgPool2d]
+    assert [type(m) for m in f] == kinds
+    assert not any(isinstance(m, (nn.MaxPool2d, nn.Linear)) for m in f.modules())
+    assert (f[0].kernel_size, f[0].stride, f[0].padding) == ((3, 3), (1, 1), (1, 1))
+    for i, stage in enumerate(f[3:7]):
+        first = stage[0]
+        stride = (1, 1) if i == 0 else (2, 2)
+        assert first.conv1.stride == (1, 1) and first.conv2.stride == stride   # v1.5
+        assert first.downsample[0].stride == stride and first.downsample[0].kernel_size == (1, 1)
+        assert all(block.downsample is None for block in stage[1:])
+        for block in stage:
+            assert torch.equal(block.bn3.weight, torch.ones_like(block.bn3.weight))  # no zero-init
+            assert torch.equal(block.bn1.bias, torch.zeros_like(block.bn1.bias))
+    # kaiming_normal_(fan_out): std sqrt(2 / (c_out * k * k)).
+    w = f[6][1].conv2.weight
+    assert w.std().item() == pytest.approx((2 / (512 * 9)) ** 0.5, rel=0.05)
+    assert abs(w.mean().item()) < 1e-3
+
+
+def _reference_forward(sd, x):
+    """The course's encoder in eval mode, written with F.* from the state dict alone."""
+    def bn(h, name):
+        return F.batch_norm(h, sd[f"{name}.running_mean"], sd[f"{name}.running_var"],
+                            sd[f"{name}.weight"], sd[f"{name}.bias"], training=False, eps=1e-5)
+    h = F.relu(bn(F.conv2d(x, sd["f.0.weight"], padding=1), "f.1"))
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        for b in range(blocks):
+            name = f"f.{3 + stage}.{b}"
+            stride = 2 if stage > 0 and b == 0 else 1
+            out = F.relu(bn(F.conv2d(h, sd[f"{name}.conv1.weight"]), f"{name}.bn1"))
+            out = F.relu(bn(F.conv2d(out, sd[f"{name}.conv2.weight"], stride=stride, padding=1),
+                            f"{name}.bn2"))
+            out = bn(F.conv2d(out, sd[f"{name}.conv3.weight"]), f"{name}.bn3")
+            if b == 0:
+                h = bn(F.conv2d(h, sd[f"{name}.downsample.0.weight"], stride=stride),
+                       f"{name}.downsample.1")
+            h = F.relu(out + h)
+    feature = h.mean(dim=(2, 3))
+    z = F.relu(F.batch_norm(feature @ sd["g.0.weight"].T, sd["g.1.running_mean"],
+                            sd["g.1.running_var"], sd["g.1.weight"], sd["g.1.bias"],
+                            training=False))
+    out = z @ sd["g.3.weight"].T + sd["g.3.bias"]
+    return F.normalize(feature, dim=-1), F.normalize(out, dim=-1), h
+
+
+def test_course_named_weights_load_strictly_and_compute_the_course_network():
+    model = simclr.Model(feature_dim=16)
+    sd = course_state_dict(16)
+    result = model.load_state_dict(sd, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert all(torch.equal(v, sd[k]) for k, v in model.state_dict().items())
+    model.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        pooled = model.f(x)
+        feature, out = model(x)
+        want_feature, want_out, before_pool = _reference_forward(sd, x)
+    assert pooled.shape == (2, 2048, 1, 1) and before_pool.shape == (2, 2048, 4, 4)
+    assert feature.shape == (2, 2048) and out.shape == (2, 16)
+    assert torch.allclose(feature.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(feature, want_feature, atol=1e-5)
+    assert torch.allclose(out, want_out, atol=1e-5)
+
+
+def test_resnet18_option_keeps_the_toolkit_encoder():
+    torch.manual_seed(0)
+    model = simclr.Model(feature_dim=16, arch="resnet18").eval()
+    assert model.width == 512
     x = torch.randn(3, 3, 16, 16)
     feature, out = model(x)
     assert feature.shape == (3, 512) and out.shape == (3, 16)
@@ -353,6 +534,8 @@ def test_model_outputs_unit_features_and_projections():
     with torch.no_grad():
         want = F.normalize(resnet.blocks(resnet.stem(x)).mean(dim=(2, 3)), dim=-1)
     assert torch.allclose(feature, want, atol=1e-6)
+    with pytest.raises(ValueError, match="arch"):
+        simclr.Model(arch="resnet34")
 
 
 def _pair_loader(n, batch_size, size=8, seed=0):
@@ -365,13 +548,27 @@ def _pair_loader(n, batch_size, size=8, seed=0):
 
 def test_train_runs_an_epoch_and_updates_the_model():
     torch.manual_seed(0)
-    model = simclr.Model(feature_dim=8)
+    model = simclr.Model(feature_dim=8, arch="resnet18")
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss = simclr.train(model, _pair_loader(16, 8), opt, 1, 1, batch_size=8, device="cpu",
                         progress=False)
     assert isinstance(loss, float) and math.isfinite(loss) and 0 < loss
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_train_steps_the_course_resnet50_on_a_tiny_batch():
+    torch.manual_seed(0)
+    model = simclr.Model(feature_dim=8)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
+    loss = simclr.train(model, _pair_loader(4, 4, size=32), opt, 1, 1, batch_size=4,
+                        device="cpu", progress=False)
+    assert math.isfinite(loss) and 0 < loss
+    after = model.state_dict()
+    for key in ("f.0.weight", "f.6.2.conv3.weight", "g.3.bias"):
+        assert not torch.equal(before[key], after[key]), key
+    assert after["f.1.num_batches_tracked"].item() == 2          # two views, one batch each
 
 
 class _Projector(nn.Module):
