@@ -117,6 +117,22 @@ def save_checkpoint(path, state):
     payload[_META] = np.frombuffer(meta_bytes, dtype=np.uint8)
     payload[_HASH] = np.frombuffer(digest.encode(), dtype=np.uint8)
 
+    return atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def atomic_write(path, write):
+    """Write a file so that a crash or a full disk never leaves half of it at ``path``.
+
+    ``write(f)`` fills a temporary file in the same folder, opened ``"wb"``; it is then
+    fsync'ed and renamed over ``path`` (atomic on POSIX and Windows), and the folder is
+    fsync'ed so the rename itself survives a power cut. On any error the temporary file is
+    removed and ``path`` keeps its previous contents. The folder is created when missing.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -125,7 +141,7 @@ def save_checkpoint(path, state):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

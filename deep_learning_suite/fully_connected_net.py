@@ -10,6 +10,7 @@ import numpy as np
 from .batchnorm import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
 from .dropout import dropout_backward, dropout_forward
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
+from .saved_params import load_params, save_params
 
 _NORMALIZATIONS = (None, "batchnorm", "layernorm")
 
@@ -192,6 +193,66 @@ class FullyConnectedNet:
             loss += 0.5 * self.reg * np.sum(W * W)
             grads[f"W{i}"] += self.reg * W
         return loss, grads
+
+    def save(self, fname):
+        """Save ``params`` to ``fname``, as the course's ``save`` does, without pickle.
+
+        Parameters
+        ----------
+        fname : str or os.PathLike
+            A bare name goes into ``./saved/`` (created when missing); a path with a directory
+            part is used as given. The name is kept exactly. See ``saved_params.save_params``.
+
+        Prints ``"<fname> saved."``. The file is written atomically. Only ``params`` is saved,
+        as in the course: batch norm's running statistics (in ``bn_params``) are not.
+        """
+        save_params(fname, self.params)
+        print(f"{fname} saved.")
+
+    def load(self, fname):
+        """Load parameters saved by ``save`` (or by the course's own code) into this model.
+
+        Parameters
+        ----------
+        fname : str or os.PathLike
+            As given to ``save``.
+
+        Returns
+        -------
+        bool
+            True after printing ``"<fname> loaded."``; False after printing
+            ``"<fname> not available."`` when there is no such file (``params`` unchanged).
+
+        Raises
+        ------
+        ValueError
+            The file is corrupt or hostile (``saved_params.SavedParamsError``), or its
+            parameter names or shapes do not fit this model (all mismatches are listed);
+            the model is then left unchanged.
+
+        Notes
+        -----
+        ``params`` stays the same dict object (the one ``loss`` reads and a ``Solver`` holds);
+        its arrays are replaced by the file's, cast to this model's ``dtype``.
+        """
+        try:
+            loaded = load_params(fname)
+        except FileNotFoundError:
+            print(f"{fname} not available.")
+            return False
+        missing = [k for k in self.params if k not in loaded]
+        unexpected = [k for k in loaded if k not in self.params]
+        wrong = [f"{k} is {loaded[k].shape} in the file but {v.shape} here"
+                 for k, v in self.params.items() if k in loaded and loaded[k].shape != v.shape]
+        if missing or unexpected or wrong:
+            problems = ([f"missing {', '.join(missing)}"] if missing else []) \
+                + ([f"unexpected {', '.join(unexpected)}"] if unexpected else []) + wrong
+            raise ValueError(f"{type(self).__name__}.load({fname!r}): the file's parameters do not "
+                             f"fit this {self.num_layers}-layer model: {'; '.join(problems)}")
+        # Every layer computes in self.dtype (loss casts X to it), so the weights must match.
+        self.params.update({k: loaded[k].astype(self.dtype, copy=False) for k in self.params})
+        print(f"{fname} loaded.")
+        return True
 
 
 class TwoLayerNet(FullyConnectedNet):

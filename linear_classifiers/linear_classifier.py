@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from deep_learning_suite._validate import check_labels
+from deep_learning_suite.saved_params import load_params, save_params
 from deep_learning_suite.utils import generator
 
 from ._checks import check_class_labels, check_features, check_positive_int, check_reg
@@ -124,6 +125,66 @@ class LinearClassifier:
             raise RuntimeError(f"{type(self).__name__} is not trained: call train(X, y) before predict(X)")
         X = check_features("X", X, self.W.shape[0])
         return np.argmax(X @ self.W, axis=1).astype(np.int64)
+
+    def save(self, fname):
+        """Save ``W`` as ``{"W": W}`` to ``fname``, as the course's ``save`` does, without pickle.
+
+        Parameters
+        ----------
+        fname : str or os.PathLike
+            A bare name goes into ``./saved/`` (created when missing); a path with a directory
+            part is used as given. The name is kept exactly. See ``saved_params.save_params``.
+
+        Prints ``"<fname> saved."``. The file is written atomically.
+
+        Raises
+        ------
+        RuntimeError
+            The model has no weights yet (train it first).
+        """
+        if self.W is None:
+            raise RuntimeError(f"{type(self).__name__} is not trained: call train(X, y) before "
+                               f"save({fname!r}); there are no weights to save")
+        save_params(fname, {"W": self.W})
+        print(f"{fname} saved.")
+
+    def load(self, fname):
+        """Load ``W`` saved by ``save`` (or by the course's own code) from ``fname``.
+
+        Parameters
+        ----------
+        fname : str or os.PathLike
+            As given to ``save``.
+
+        Returns
+        -------
+        bool
+            True after printing ``"<fname> loaded."``; False after printing
+            ``"<fname> not available."`` when there is no such file (``W`` is left unchanged).
+            ``W`` takes the file's (D, C) shape and dtype, replacing any current weights.
+
+        Raises
+        ------
+        ValueError
+            The file is corrupt or hostile (``saved_params.SavedParamsError``), or does not hold
+            exactly one parameter ``W``, a 2-D floating-point array.
+        """
+        try:
+            params = load_params(fname)
+        except FileNotFoundError:
+            print(f"{fname} not available.")
+            return False
+        if set(params) != {"W"}:
+            raise ValueError(f"{type(self).__name__}.load({fname!r}): a linear classifier's file "
+                             f"holds exactly one parameter 'W', this one has {sorted(params)}")
+        W = params["W"]
+        # Integer weights would truncate every SGD step; the course always saves float weights.
+        if W.ndim != 2 or W.dtype.kind != "f":
+            raise ValueError(f"{type(self).__name__}.load({fname!r}): 'W' must be a 2-D "
+                             f"floating-point (D, C) array, got shape {W.shape} dtype {W.dtype}")
+        self.W = W
+        print(f"{fname} loaded.")
+        return True
 
     def loss(self, X_batch, y_batch, reg):
         """Loss and gradient on a minibatch.

@@ -241,3 +241,88 @@ def test_training_keeps_ws_dtype_whatever_the_dtype_of_later_data(rng, cls, loss
     _, dW = loss_fn(model.W, X.astype(then), y, 1e-3)
     new_W, _ = optim.sgd(model.W, dW, {"learning_rate": 1e-2})
     assert new_W.dtype == first
+
+
+# ----------------------------------------------------------------- save / load (2024+ notebooks)
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """save/load tests run in tmp_path, so a bare name's ./saved/ is inside it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("cls", [LinearClassifier, LinearSVM, Softmax])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_save_then_load_into_a_fresh_model_predicts_the_same(rng, in_tmp, capsys, cls, dtype):
+    X = rng.standard_normal((20, 5)).astype(dtype)
+    model = cls()
+    model.W = rng.standard_normal((5, 4)).astype(dtype)
+    model.save("best_softmax.npy")
+    assert capsys.readouterr().out == "best_softmax.npy saved.\n"
+    assert sorted(p.name for p in in_tmp.rglob("*")) == ["best_softmax.npy", "saved"]
+    fresh = cls()
+    assert fresh.load("best_softmax.npy") is True
+    assert capsys.readouterr().out == "best_softmax.npy loaded.\n"
+    assert fresh.W.dtype == dtype and np.array_equal(fresh.W, model.W)
+    assert np.array_equal(fresh.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_save_before_training_is_a_clear_error(in_tmp, cls):
+    with pytest.raises(RuntimeError, match=r"not trained.*train\(X, y\) before save"):
+        cls().save("w.npy")
+    assert not (in_tmp / "saved").exists()
+
+
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+def test_load_of_a_missing_file_returns_false_and_keeps_w(rng, in_tmp, capsys, cls):
+    model = cls()
+    model.W = W = rng.standard_normal((3, 2))
+    assert model.load("nothing_here.npy") is False
+    assert capsys.readouterr().out == "nothing_here.npy not available.\n"
+    assert model.W is W
+
+
+def test_load_reads_the_courses_pickled_file_and_training_continues(rng, in_tmp):
+    (in_tmp / "saved").mkdir()
+    W = rng.standard_normal((4, 3))
+    np.save(in_tmp / "saved" / "course.npy", {"W": W}, allow_pickle=True)  # the course's save()
+    model = Softmax()
+    assert model.load("course.npy")
+    assert np.array_equal(model.W, W)
+    model.train(rng.standard_normal((10, 4)), rng.integers(3, size=10), num_iters=2, seed=0)
+    assert model.W.shape == (4, 3)
+
+
+@pytest.mark.parametrize("params, msg", [
+    ({"W1": np.ones((3, 2))}, r"exactly one parameter 'W', this one has \['W1'\]"),
+    ({"W": np.ones((3, 2)), "b": np.ones(2)}, r"exactly one parameter 'W'"),
+    ({"W": np.ones(3)}, r"2-D floating-point \(D, C\) array, got shape \(3,\)"),
+    ({"W": np.ones((3, 2), dtype=np.int64)}, "got shape \\(3, 2\\) dtype int64"),
+], ids=["other-name", "extra-name", "1-D", "integer"])
+def test_load_refuses_a_file_that_is_not_a_linear_classifiers(in_tmp, params, msg):
+    from deep_learning_suite.saved_params import save_params
+
+    save_params("other.npy", params)
+    model = Softmax()
+    with pytest.raises(ValueError, match=rf"Softmax.load\('other.npy'\): .*{msg}"):
+        model.load("other.npy")
+    assert model.W is None
+
+
+def test_load_of_a_hostile_file_runs_nothing(in_tmp):
+    import os
+    import pickle
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.system, (f"touch {in_tmp / 'pwned'}",)
+
+    (in_tmp / "saved").mkdir()
+    with open(in_tmp / "saved" / "evil.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        pickle.dump(RunsCode(), f, protocol=3)
+    with pytest.raises(ValueError, match=r"evil\.npy.*refusing to load posix\.system"):
+        LinearSVM().load("evil.npy")
+    assert not (in_tmp / "pwned").exists()

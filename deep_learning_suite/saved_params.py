@@ -1,0 +1,283 @@
+"""Save and load a model's named parameter arrays without pickle: the course's ``save``/``load``.
+
+Since 2024 the CS231n notebooks keep their best models with ``model.save("best_softmax.npy")``
+and bring them back into a fresh model with ``model.load("best_softmax.npy")``. The course
+stores ``np.save(path, params_dict)``, a pickle, in a ``saved/`` folder of the assignment.
+This module keeps that interface but not the pickle:
+
+* **Where.** A bare file name goes into ``saved/`` under the current working directory (the
+  notebooks run from the assignment folder, which is where the course's ``saved/`` lives);
+  that folder is created when missing. A name with a directory part (``"out/w.npy"``,
+  ``"./w.npy"``, an absolute path) is used as given, and ``folder=`` overrides both.
+* **What is written.** An ``.npz`` container, i.e. a zip of one ``.npy`` member per
+  parameter, none of them pickled, written to *exactly* the given name: ``best_softmax.npy``
+  stays ``best_softmax.npy`` (``np.load`` recognises a zip by its content, not its suffix).
+  The write is atomic: a temporary file in the same folder is written, fsync'ed and renamed
+  over the target, so a crash or a full disk leaves the previous file as it was.
+* **What is read.** That format, parsed here with every header checked against the
+  member's size before anything is allocated; and, so that files saved by the course's own
+  code still load, an ``.npy`` holding a pickled 0-d object array of a dict of arrays. That
+  pickle is read by ``data.NumpyOnlyUnpickler``, which admits only the NumPy names an array
+  needs: a pickle that asks for anything else (``os.system``, ``builtins.eval``, a class
+  with ``__reduce__``) is refused before it can run.
+
+Whatever the file, what comes back is checked to be a dict of ``str -> numeric ndarray``;
+anything else raises ``SavedParamsError`` (a ``ValueError``) naming the file.
+"""
+
+import math
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_write
+from .data import NumpyOnlyUnpickler
+
+DEFAULT_FOLDER = "saved"
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
+# Numeric kinds only: signed/unsigned integers, floats, complex. Not bool, strings, object
+# (a pickle) or structured records, none of which is a parameter.
+_NUMERIC_KINDS = "iufc"
+
+
+class SavedParamsError(ValueError):
+    """A saved-parameters file is truncated, corrupt, hostile or not a dict of numeric arrays."""
+
+
+class _ParamsUnpickler(NumpyOnlyUnpickler):
+    # The allow-list of data.py is all a dict of arrays needs (checked on NumPy 1.x and 2.x
+    # files: _reconstruct, ndarray, dtype); only the name in its refusal message changes.
+    what = "a saved-parameters file"
+
+
+def resolve_path(fname, folder=None):
+    """The file that ``save_params``/``load_params`` use for ``fname``.
+
+    Parameters
+    ----------
+    fname : str or os.PathLike
+        A bare name (``"best_net.npy"``) or a path with a directory part.
+    folder : str or os.PathLike or None
+        When given, ``fname`` is taken relative to it.
+
+    Returns
+    -------
+    path : Path
+        ``folder / fname`` if ``folder`` is given; else ``fname`` itself if it has a directory
+        part; else ``./saved/fname`` under the current working directory.
+    """
+    name = os.fspath(fname)
+    if not isinstance(name, str):
+        name = os.fsdecode(name)
+    if name == "" or name.endswith(("/", os.sep)):
+        raise ValueError(f"a file name is needed, got {fname!r}")
+    if folder is not None:
+        return Path(folder) / name
+    if os.path.dirname(name):
+        return Path(name)
+    # Resolved at call time, not import time: a notebook that changes directory saves where it is.
+    return Path.cwd() / DEFAULT_FOLDER / name
+
+
+def _check_params(params):
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of name -> ndarray, got {type(params).__name__}")
+    for k, v in params.items():
+        if not isinstance(k, str) or not k:
+            raise TypeError(f"parameter names must be non-empty strings, got {k!r}")
+        if not isinstance(v, np.ndarray):
+            raise TypeError(f"parameter {k!r} must be an ndarray, got {type(v).__name__}")
+        if v.dtype.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"parameter {k!r} must be a numeric array, got dtype {v.dtype}")
+
+
+def save_params(fname, params, folder=None):
+    """Write ``params`` to ``fname`` atomically, as a pickle-free ``.npz`` container.
+
+    Parameters
+    ----------
+    fname : str or os.PathLike
+        Where to write (see ``resolve_path``); the name is kept exactly, no suffix is added.
+    params : dict of str -> ndarray
+        Numeric arrays of any shape, e.g. ``{"W": (D, C)}`` or ``{"W1": (D, H), "b1": (H,), ...}``.
+    folder : str or os.PathLike or None
+        Overrides the folder (see ``resolve_path``).
+
+    Returns
+    -------
+    path : Path
+        The file written. Its parent folder is created when missing.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``params`` is not a dict of non-empty str -> numeric ndarray (nothing is written).
+    """
+    _check_params(params)
+    path = resolve_path(fname, folder)
+
+    def write(f):
+        # zipfile by hand rather than np.savez(f, **params): a parameter called "file" or
+        # "allow_pickle" would collide with np.savez's own arguments. Stored, not deflated,
+        # as np.savez does; the members are what np.load expects of an .npz.
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in params.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
+
+    return atomic_write(path, write)
+
+
+def _read_npy_header(fp, path, where):
+    """(shape, fortran_order, dtype) of the ``.npy`` stream ``fp``, positioned at its start."""
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(fp)
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(fp)
+    except Exception as e:
+        # read_array_header parses the header with ast.literal_eval, so nothing in it can run
+        # and any failure (ValueError, EOFError, a zip's BadZipFile or zlib.error) is the file's.
+        raise SavedParamsError(f"{path}: {where} has a bad .npy header ({e}); the file is "
+                               f"truncated or corrupt") from None
+    # 3.0 is only written for non-latin-1 field names of structured dtypes: never parameters.
+    raise SavedParamsError(f"{path}: {where} is .npy format version {version[0]}.{version[1]}, "
+                           f"which saved parameters never use")
+
+
+def _read_zip(path):
+    """Our format: every member ``<name>.npy``, a numeric array whose size its header states."""
+    params = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy") or info.is_dir():
+                    raise SavedParamsError(f"{path}: member {info.filename!r} is not an .npy "
+                                           f"array, so this is not a saved-parameters file")
+                name = info.filename[:-len(".npy")]
+                if not name or name in params:
+                    raise SavedParamsError(f"{path}: member {info.filename!r} gives an empty or "
+                                           f"repeated parameter name")
+                where = f"parameter {name!r}"
+                with zf.open(info) as member:
+                    shape, fortran, dtype = _read_npy_header(member, path, where)
+                    if dtype.kind not in _NUMERIC_KINDS:
+                        raise SavedParamsError(f"{path}: {where} has dtype {dtype}, not a number "
+                                               f"type (an object dtype would be a pickle)")
+                    # Python ints: a hostile header's shape must not wrap around in int64.
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    # Checked before reading, so a header claiming terabytes allocates nothing.
+                    if info.file_size - member.tell() != nbytes:
+                        raise SavedParamsError(
+                            f"{path}: {where} claims shape {shape} of {dtype} ({nbytes} bytes) but "
+                            f"holds {info.file_size - member.tell()}; the file is truncated or corrupt")
+                    data = member.read(nbytes)
+                if len(data) != nbytes:
+                    raise SavedParamsError(f"{path}: {where} is truncated")
+                # bytearray: a writable array, as training updates parameters in place.
+                arr = np.frombuffer(bytearray(data), dtype=dtype)
+                arr = arr.reshape(shape, order="F" if fortran else "C")
+                params[name] = arr.astype(dtype.newbyteorder("="), copy=False)
+    except SavedParamsError:
+        raise
+    except Exception as e:
+        # Nothing in a zip of plain .npy members can run, so any failure here is the file's:
+        # a damaged zip makes zipfile raise BadZipFile, zlib.error, EOFError, and even
+        # NotImplementedError or RuntimeError for a garbled compression or encryption flag.
+        raise SavedParamsError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); "
+                               f"save it again") from None
+    return params
+
+
+def _read_course_npy(path, f):
+    """The course's format: an .npy whose one element, a dict of arrays, is pickled."""
+    shape, _, dtype = _read_npy_header(f, path, "the array")
+    if not dtype.hasobject:
+        raise SavedParamsError(f"{path} holds one {dtype} array of shape {shape}, not a dict of "
+                               f"named parameters")
+    if shape != ():
+        raise SavedParamsError(f"{path} holds an object array of shape {shape}; the course's "
+                               f"save() writes a single dict (shape ())")
+    try:
+        obj = _ParamsUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        if "refusing to load" in str(e):
+            raise SavedParamsError(f"{path} was not loaded, and nothing in it was run: {e}. "
+                                   f"Only a file of NumPy arrays is accepted") from None
+        raise SavedParamsError(f"{path}: its pickle is truncated or corrupt ({e})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, MemoryError, struct.error) as e:
+        # What the admitted NumPy constructors or a cut-off stream raise on bad input.
+        raise SavedParamsError(f"{path}: its pickle is truncated or corrupt "
+                               f"({type(e).__name__}: {e})") from None
+    if not (isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == ()):
+        raise SavedParamsError(f"{path}: the pickle holds {type(obj).__name__}, not the 0-d object "
+                               f"array np.save writes for a dict")
+    return obj.item()
+
+
+def load_params(fname, folder=None):
+    """Read parameters written by ``save_params``, or by the course's own ``save``.
+
+    Parameters
+    ----------
+    fname : str or os.PathLike
+        As given to ``save_params`` (see ``resolve_path``).
+    folder : str or os.PathLike or None
+        Overrides the folder.
+
+    Returns
+    -------
+    params : dict of str -> ndarray
+        Each array in its saved dtype (native byte order) and shape, writable, and no two
+        sharing memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (the models' ``load`` turns this into the course's ``False``).
+    SavedParamsError
+        The file is empty, truncated or corrupt, neither format, a pickle asking for anything
+        beyond NumPy arrays (refused without running it), or not a dict of str -> numeric
+        ndarray. The message names the file.
+    """
+    path = resolve_path(fname, folder)
+    with open(path, "rb") as f:
+        magic = f.read(len(_NPY_MAGIC))
+        f.seek(0)
+        if magic.startswith(_ZIP_MAGIC):
+            params = None
+        elif magic == _NPY_MAGIC:
+            params = _read_course_npy(path, f)
+        elif not magic:
+            raise SavedParamsError(f"{path} is empty (an interrupted write?); save it again")
+        else:
+            raise SavedParamsError(f"{path} is not a saved-parameters file: it starts with "
+                                   f"{magic!r}, neither a zip (.npz) nor an .npy")
+    if params is None:
+        params = _read_zip(path)
+
+    if not isinstance(params, dict):
+        raise SavedParamsError(f"{path} holds a {type(params).__name__}, not a dict of parameters")
+    seen = set()
+    for k, v in params.items():
+        if not isinstance(k, str) or not k:
+            raise SavedParamsError(f"{path}: parameter names must be non-empty strings, got {k!r}")
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in _NUMERIC_KINDS:
+            got = f"dtype {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__
+            raise SavedParamsError(f"{path}: parameter {k!r} must be a numeric ndarray, got {got}")
+        # A pickle may make two names one array (its memo); a model updating one in place
+        # would silently change the other.
+        # And a read-only array would break the in-place updates of training.
+        base = v.base if v.base is not None else v
+        if id(base) in seen or not v.flags.writeable:
+            params[k] = v = v.copy()
+        seen.add(id(v.base if v.base is not None else v))
+    return params

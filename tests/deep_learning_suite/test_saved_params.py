@@ -1,0 +1,406 @@
+"""save/load of the course's models (2024+ notebooks) and the pickle-free file behind them."""
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deep_learning_suite
+from deep_learning_suite import saved_params
+from deep_learning_suite.fully_connected_net import FullyConnectedNet, TwoLayerNet
+from deep_learning_suite.saved_params import SavedParamsError, load_params, save_params
+from linear_classifiers.linear_classifier import LinearSVM, Softmax
+
+D, C = 6, 3
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own tmp_path, so a bare name's ./saved/ is inside it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, D)), rng.integers(C, size=n)
+
+
+def _linear(cls):
+    def make(trained):
+        model = cls()
+        if trained:
+            X, y = _data(40)
+            y[:C] = np.arange(C)  # every class occurs, so W is (D, C)
+            model.train(X, y, learning_rate=0.1, num_iters=20, batch_size=10, seed=0)
+        return model
+    return make
+
+
+def _net(**kwargs):
+    def make(trained):
+        # "Untrained" is another seed: different weights that the load must overwrite.
+        return FullyConnectedNet([5, 4], input_dim=D, num_classes=C, seed=0 if trained else 1, **kwargs)
+    return make
+
+
+def _two_layer(trained):
+    return TwoLayerNet(input_dim=D, hidden_dim=7, num_classes=C, weight_scale=0.5, seed=0 if trained else 1)
+
+
+def _params(model):
+    return {"W": model.W} if isinstance(model, (LinearSVM, Softmax)) else model.params
+
+
+def _outputs(model, X, y):
+    """What the model computes: predictions, or test-mode scores then train-mode loss and grads."""
+    if isinstance(model, (LinearSVM, Softmax)):
+        return [model.predict(X), X @ model.W]
+    out = [model.loss(X)]
+    if not model.use_dropout:  # a seeded dropout mask follows the constructor's seed, not the file
+        loss, grads = model.loss(X, y)
+        out += [np.asarray(loss)] + [grads[k] for k in sorted(grads)]
+    return out
+
+
+MODELS = {
+    "LinearSVM": _linear(LinearSVM),
+    "Softmax": _linear(Softmax),
+    "TwoLayerNet": _two_layer,
+    "FullyConnectedNet": _net(dtype=np.float64),
+    "FullyConnectedNet-float32": _net(),
+    "FullyConnectedNet-batchnorm": _net(normalization="batchnorm", dtype=np.float64),
+    "FullyConnectedNet-layernorm-dropout": _net(normalization="layernorm", dropout_keep_ratio=0.5),
+}
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_round_trip_into_a_fresh_model_computes_the_same(make, in_tmp, capsys):
+    X, y = _data()
+    model = make(True)
+    expected = _outputs(model, X, y)
+    assert model.save("best_model.npy") is None
+    assert capsys.readouterr().out == "best_model.npy saved.\n"
+    assert os.listdir(in_tmp / "saved") == ["best_model.npy"]  # the name exactly, no temp file
+
+    fresh = make(False)
+    params_dict = getattr(fresh, "params", None)
+    assert fresh.load("best_model.npy") is True
+    assert capsys.readouterr().out == "best_model.npy loaded.\n"
+    got = _outputs(fresh, X, y)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, expected))
+    if params_dict is not None:
+        assert fresh.params is params_dict  # the very dict loss reads, updated in place
+        assert all(v.dtype == fresh.dtype and v.flags.writeable for v in fresh.params.values())
+    # The file is pickle-free: NumPy reads it with pickle off, by content, despite ".npy".
+    with np.load(in_tmp / "saved" / "best_model.npy", allow_pickle=False) as z:
+        assert set(z.files) == ({"W"} if params_dict is None else set(params_dict))
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_missing_file_returns_false_and_leaves_the_model_alone(make, capsys):
+    model = make(True)
+    before = {k: v.copy() for k, v in _params(model).items()}
+    assert model.load("no_such_model.npy") is False
+    assert capsys.readouterr().out == "no_such_model.npy not available.\n"
+    after = _params(model)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert not Path("saved").exists()  # loading creates nothing
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_reads_a_file_written_the_courses_way(make, in_tmp, capsys):
+    """The course's save(): np.save of the dict, i.e. a pickled 0-d object array."""
+    X, y = _data()
+    model = make(True)
+    params = _params(model)
+    (in_tmp / "saved").mkdir()
+    np.save(in_tmp / "saved" / "course.npy", params, allow_pickle=True)
+    fresh = make(False)
+    assert fresh.load("course.npy") is True
+    assert capsys.readouterr().out == "course.npy loaded.\n"
+    assert all(np.array_equal(a, b) for a, b in zip(_outputs(fresh, X, y), _outputs(model, X, y)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.complex128, ">f8"])
+def test_load_params_keeps_dtype_shape_and_values(dtype):
+    rng = np.random.default_rng(0)
+    params = {"W1": (10 * rng.standard_normal((4, 3))).astype(dtype), "b1": np.arange(3).astype(dtype),
+              "s": np.array(2.5).astype(dtype), "empty": np.zeros((0, 5), dtype),
+              "F": np.asfortranarray((10 * rng.standard_normal((3, 2))).astype(dtype))}
+    path = save_params("p.npy", params)
+    got = load_params("p.npy")
+    assert list(got) == list(params)
+    for k, v in params.items():
+        assert got[k].dtype == np.dtype(dtype).newbyteorder("=") and got[k].shape == v.shape
+        assert np.array_equal(got[k], v) and got[k].flags.writeable
+    assert path == Path.cwd() / "saved" / "p.npy"
+
+
+def test_names_that_are_np_savez_arguments_round_trip():
+    params = {"file": np.ones(2), "allow_pickle": np.zeros(3), "a/b": np.arange(4.0)}
+    save_params("odd.npy", params)
+    got = load_params("odd.npy")
+    assert set(got) == set(params) and all(np.array_equal(got[k], params[k]) for k in params)
+
+
+@pytest.mark.parametrize("fname, folder, where", [
+    ("best.npy", None, "saved/best.npy"),            # a bare name: ./saved/, created
+    ("model", None, "saved/model"),                  # no suffix is added
+    ("out/deep/w.npy", None, "out/deep/w.npy"),      # a directory part: used as given
+    ("./w.npy", None, "w.npy"),
+    ("w.npy", "elsewhere", "elsewhere/w.npy"),       # folder= overrides
+    (Path("p.npz"), Path("f"), "f/p.npz"),
+])
+def test_where_files_go_and_names_kept_exactly(fname, folder, where, in_tmp):
+    path = save_params(fname, {"W": np.eye(2)}, folder=folder)
+    assert path.resolve() == (in_tmp / where).resolve()
+    assert (in_tmp / where).is_file()
+    assert [p for p in in_tmp.rglob("*") if p.is_file()] == [in_tmp / where]
+    assert np.array_equal(load_params(fname, folder=folder)["W"], np.eye(2))
+
+
+def test_absolute_path_is_used_as_given(in_tmp):
+    target = in_tmp / "abs" / "w.npy"
+    save_params(str(target), {"W": np.eye(2)})
+    assert target.is_file() and not (in_tmp / "saved").exists()
+
+
+def test_a_bare_name_is_resolved_at_call_time_never_next_to_the_package(in_tmp, monkeypatch):
+    package_saved = Path(deep_learning_suite.__file__).resolve().parent.parent / "saved"
+    existed = package_saved.exists()
+    other = in_tmp / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    FullyConnectedNet([3], input_dim=D, num_classes=C, seed=0).save("n.npy")
+    assert (other / "saved" / "n.npy").is_file()
+    assert package_saved.exists() == existed
+
+
+def test_overwrite_is_atomic_and_leaves_no_temp_files(in_tmp, monkeypatch):
+    save_params("w.npy", {"W": np.ones(3)})
+    save_params("w.npy", {"W": np.full(3, 2.0)})
+    assert os.listdir(in_tmp / "saved") == ["w.npy"]
+    assert np.array_equal(load_params("w.npy")["W"], np.full(3, 2.0))
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_params("w.npy", {"W": np.full(3, 3.0)})
+    assert os.listdir(in_tmp / "saved") == ["w.npy"]  # the temp file is gone
+    assert np.array_equal(load_params("w.npy")["W"], np.full(3, 2.0))  # the old file intact
+
+
+def test_a_write_failing_midway_leaves_the_old_file_intact(in_tmp, monkeypatch):
+    save_params("w.npy", {"W": np.ones(3)})
+
+    def failing_write(*args, **kwargs):
+        raise OSError("I/O error mid-write")
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing_write)
+    model = FullyConnectedNet([3], input_dim=D, num_classes=C, seed=0)
+    with pytest.raises(OSError, match="mid-write"):
+        model.save("w.npy")
+    assert os.listdir(in_tmp / "saved") == ["w.npy"]
+    assert np.array_equal(load_params("w.npy")["W"], np.ones(3))
+
+
+@pytest.mark.parametrize("params, err, msg", [
+    ([np.ones(2)], TypeError, "dict"),
+    ({1: np.ones(2)}, TypeError, "strings"),
+    ({"": np.ones(2)}, TypeError, "strings"),
+    ({"W": [1.0, 2.0]}, TypeError, "ndarray"),
+    ({"W": np.array(["a"])}, ValueError, "numeric"),
+    ({"W": np.array([None])}, ValueError, "numeric"),
+])
+def test_save_params_refuses_what_is_not_a_dict_of_numeric_arrays(params, err, msg, in_tmp):
+    with pytest.raises(err, match=msg):
+        save_params("bad.npy", params)
+    assert not (in_tmp / "saved").exists()
+
+
+# ----------------------------------------------------------------- bad and hostile files
+
+class _RunsCode:
+    """A pickle payload: unpickling calls ``func(arg)``."""
+
+    def __init__(self, func, arg):
+        self.func, self.arg = func, arg
+
+    def __reduce__(self):
+        return self.func, (self.arg,)
+
+
+def _course_npy(path, payload):
+    """An .npy laid out as np.save lays out a dict, with ``payload`` as the pickled element."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        pickle.dump(np.array(payload, dtype=object) if isinstance(payload, dict) else payload, f,
+                    protocol=3)
+
+
+def _hostile(kind, marker):
+    if kind == "os.system":
+        return _RunsCode(os.system, f"touch {marker}")
+    if kind == "builtins.eval":
+        return _RunsCode(eval, f"open({str(marker)!r}, 'w').close()")
+    # A dict of arrays whose one "array" is the payload: the allow-list must hold inside too.
+    return {"W": np.ones(2), "b": _RunsCode(eval, f"open({str(marker)!r}, 'w').close()")}
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "nested eval"])
+def test_hostile_pickle_is_refused_and_runs_nothing(kind, in_tmp):
+    marker = in_tmp / "pwned"
+    (in_tmp / "saved").mkdir()
+    _course_npy(in_tmp / "saved" / "evil.npy", _hostile(kind, marker))
+    with pytest.raises(SavedParamsError, match=r"evil\.npy.*nothing in it was run.*refusing to load"):
+        load_params("evil.npy")
+    with pytest.raises(ValueError, match="refusing to load"):
+        FullyConnectedNet([3], input_dim=D, num_classes=C).load("evil.npy")
+    with pytest.raises(ValueError, match="refusing to load"):
+        Softmax().load("evil.npy")
+    assert not marker.exists()
+    # The payload is real: NumPy's own loader with pickle on does run it.
+    np.load(in_tmp / "saved" / "evil.npy", allow_pickle=True)
+    assert marker.exists()
+
+
+def test_pickled_member_in_an_npz_is_refused_without_unpickling(in_tmp):
+    marker = in_tmp / "pwned"
+    (in_tmp / "saved").mkdir()
+    evil = np.empty(1, dtype=object)
+    evil[0] = _RunsCode(eval, f"open({str(marker)!r}, 'w').close()")
+    with open(in_tmp / "saved" / "evil.npy", "wb") as f:
+        np.savez(f, W=np.ones(2), b=evil)
+    with pytest.raises(SavedParamsError, match=r"evil\.npy.*'b'.*object"):
+        load_params("evil.npy")
+    assert not marker.exists()
+
+
+def _ours(path):
+    save_params(path, {"W1": np.arange(200.0).reshape(20, 10), "b1": np.ones(10)})
+
+
+def _courses(path):
+    np.save(path, {"W1": np.arange(200.0).reshape(20, 10), "b1": np.ones(10)}, allow_pickle=True)
+
+
+@pytest.mark.parametrize("writer", [_ours, _courses], ids=["ours", "course"])
+@pytest.mark.parametrize("keep", [0, 3, 60, 0.5, 0.9, -1])
+def test_truncated_file_is_a_clear_error(writer, keep, in_tmp):
+    path = in_tmp / "w.npy"
+    writer(path)
+    data = path.read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else (len(data) + keep if keep < 0 else keep)
+    path.write_bytes(data[:n])
+    with pytest.raises(SavedParamsError, match=r"w\.npy"):
+        load_params(path)
+    with pytest.raises(ValueError, match=r"w\.npy"):
+        FullyConnectedNet([10], input_dim=20, num_classes=10).load(path)
+
+
+def test_header_claiming_huge_array_is_refused_before_allocating(in_tmp):
+    path = in_tmp / "huge.npy"
+    with zipfile.ZipFile(path, "w") as zf:
+        with zf.open("W.npy", "w") as m:
+            np.lib.format.write_array_header_1_0(
+                m, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 6, 10 ** 6, 10 ** 6)})
+            m.write(b"\0" * 16)
+    with pytest.raises(SavedParamsError, match=r"huge\.npy.*truncated or corrupt"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("content, msg", [
+    (b"", "empty"),
+    (b"hello, world", "not a saved-parameters file"),
+    (b"\x80\x03}q\x00.", "not a saved-parameters file"),  # a bare pickle is not accepted either
+])
+def test_garbage_is_a_clear_error(content, msg, in_tmp):
+    (in_tmp / "g.npy").write_bytes(content)
+    with pytest.raises(SavedParamsError, match=rf"g\.npy.*{msg}"):
+        load_params(in_tmp / "g.npy")
+
+
+@pytest.mark.parametrize("value, msg", [
+    (np.arange(6.0).reshape(2, 3), "not a dict"),           # np.save of one array
+    (["W", np.ones(2)], "holds a list, not a dict"),         # a pickled list
+    ({"W": "not an array"}, "'W' must be a numeric ndarray, got str"),
+    ({"W": np.array([1, "a"], dtype=object)}, "'W' must be a numeric ndarray, got dtype object"),
+    ({"W": np.array([True])}, "'W' must be a numeric ndarray, got dtype bool"),
+    ({3: np.ones(2)}, "names must be non-empty strings"),
+])
+def test_wrong_contents_are_a_clear_error(value, msg, in_tmp):
+    path = in_tmp / "x.npy"
+    if isinstance(value, list):
+        boxed = np.empty((), dtype=object)
+        boxed[()] = value
+        value = boxed
+    np.save(path, value, allow_pickle=True)
+    with pytest.raises(SavedParamsError, match=rf"x\.npy.*{msg}"):
+        load_params(path)
+
+
+def test_one_array_under_two_names_loads_as_two_arrays(in_tmp):
+    shared = np.zeros(3)
+    path = in_tmp / "alias.npy"
+    _course_npy(path, {"b1": shared, "b2": shared})  # pickle's memo makes them one object
+    got = load_params(path)
+    got["b1"] += 1
+    assert np.array_equal(got["b2"], np.zeros(3))
+
+
+@pytest.mark.parametrize("source, target, msg", [
+    (dict(hidden_dims=[5]), dict(hidden_dims=[5, 4]), r"missing W3, b3; W2 is \(5, 3\) in the file but \(5, 4\)"),
+    (dict(hidden_dims=[5, 4]), dict(hidden_dims=[5]), r"unexpected W3, b3; W2 is \(5, 4\) in the file but \(5, 3\)"),
+    (dict(hidden_dims=[5]), dict(hidden_dims=[6]), r"W1 is \(6, 5\) in the file but \(6, 6\) here; b1"),
+    (dict(hidden_dims=[5], normalization="batchnorm"), dict(hidden_dims=[5]), "unexpected gamma1, beta1"),
+    (dict(hidden_dims=[5]), dict(hidden_dims=[5], normalization="layernorm"), "missing gamma1, beta1"),
+])
+def test_params_that_do_not_fit_the_model_are_refused_and_change_nothing(source, target, msg):
+    FullyConnectedNet(input_dim=D, num_classes=C, seed=0, **source).save("net.npy")
+    model = FullyConnectedNet(input_dim=D, num_classes=C, seed=1, **target)
+    before = dict(model.params)
+    with pytest.raises(ValueError, match=rf"FullyConnectedNet.load\('net.npy'\).*do not fit.*{msg}"):
+        model.load("net.npy")
+    assert model.params.keys() == before.keys() and all(model.params[k] is before[k] for k in before)
+
+
+def test_two_layer_net_file_into_a_three_layer_net_lists_the_mismatch():
+    TwoLayerNet(input_dim=D, hidden_dim=7, num_classes=C, seed=0).save("best_two_layer_net.npy")
+    with pytest.raises(ValueError, match=r"missing W3, b3; W2 is \(7, 3\) in the file but \(7, 4\)"):
+        FullyConnectedNet([7, 4], input_dim=D, num_classes=C).load("best_two_layer_net.npy")
+
+
+def test_loaded_arrays_are_cast_to_the_models_dtype():
+    FullyConnectedNet([4], input_dim=D, num_classes=C, dtype=np.float64, seed=0).save("n.npy")
+    src = load_params("n.npy")
+    model = FullyConnectedNet([4], input_dim=D, num_classes=C, dtype=np.float32, seed=1)
+    assert model.load("n.npy")
+    assert all(v.dtype == np.float32 for v in model.params.values())
+    assert all(np.array_equal(model.params[k], src[k].astype(np.float32)) for k in src)
+
+
+def test_load_into_a_solver_keeps_the_solver_and_model_on_one_dict():
+    from deep_learning_suite.trainer import Solver
+
+    X, y = _data(20)
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    trained = FullyConnectedNet([4], input_dim=D, num_classes=C, dtype=np.float64, seed=0)
+    trained.save("n.npy")
+    model = FullyConnectedNet([4], input_dim=D, num_classes=C, dtype=np.float64, seed=1)
+    solver = Solver(model, data, num_epochs=1, batch_size=10, verbose=False)
+    held = model.params
+    model.load("n.npy")
+    assert solver.model.params is held
+    assert np.array_equal(solver.model.loss(X), trained.loss(X))
+
+
+def test_the_module_reuses_the_data_modules_restricted_unpickler():
+    from deep_learning_suite.data import NumpyOnlyUnpickler
+
+    assert issubclass(saved_params._ParamsUnpickler, NumpyOnlyUnpickler)
