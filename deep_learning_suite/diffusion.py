@@ -17,6 +17,12 @@ Shapes: images ``(B, C, H, W)`` with values in [0, 1] outside (``p_losses`` take
 ``sample`` returns them) and in [-1, 1] inside; time steps ``t`` are a (B,) long tensor,
 0-based (``t = 0`` is the paper's first step). ``ddim_sample`` (Song et al., 2021) draws from
 the same trained network in far fewer steps.
+
+Dtypes: the coefficient tables are float32 buffers (the course's checkpoint layout), and
+``extract`` casts the coefficients it picks to the images' floating dtype, so float16 in gives
+float16 out and float64 in computes and returns float64 (with the tables' float32 precision,
+about 1e-7 relative). The data and the network must share one dtype: ``p_losses`` and the
+samplers say so up front rather than failing inside the first layer.
 """
 
 import math
@@ -24,6 +30,8 @@ import math
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
+
+from ._validate import check_int
 
 OBJECTIVES = ("pred_noise", "pred_x_start")
 
@@ -63,19 +71,39 @@ BETA_SCHEDULES = {"linear": linear_beta_schedule, "cosine": cosine_beta_schedule
                   "sigmoid": sigmoid_beta_schedule}
 
 
+def _check_timesteps(what, timesteps):
+    """``timesteps`` as an int >= 2; NumPy integers (``np.int64(10)``) and 10.0 pass."""
+    timesteps = check_int(what, "timesteps", timesteps, 1)
+    if timesteps < 2:
+        raise ValueError(f"{what}: timesteps must be >= 2 (a schedule needs a first and a last "
+                         f"step), got {timesteps}")
+    return timesteps
+
+
 def get_beta_schedule(beta_schedule, timesteps):
     """``beta_schedule`` ('linear', 'cosine' or 'sigmoid') -> float64 betas of shape (timesteps,)."""
     if beta_schedule not in BETA_SCHEDULES:
         raise ValueError(f"unknown beta_schedule {beta_schedule!r}; choose one of {sorted(BETA_SCHEDULES)}")
-    if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 2:
-        raise ValueError(f"timesteps must be an int >= 2, got {timesteps!r}")
-    return BETA_SCHEDULES[beta_schedule](timesteps)
+    return BETA_SCHEDULES[beta_schedule](_check_timesteps("get_beta_schedule", timesteps))
 
 
-def extract(a, t, x_shape):
+def extract(a, t, x_shape, dtype=None):
     """``a[t]`` for a (T,) coefficient table and (B,) steps, shaped (B, 1, ..., 1) to broadcast
-    against a tensor of shape ``x_shape``."""
-    return a.gather(-1, t).reshape(t.shape[0], *((1,) * (len(x_shape) - 1)))
+    against a tensor of shape ``x_shape``.
+
+    ``dtype``, the dtype of that tensor: a floating one is given to the coefficients, so that the
+    float32 tables neither promote float16 images to float32 nor hold float64 ones back (float32
+    times float64 is float64 anyway). Integer dtypes are ignored: cast to them, the coefficients,
+    all in [0, 1], would round to 0 or 1.
+    """
+    out = a.gather(-1, t).reshape(t.shape[0], *((1,) * (len(x_shape) - 1)))
+    return out.to(dtype) if dtype is not None and dtype.is_floating_point else out
+
+
+def _first_parameter(model):
+    """The model's first parameter, or None for a model without any (a plain function)."""
+    parameters = getattr(model, "parameters", None)
+    return next(iter(parameters()), None) if callable(parameters) else None
 
 
 class GaussianDiffusion(nn.Module):
@@ -106,8 +134,9 @@ class GaussianDiffusion(nn.Module):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES} (predict the noise or the clean "
                              f"image), got {objective!r}")
-        if not isinstance(image_size, int) or image_size < 1:
-            raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        image_size = check_int("GaussianDiffusion", "image_size", image_size, 1)
+        channels = check_int("GaussianDiffusion", "channels", channels, 1)
+        timesteps = _check_timesteps("GaussianDiffusion", timesteps)
         self.model = model
         self.channels = channels
         self.image_size = image_size
@@ -153,43 +182,60 @@ class GaussianDiffusion(nn.Module):
             raise ValueError(f"time steps must lie in [0, {self.num_timesteps - 1}], got {t.tolist()}")
         return t.long()
 
+    @staticmethod
+    def _check_same_shape(name, a, ref_name, ref):
+        # broadcasting would quietly reuse one noise channel (or image) for all of them
+        if not torch.is_tensor(a) or a.shape != ref.shape:
+            got = tuple(a.shape) if torch.is_tensor(a) else type(a).__name__
+            raise ValueError(f"{name} must have the shape of {ref_name}, {tuple(ref.shape)}, one value "
+                             f"per value of {ref_name}; got {got} (draw noise with "
+                             f"torch.randn_like({ref_name}))")
+
     def q_sample(self, x_start, t, noise):
         """Draw x_t from q(x_t | x_0) (eq. 4): ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``.
 
         Parameters
         ----------
-        x_start, noise : (B, *) tensors
+        x_start, noise : (B, *) tensors of the same shape
         t : (B,) long tensor
 
         Returns
         -------
-        x_t : (B, *) tensor
+        x_t : (B, *) tensor, of x_start's dtype when that is a floating one
         """
-        return self._q_sample(x_start, self._check_steps(t, x_start), noise)
+        t = self._check_steps(t, x_start)
+        self._check_same_shape("noise", noise, "x_start", x_start)
+        return self._q_sample(x_start, t, noise)
 
     def _q_sample(self, x_start, t, noise):
-        return (extract(self.sqrt_alphas_cumprod, t, x_start.shape) * x_start
-                + extract(self.sqrt_one_minus_alphas_cumprod, t, x_start.shape) * noise)
+        shape, dtype = x_start.shape, x_start.dtype
+        return (extract(self.sqrt_alphas_cumprod, t, shape, dtype) * x_start
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, shape, dtype) * noise)
 
     def predict_start_from_noise(self, x_t, t, noise):
-        """x_0 from x_t and the noise: eq. 4 solved for x_0. Shapes as ``q_sample``."""
+        """x_0 from x_t and the noise: eq. 4 solved for x_0. Shapes and dtype as ``q_sample``."""
         t = self._check_steps(t, x_t)
-        return ((x_t - extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape) * noise)
-                / extract(self.sqrt_alphas_cumprod, t, x_t.shape))
+        self._check_same_shape("noise", noise, "x_t", x_t)
+        shape, dtype = x_t.shape, x_t.dtype
+        return ((x_t - extract(self.sqrt_one_minus_alphas_cumprod, t, shape, dtype) * noise)
+                / extract(self.sqrt_alphas_cumprod, t, shape, dtype))
 
     def predict_noise_from_start(self, x_t, t, x_start):
-        """The noise from x_t and x_0: eq. 4 solved for the noise. Shapes as ``q_sample``."""
+        """The noise from x_t and x_0: eq. 4 solved for the noise. Shapes and dtype as ``q_sample``."""
         t = self._check_steps(t, x_t)
-        return ((x_t - extract(self.sqrt_alphas_cumprod, t, x_t.shape) * x_start)
-                / extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape))
+        self._check_same_shape("x_start", x_start, "x_t", x_t)
+        shape, dtype = x_t.shape, x_t.dtype
+        return ((x_t - extract(self.sqrt_alphas_cumprod, t, shape, dtype) * x_start)
+                / extract(self.sqrt_one_minus_alphas_cumprod, t, shape, dtype))
 
     def q_posterior(self, x_start, x_t, t):
         """Mean and standard deviation of q(x_{t-1} | x_t, x_0) (eqs. 6, 7), each (B, *) /
-        broadcastable (B, 1, ..., 1)."""
+        broadcastable (B, 1, ..., 1), in x_t's dtype."""
         t = self._check_steps(t, x_t)
-        mean = (extract(self.posterior_mean_coef1, t, x_t.shape) * x_start
-                + extract(self.posterior_mean_coef2, t, x_t.shape) * x_t)
-        return mean, extract(self.posterior_std, t, x_t.shape)
+        shape, dtype = x_t.shape, x_t.dtype
+        mean = (extract(self.posterior_mean_coef1, t, shape, dtype) * x_start
+                + extract(self.posterior_mean_coef2, t, shape, dtype) * x_t)
+        return mean, extract(self.posterior_std, t, shape, dtype)
 
     # -- sampling --------------------------------------------------------------------------------
 
@@ -198,13 +244,34 @@ class GaussianDiffusion(nn.Module):
             raise ValueError("this GaussianDiffusion has no model; pass one, e.g. "
                              "GaussianDiffusion(Unet(64, condition_dim), image_size=32)")
 
+    def _check_model_dtype(self, dtype, what, fix):
+        """Refuse data of ``dtype`` for a model whose parameters have another floating dtype.
+
+        Without this a float64 batch for a float32 network fails in its first layer with torch's
+        "Input type (double) and bias type (float)". Under autocast mixed dtypes are intended;
+        a model without parameters (a plain function) has no dtype to compare.
+        """
+        p = _first_parameter(self.model)
+        if p is None or not p.is_floating_point() or p.dtype == dtype or torch.is_autocast_enabled(p.device.type):
+            return
+        raise ValueError(f"{what} is {dtype} but the model's parameters are {p.dtype}; they must "
+                         f"share one dtype: {fix}")
+
+    def _run_model(self, x_t, t, model_kwargs):
+        """``model(x_t, t, model_kwargs)``, which must have x_t's shape (B, C, H, W)."""
+        out = self.model(x_t, t, {} if model_kwargs is None else model_kwargs)
+        # the loss would broadcast a (B, 1, H, W) output against the (B, C, H, W) target
+        if not torch.is_tensor(out) or out.shape != x_t.shape:
+            got = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+            raise ValueError(f"the model returned shape {got} for input {tuple(x_t.shape)}; "
+                             "it must return one value per input value")
+        return out
+
     def model_predictions(self, x_t, t, model_kwargs=None):
         """The network's output turned into ``(pred_noise, pred_x_start)``, both (B, *)."""
         self._require_model()
-        out = self.model(x_t, t, {} if model_kwargs is None else model_kwargs)
-        if out.shape != x_t.shape:
-            raise ValueError(f"the model returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}; "
-                             "it must return one value per input value")
+        self._check_model_dtype(x_t.dtype, "x_t", "convert x_t (x_t.to(dtype)) or the model (model.to(x_t.dtype))")
+        out = self._run_model(x_t, t, model_kwargs)
         if self.objective == "pred_noise":
             return out, self.predict_start_from_noise(x_t, t, out)
         return self.predict_noise_from_start(x_t, t, out), out
@@ -247,6 +314,11 @@ class GaussianDiffusion(nn.Module):
 
     def _walk(self, batch_size, steps, desc, step, keep_all):
         """From N(0, I), apply ``step(img, s)`` for each s of ``steps``; the result in [0, 1]."""
+        self._require_model()
+        # the noise is drawn in the buffers' dtype, which .double() / .half() set with the model's
+        self._check_model_dtype(self.betas.dtype, "the starting noise (drawn in the dtype of this "
+                                "GaussianDiffusion's buffers)",
+                                "move both together with diffusion.to(dtype), e.g. diffusion.double()")
         shape = (batch_size, self.channels, self.image_size, self.image_size)
         img = torch.randn(shape, device=self.betas.device, dtype=self.betas.dtype)
         imgs = [img] if keep_all else None   # T + 1 batches are only held when asked for
@@ -320,14 +392,17 @@ class GaussianDiffusion(nn.Module):
         if x_start.ndim != 4 or tuple(x_start.shape[1:]) != want:
             raise ValueError(f"x_start must be (B, {', '.join(map(str, want))}) images, got "
                              f"{tuple(x_start.shape)}")
+        self._check_model_dtype(x_start.dtype, "x_start",
+                                "convert the images (x_start.float(), or x_start.to(dtype)) or the model "
+                                "(model.to(x_start.dtype))")
         b = x_start.shape[0]
         t = torch.randint(0, self.num_timesteps, (b,), device=x_start.device)
         x_start = self.normalize(x_start)
         noise = torch.randn_like(x_start)
         target = noise if self.objective == "pred_noise" else x_start
         x_t = self._q_sample(x_start, t, noise)  # t is in range: no check, which would sync a GPU
-        out = self.model(x_t, t, {} if model_kwargs is None else model_kwargs)
-        return (extract(self.loss_weight, t, target.shape) * (out - target) ** 2).mean()
+        out = self._run_model(x_t, t, model_kwargs)
+        return (extract(self.loss_weight, t, target.shape, target.dtype) * (out - target) ** 2).mean()
 
     def forward(self, x_start, model_kwargs=None):
         """Same as ``p_losses``."""

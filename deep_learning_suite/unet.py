@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._validate import check_int
+
 
 def Upsample(dim, dim_out=None):
     """Double H and W (bilinear), then a 3x3 conv ``dim -> dim_out``."""
@@ -115,22 +117,38 @@ class Unet(nn.Module):
     Parameters
     ----------
     dim : int
-        Channels after the first conv; level i has ``dim * dim_mults[i]`` after its downsample.
+        Channels after the first conv, even and >= 4 (the sinusoidal time embedding has dim / 2
+        sines and dim / 2 cosines); level i has ``dim * dim_mults[i]`` after its downsample.
     condition_dim : int
-        Size D of the condition vector ``model_kwargs['text_emb']`` (B, D).
-    dim_mults : tuple of int
+        Size D >= 1 of the condition vector ``model_kwargs['text_emb']`` (B, D).
+    dim_mults : sequence of positive int, at least one
     channels : int
-        C of the images.
+        C >= 1 of the images.
     uncond_prob : float
         Probability, in training mode, of replacing an example's condition by zeros.
+
+    All the sizes may be Python or NumPy integers (or whole floats such as 8.0); anything else
+    is refused here, not as a zero-channel layer that fails, or silently does nothing, later.
     """
 
     def __init__(self, dim, condition_dim, dim_mults=(1, 2, 4, 8), channels=3, uncond_prob=0.2):
         super().__init__()
         if not 0 <= uncond_prob <= 1:
             raise ValueError(f"uncond_prob is a probability, got {uncond_prob}")
-        if not dim_mults:
+        dim = check_int("Unet", "dim", dim, 1)
+        if dim < 4 or dim % 2:
+            raise ValueError(f"Unet: dim must be even and >= 4 (the time embedding has dim / 2 sines "
+                             f"and dim / 2 cosines), got {dim}")
+        # an unconditional model still has a condition_dim: pass text_emb=None to leave it out
+        condition_dim = check_int("Unet", "condition_dim", condition_dim, 1)
+        channels = check_int("Unet", "channels", channels, 1)
+        if isinstance(dim_mults, (str, bytes)) or not hasattr(dim_mults, "__len__"):
+            raise ValueError(f"Unet: dim_mults must be a sequence of positive integers, one per level, "
+                             f"e.g. (1, 2, 4, 8); got {dim_mults!r}")
+        if not len(dim_mults):
             raise ValueError("dim_mults needs at least one level")
+        # a 0 would build a level of zero channels, which turns every later feature into zeros
+        dim_mults = tuple(check_int("Unet", f"dim_mults[{i}]", m, 1) for i, m in enumerate(dim_mults))
         self.channels = channels
         self.condition_dim = condition_dim
         self.uncond_prob = uncond_prob
@@ -158,6 +176,17 @@ class Unet(nn.Module):
         self.final_conv = nn.Conv2d(dim, channels, 1)
 
     def _check(self, x, time, cond):
+        # torch's own "Input type (double) and bias type (float)" names neither x nor a fix;
+        # under autocast, mixed dtypes are what is asked for
+        w = self.init_conv.weight
+        if not torch.is_autocast_enabled(x.device.type):
+            for name, a in (("x", x), ("text_emb", cond)):
+                if a is not None and a.dtype != w.dtype:
+                    fix = f"convert the input ({name}.to({w.dtype}), e.g. {name}.float())"
+                    if a.is_floating_point():
+                        fix += f" or the model (model.to({a.dtype}), e.g. model.double())"
+                    raise ValueError(f"{name} is {a.dtype} but the Unet's parameters are {w.dtype}; they must "
+                                     f"share one dtype: {fix}")
         k = 2 ** self.num_levels
         if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % k or x.shape[3] % k:
             raise ValueError(f"x must be (B, {self.channels}, H, W) with H and W divisible by {k} "

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -295,3 +296,107 @@ def test_ddim_with_eta_0_is_deterministic_and_checks_its_arguments():
     with pytest.raises(ValueError, match="sampling_steps"):
         d.ddim_sample(batch_size=1, sampling_steps=101)
     assert d.ddim_sample(batch_size=2, sampling_steps=4, return_all_timesteps=True).shape == (2, 5, 3, 4, 4)
+
+
+# -- checks added after the audit: shapes, dtypes and integer settings -----------------------------
+
+class Linear(nn.Module):
+    """A model with float32 parameters: its dtype is the one the data must have."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+
+    def forward(self, x, t, model_kwargs):
+        return x * self.w
+
+
+@pytest.mark.parametrize("objective", ["pred_noise", "pred_x_start"])
+@pytest.mark.parametrize("wrong", [lambda x: x[:, :1], lambda x: x[:1], lambda x: x[..., :1]])
+def test_p_losses_refuses_a_model_output_that_would_broadcast(objective, wrong):
+    d = diffusion(Recorder(lambda x, t: wrong(x)), objective=objective)
+    with pytest.raises(ValueError, match="returned shape"):
+        d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("noise_shape", [(2, 1, 4, 4), (1, 3, 4, 4), (2, 3, 4, 1), (3, 4, 4)])
+@pytest.mark.parametrize("method", ["q_sample", "predict_start_from_noise", "predict_noise_from_start"])
+def test_a_second_tensor_that_would_broadcast_is_refused(noise_shape, method):
+    d = diffusion()
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"must have the shape of x_\w+, \(2, 3, 4, 4\)"):
+        getattr(d, method)(x, torch.tensor([1, 2]), torch.zeros(noise_shape, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_results_keep_the_inputs_dtype_with_the_float32_buffers(dtype):
+    d = GaussianDiffusion(None, image_size=4, timesteps=100)   # float32 buffers, as the course's
+    assert d.betas.dtype == torch.float32
+    x, noise, t = torch.rand(2, 3, 4, 4, dtype=dtype), torch.randn(2, 3, 4, 4, dtype=dtype), torch.tensor([3, 70])
+    x_t = d.q_sample(x, t, noise)
+    outs = [x_t, d.predict_start_from_noise(x_t, t, noise), d.predict_noise_from_start(x_t, t, x),
+            *d.q_posterior(x, x_t, t)]
+    assert [o.dtype for o in outs] == [dtype] * 5
+    # and the values are those of the float64 computation, to the input's precision
+    want = d.double().q_sample(x.double(), t, noise.double())
+    tol = {torch.float16: 2e-3, torch.bfloat16: 2e-2}.get(dtype, 1e-6)
+    torch.testing.assert_close(x_t.double(), want, rtol=tol, atol=tol)
+
+
+def test_extract_casts_to_floating_dtypes_only():
+    a, t = torch.tensor([0.25, 0.5]), torch.tensor([1, 0])
+    assert extract(a, t, (2, 3), torch.float16).dtype == torch.float16
+    assert extract(a, t, (2, 3), torch.float64).dtype == torch.float64
+    # cast to an integer dtype the coefficients would round to 0
+    assert extract(a, t, (2, 3), torch.int64).flatten().tolist() == [0.5, 0.25]
+    assert extract(a, t, (2, 3)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("kwargs", [dict(timesteps=np.int64(10)), dict(timesteps=np.int32(10)),
+                                    dict(image_size=np.int64(4)), dict(channels=np.int64(1)),
+                                    dict(timesteps=10.0)])
+def test_numpy_integer_settings_are_accepted(kwargs):
+    d = GaussianDiffusion(Constant(0.0), **{"image_size": 4, "timesteps": 10, **kwargs})
+    assert d.num_timesteps == 10 and d.image_size == 4 and type(d.image_size) is int
+    assert type(d.channels) is int and d.sample(batch_size=1).shape == (1, d.channels, 4, 4)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(timesteps=True), "timesteps must be a positive integer"),
+    (dict(timesteps=np.float64(2.5)), "timesteps must be a positive integer"),
+    (dict(timesteps="10"), "timesteps must be a positive integer"),
+    (dict(timesteps=np.int64(1)), "timesteps must be >= 2"),
+    (dict(image_size=True), "image_size must be a positive integer"),
+    (dict(image_size=4.5), "image_size must be a positive integer"),
+    (dict(channels=0), "channels must be a positive integer"),
+])
+def test_non_integer_settings_are_refused_with_their_name(bad, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianDiffusion(None, **{"image_size": 4, "timesteps": 10, **bad})
+
+
+@pytest.mark.parametrize("data, model", [(torch.float64, torch.float32), (torch.float32, torch.float64)])
+def test_p_losses_and_p_sample_refuse_data_of_another_dtype_than_the_model(data, model):
+    d = GaussianDiffusion(Linear().to(model), image_size=4, timesteps=10)
+    x = torch.rand(2, 3, 4, 4, dtype=data)
+    with pytest.raises(ValueError, match=rf"x_start is {data} but the model's parameters are {model}"):
+        d.p_losses(x)
+    with pytest.raises(ValueError, match=rf"x_t is {data} but the model's parameters are {model}"):
+        d.p_sample(x, 3)
+
+
+def test_sampling_with_a_model_of_another_dtype_than_the_buffers_says_to_move_both():
+    d = GaussianDiffusion(Linear().double(), image_size=4, timesteps=10)   # buffers stay float32
+    for draw in (d.sample, lambda **kw: d.ddim_sample(sampling_steps=5, **kw)):
+        with pytest.raises(ValueError, match=r"float32 but the model's parameters are torch.float64.*double\(\)"):
+            draw(batch_size=1)
+    d.double()
+    assert d.sample(batch_size=1).dtype == torch.float64
+
+
+def test_matching_dtypes_and_parameterless_models_pass_the_dtype_check():
+    d = GaussianDiffusion(Linear().double(), image_size=4, timesteps=10).double()
+    assert d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64)).dtype == torch.float64
+    # no parameters, no dtype to compare: float64 data on float32 buffers still computes
+    d = GaussianDiffusion(Constant(0.1), image_size=4, timesteps=10)
+    assert d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64)).dtype == torch.float64

@@ -147,3 +147,62 @@ def test_guided_sampling_runs_through_gaussian_diffusion():
     d = GaussianDiffusion(model, image_size=4, timesteps=5)
     out = d.sample(batch_size=2, model_kwargs={"text_emb": torch.randn(2, 4), "cfg_scale": 1.5})
     assert out.shape == (2, 3, 4, 4) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dim_mults=(1, 0)), r"dim_mults\[1\] must be a positive integer"),
+    (dict(dim_mults=(1, -2)), r"dim_mults\[1\] must be a positive integer"),
+    (dict(dim_mults=(1, 2.5)), r"dim_mults\[1\] must be a positive integer"),
+    (dict(dim_mults=(True,)), r"dim_mults\[0\] must be a positive integer"),
+    (dict(dim_mults=()), "at least one level"),
+    (dict(dim_mults=2), "dim_mults must be a sequence"),
+    (dict(channels=0), "channels must be a positive integer"),
+    (dict(channels=1.5), "channels must be a positive integer"),
+    (dict(dim=0), "dim must be a positive integer"),
+    (dict(dim=7), "dim must be even and >= 4"),
+    (dict(dim=2), "dim must be even and >= 4"),
+    (dict(dim="8"), "dim must be a positive integer"),
+    (dict(condition_dim=0), "condition_dim must be a positive integer"),
+    (dict(uncond_prob=1.5), "probability"),
+])
+def test_bad_settings_are_refused_with_their_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Unet(**{"dim": 8, "condition_dim": 4, "dim_mults": (1, 2), **kwargs})
+
+
+def test_numpy_integer_settings_build_the_same_network():
+    np = pytest.importorskip("numpy")
+    a = unet(np.int64(8), np.int64(4), np.array([1, 2]), channels=np.int64(3))
+    b = unet(8, 4, (1, 2), channels=3)
+    assert a.channels == 3 and type(a.channels) is int
+    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert na == nb
+        torch.testing.assert_close(pa, pb)
+
+
+@pytest.mark.parametrize("x_dtype, e_dtype, model_dtype, bad", [
+    (torch.float64, torch.float32, torch.float32, "x is torch.float64"),
+    (torch.float32, torch.float64, torch.float32, "text_emb is torch.float64"),
+    (torch.float32, torch.float32, torch.float64, "x is torch.float32"),
+    (torch.float16, torch.float32, torch.float32, "x is torch.float16"),
+    (torch.int64, torch.float32, torch.float32, "x is torch.int64"),
+])
+def test_inputs_of_another_dtype_than_the_parameters_are_refused_with_the_fix(x_dtype, e_dtype, model_dtype, bad):
+    model = unet().to(model_dtype).eval()
+    x = torch.zeros(2, 3, 4, 4, dtype=x_dtype)
+    e = torch.zeros(2, 4, dtype=e_dtype)
+    with pytest.raises(ValueError, match=rf"{bad} but the Unet's parameters are {model_dtype}.*\.float\(\)"):
+        model(x, torch.tensor([1, 2]), {"text_emb": e})
+
+
+def test_autocast_may_mix_dtypes():
+    model = unet().eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(2, 3, 4, 4).bfloat16(), torch.tensor([1, 2]), {"text_emb": torch.randn(2, 4)})
+    assert out.shape == (2, 3, 4, 4) and torch.isfinite(out.float()).all()
+
+
+def test_a_float64_batch_for_a_float32_unet_is_refused_by_the_diffusion_loss():
+    d = GaussianDiffusion(unet(), image_size=4, timesteps=10)
+    with pytest.raises(ValueError, match=r"x_start is torch.float64 but the model's parameters are torch.float32"):
+        d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64))
