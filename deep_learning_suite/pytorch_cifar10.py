@@ -3,8 +3,9 @@
 Run it as ``python -m deep_learning_suite.pytorch_cifar10 --dataset cifar10`` or as a script
 (``python deep_learning_suite/pytorch_cifar10.py``); on several GPUs launch it with
 ``torchrun --nproc_per_node 8 -m deep_learning_suite.pytorch_cifar10``. ``--help`` lists the
-flags. Each run writes to ``--out``: ``checkpoint.pt`` (every epoch, atomically),
-``metrics.csv`` (one row per epoch), ``model.pt`` (final weights) and ``summary.json``;
+flags. Each run writes to ``--out``: ``checkpoint.pt`` (every epoch), ``metrics.csv`` (one
+row per epoch, rewritten whole each epoch), ``model.pt`` (final weights) and ``summary.json``,
+every one atomically (a crash or full disk mid-write leaves the previous version);
 ``--profile-epoch N`` adds ``profile_epochN.txt``, torch.profiler's table of that epoch with
 the share of its wall time the GPU spent in kernels (a low share means the host cannot launch
 work fast enough: ``--cuda-graph`` takes the host out of the step; ``--compile``, which fuses
@@ -128,6 +129,7 @@ their weights and the result goes to ``summary.json``.
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -168,6 +170,19 @@ RUN_KEYS = ("dataset", "model", "width", "epochs", "batch_size", "lr", "schedule
 
 # --------------------------------------------------------------------------- command line
 
+def finite_float(text):
+    """argparse ``type=`` of the float flags: a finite number. float() takes "nan" and "inf",
+    which no flag means: a nan decay or lr scale only showed up epochs later as a "diverged"
+    run blamed on --lr, and an infinite width as an OverflowError from the model."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m deep_learning_suite.pytorch_cifar10",
@@ -187,27 +202,30 @@ def build_parser():
                    help="training images of --dataset synthetic (default 2048)")
     m = p.add_argument_group("model and recipe")
     m.add_argument("--model", choices=MODELS, default=None, help="fastnet (default) or resnet18")
-    m.add_argument("--width", type=float, default=None, help="channel multiplier (default 1)")
+    m.add_argument("--width", type=finite_float, default=None,
+                   help="channel multiplier (default 1)")
     m.add_argument("--epochs", type=int, default=None,
                    help="fastnet: 10; resnet18: 30 on cifar10, 15 on fashion-mnist")
     m.add_argument("--batch-size", type=int, default=None,
                    help="global batch (split over ranks); fastnet 1024, resnet18 512")
-    m.add_argument("--lr", type=float, default=None, help="peak lr (fastnet 1.5, resnet18 0.2)")
+    m.add_argument("--lr", type=finite_float, default=None,
+                   help="peak lr (fastnet 1.5, resnet18 0.2)")
     m.add_argument("--schedule", choices=SCHEDULES, default=None,
                    help="after the warm-up: linear decay (default), cosine or constant")
-    m.add_argument("--warmup", type=float, default=None,
+    m.add_argument("--warmup", type=finite_float, default=None,
                    help="fraction of the steps spent warming up (fastnet 0.2, resnet18 0.15)")
-    m.add_argument("--momentum", type=float, default=None, help="Nesterov momentum")
-    m.add_argument("--weight-decay", type=float, default=None, help="SGD (coupled) weight decay")
-    m.add_argument("--label-smoothing", type=float, default=None)
-    m.add_argument("--bias-lr-scale", type=float, default=None,
+    m.add_argument("--momentum", type=finite_float, default=None, help="Nesterov momentum")
+    m.add_argument("--weight-decay", type=finite_float, default=None,
+                   help="SGD (coupled) weight decay")
+    m.add_argument("--label-smoothing", type=finite_float, default=None)
+    m.add_argument("--bias-lr-scale", type=finite_float, default=None,
                    help="lr multiplier of BN shifts and biases (fastnet 64)")
     m.add_argument("--translate", type=int, default=None,
                    help="max random shift in pixels (fastnet 2, resnet18 4; 0 = none)")
     m.add_argument("--tta", type=int, choices=(0, 1, 2, 3), default=None,
                    help="test-time augmentation: 0 none, 1 flip, 2 flip + 2 diagonal 1-pixel "
                         "shifts (6 views), 3 flip + all 8 1-pixel shifts (18 views)")
-    m.add_argument("--tta-centre-weight", type=float, default=None, metavar="W",
+    m.add_argument("--tta-centre-weight", type=finite_float, default=None, metavar="W",
                    help="TTA levels 2-3: the unshifted image and its mirror weigh W together, "
                         "the shifted views 1 - W (default: every view the same)")
     m.add_argument("--whiten-bias-epochs", type=int, default=None,
@@ -258,8 +276,12 @@ def resolve_args(args):
             path = path / "checkpoint.pt"
         ck = load_checkpoint(path)
         saved = ck.get("args", {})
+        # The checkpoint holds the precision the run trained in (train() resolves "auto" to
+        # bf16 or fp32 before saving), so an explicit --precision auto, the default, asks for
+        # nothing that could clash with it; bf16 or fp32 must match.
         clash = [k for k in RUN_KEYS if getattr(args, k) is not None
-                 and saved.get(k) is not None and getattr(args, k) != saved[k]]
+                 and saved.get(k) is not None and getattr(args, k) != saved[k]
+                 and not (k == "precision" and args.precision == "auto")]
         if clash:
             raise UsageError("--resume: the checkpoint was made with " + ", ".join(
                 f"--{k.replace('_', '-')} {saved[k]}" for k in clash) + "; these set the "
@@ -273,6 +295,7 @@ def resolve_args(args):
             args.tta_centre_weight = saved.get("tta_centre_weight")
         if args.out is None:
             args.out = str(path.parent)
+        args.resume = str(path)  # the file itself, so errors found in train() can name it
         args.resume_state = ck
     else:
         args.resume_state = None
@@ -299,10 +322,15 @@ def resolve_args(args):
     for k in ("epochs", "batch_size", "synthetic_size"):
         if getattr(args, k) <= 0:
             problems.append(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
-    for k in ("lr", "width"):
-        if not getattr(args, k) > 0:
-            problems.append(f"--{k} must be positive, got {getattr(args, k)}")
-    for k in ("weight_decay", "translate", "whiten_bias_epochs", "val_size", "warmup_steps"):
+    # finite_float already refused nan and inf on the command line; these checks say it again
+    # for values that come from a checkpoint's args or from a caller who built the namespace.
+    for k in ("lr", "width", "bias_lr_scale"):
+        v = getattr(args, k)
+        if not (math.isfinite(v) and v > 0):
+            problems.append(f"--{k.replace('_', '-')} must be positive, got {v}")
+    if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+        problems.append(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    for k in ("translate", "whiten_bias_epochs", "val_size", "warmup_steps"):
         if getattr(args, k) < 0:
             problems.append(f"--{k.replace('_', '-')} must be >= 0, got {getattr(args, k)}")
     if not 0 <= args.label_smoothing < 1:
@@ -311,8 +339,6 @@ def resolve_args(args):
         problems.append(f"--momentum must be in [0, 1), got {args.momentum}")
     if not 0 <= args.warmup < 1:
         problems.append(f"--warmup is a fraction of the steps in [0, 1), got {args.warmup}")
-    if args.bias_lr_scale <= 0:
-        problems.append(f"--bias-lr-scale must be positive, got {args.bias_lr_scale}")
     if args.tta_centre_weight is not None:
         if not 0 < args.tta_centre_weight < 1:
             problems.append(f"--tta-centre-weight must be in (0, 1), got "

@@ -5,6 +5,9 @@ built the way it is (whitening stem, pooling inside the stage, Dirac-initialised
 frozen BN scales) is in the docstring of :mod:`deep_learning_suite.pytorch_cifar10`.
 """
 
+import math
+from numbers import Real
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -135,6 +138,10 @@ class ResNet18(nn.Module):
 
 def build_model(name, num_classes=10, width=1.0):
     """``fastnet`` or ``resnet18``; ``width`` multiplies every channel count (tests use ~0.1)."""
+    # inf would end in an OverflowError from int() below, nan in a ValueError
+    if not (isinstance(width, Real) and math.isfinite(width) and width > 0):
+        raise UsageError(f"the width must be a positive finite number, got {width!r}")
+
     def scale(ws):
         return tuple(max(4, int(round(w * width))) for w in ws)
     if name == "fastnet":

@@ -120,5 +120,9 @@ class Lookahead:
 
     @torch.no_grad()
     def load_state_dict(self, slow):
+        # zip would silently leave the rest of the slow weights as they were
+        if len(slow) != len(self.slow):
+            raise ValueError(f"the Lookahead state holds {len(slow)} slow tensors; this model "
+                             f"has {len(self.slow)} trainable ones")
         for s, v in zip(self.slow, slow):
             s.copy_(v)

@@ -3,11 +3,16 @@
 :func:`train` runs a whole training from resolved arguments (see
 :func:`deep_learning_suite.pytorch_cifar10.parse_args`) and returns its summary; everything
 else here is a step of it. Checkpoints hold only tensors and plain containers, so they load
-with ``torch.load(..., weights_only=True)``, and every file is written atomically.
+with ``torch.load(..., weights_only=True)``. Every file of a run (``checkpoint.pt``,
+``metrics.csv``, ``model.pt``, ``summary.json``, ``profile_epochN.txt``) is written whole
+each time, atomically (:func:`deep_learning_suite.checkpoint.atomic_write`: a temporary
+file beside it, fsync'ed, then renamed over it), so a crash or a full disk mid-write leaves
+the previous version in place, never a torn one.
 """
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -23,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from deep_learning_suite.checkpoint import atomic_write
 from deep_learning_suite.torch_data import (DeviceData, UsageError, epoch_batches, load_arrays,
                                             translate)
 from deep_learning_suite.torch_models import FastNet, build_model
@@ -111,11 +117,14 @@ def evaluate(model, data, x, y, args, tta=0, centre_weight=None, batch_size=2000
 # --------------------------------------------------------------------------- checkpoints
 
 def atomic_save(obj, path):
-    """torch.save to a temporary file beside ``path``, then os.replace: never a torn file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save(obj, path)`` through :func:`atomic_write`: never a torn file at ``path``."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def plain_args(args):
@@ -163,14 +172,16 @@ def weights_digest(model):
 
 
 def write_metrics(path, history):
+    """Rewrite ``path`` as a CSV of every epoch so far (one row each), atomically: rewriting
+    the whole file rather than appending a row means a resumed run's file always matches its
+    checkpoint's history, and a failed write keeps the previous epoch's file."""
     if not history:
         return
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(history[0]))
+    w.writeheader()
+    w.writerows(history)
+    atomic_write_text(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- profiling
@@ -198,9 +209,7 @@ def write_profile(prof, path, wall_s, device):
     figures = dict(wall_s=wall_s, device_kernel_s=kernel_s if on_gpu else None,
                    kernel_launches=sum(e.count for e in kernels),
                    host_ops=sum(e.count for e in events if e.key.startswith("aten::")))
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(figures) + "\n" + table)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(figures) + "\n" + table)
     return figures
 
 
@@ -321,6 +330,59 @@ def save_checkpoint(path, model, optimizer, lookahead, epoch, step, history, arg
                  "history": history}, path)
 
 
+def state_mismatch(expected, saved, limit=3):
+    """What keeps ``saved`` (a state dict) from loading into a model whose state dict is
+    ``expected``: up to ``limit`` each of missing, unexpected and mis-shaped keys, as phrases
+    (an empty list when it fits)."""
+    def few(keys):
+        return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit
+                                          else "")
+    if not isinstance(saved, dict):
+        return [f"its weights are a {type(saved).__name__}, not a state dict"]
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    shaped = [f"{k} {tuple(saved[k].shape)} (the model's is {tuple(v.shape)})"
+              for k, v in expected.items()
+              if k in saved and torch.is_tensor(saved[k]) and saved[k].shape != v.shape]
+    untensor = [k for k in expected if k in saved and not torch.is_tensor(saved[k])]
+    return ([f"missing {few(missing)}"] if missing else []) + (
+        [f"unexpected {few(unexpected)}"] if unexpected else []) + (
+        [f"mis-shaped {few(shaped)}"] if shaped else []) + (
+        [f"not tensors: {few(untensor)}"] if untensor else [])
+
+
+def restore_checkpoint(ck, path, model, optimizer, lookahead, device, args):
+    """Load the training state ``ck`` (from :func:`load_checkpoint`, read from ``path``) into
+    ``model``, ``optimizer`` and ``lookahead`` and set the RNG; returns ``(epoch, step,
+    history)``. A checkpoint that does not fit the model its own args name (edited, or from
+    another version of the code) raises UsageError naming the file and what differs, rather
+    than a trace from load_state_dict."""
+    where = f"--resume: {path}" if path else "--resume: the checkpoint"
+    model_args = f"--model {args.model} --width {args.width:g}"
+    bad = state_mismatch(model.state_dict(), ck["model"])
+    if bad:
+        raise UsageError(f"{where} holds weights that do not fit the {model_args} its own "
+                         f"args name: {'; '.join(bad)}; it was edited or written by other "
+                         f"code, so start a new run (or pass another checkpoint)")
+    try:
+        model.load_state_dict(ck["model"])
+        load_optimizer_state(optimizer, ck["optimizer"])
+        if lookahead is not None:
+            if ck.get("lookahead") is None:
+                raise ValueError("its args ask for --lookahead but it holds no slow weights")
+            lookahead.load_state_dict(ck["lookahead"])
+        epoch, step, history = int(ck["epoch"]), int(ck["step"]), list(ck["history"])
+        torch.set_rng_state(ck["rng"]["cpu"])
+        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        # Whatever else is inconsistent in it (optimizer groups, Lookahead, RNG, counters):
+        # the same kind of error, with the loader's own words for the detail.
+        raise UsageError(f"{where} is not a consistent training state for the {model_args} "
+                         f"its own args name: {type(e).__name__}: {e}") from e
+    return epoch, step, history
+
+
 def train(args, data=None, log=print):
     """Train per ``args`` (from :func:`parse_args`); returns the summary dict.
 
@@ -375,15 +437,9 @@ def train(args, data=None, log=print):
     lookahead = Lookahead(model) if args.lookahead else None
     start_epoch, step, history, profile = 0, 0, [], None
     if args.resume_state is not None:
-        ck = args.resume_state
-        model.load_state_dict(ck["model"])
-        load_optimizer_state(optimizer, ck["optimizer"])
-        if lookahead is not None:
-            lookahead.load_state_dict(ck["lookahead"])
-        start_epoch, step, history = int(ck["epoch"]), int(ck["step"]), list(ck["history"])
-        torch.set_rng_state(ck["rng"]["cpu"])
-        if device.type == "cuda" and ck["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(ck["rng"]["cuda"], device)
+        start_epoch, step, history = restore_checkpoint(
+            args.resume_state, getattr(args, "resume", None), model, optimizer, lookahead,
+            device, args)
         args.resume_state = None
 
     train_model = model
@@ -474,8 +530,7 @@ def train(args, data=None, log=print):
     summary["wall_time_s"] = time.perf_counter() - t_wall
     if is_main:
         atomic_save(model.state_dict(), out / "model.pt")
-        with open(out / "summary.json", "w") as f:
-            json.dump(summary, f, indent=1)
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
         if stop < args.epochs:
             log(f"stopped after epoch {stop} of {args.epochs} (--stop-after); continue with "
                 f"--resume {out / 'checkpoint.pt'}")

@@ -1,10 +1,12 @@
 """CPU tests of the PyTorch trainer: tiny networks on a few hundred synthetic images."""
 
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -434,6 +436,153 @@ def test_resume_keeps_the_tta_centre_weight_unless_given_again(tmp_path):
     assert pc.parse_args(["--resume", path, "--tta-centre-weight", "0.7"]).tta_centre_weight == 0.7
 
 
+# --------------------------------------------------------------------------- file safety
+
+class DiskFull:
+    """A binary file that takes the first ``room`` bytes written to it, then fails the way a
+    full disk does."""
+
+    failed = 0  # how many writes failed, over all instances
+
+    def __init__(self, f, room=40):
+        self.f, self.room = f, room
+
+    def write(self, b):
+        n = min(len(b), self.room)
+        self.f.write(bytes(b[:n]))
+        self.room -= n
+        if n < len(b):
+            DiskFull.failed += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+RUN_FILES = ["checkpoint.pt", "metrics.csv", "model.pt", "summary.json", "profile_epoch1.txt"]
+
+
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_a_write_failing_midway_keeps_the_previous_file(tmp_path, monkeypatch, name):
+    # The trainer promises atomic files: a disk filling up while one is rewritten must leave
+    # the previous version whole (before, summary.json was left torn) and no temporary file.
+    argv = TINY + ["--synthetic-size", "128", "--epochs", "1", "--profile-epoch", "1",
+                   "--out", str(tmp_path)]
+    run_in_process(argv)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == set(RUN_FILES)
+    real_mkstemp, real_fdopen, doomed = tempfile.mkstemp, os.fdopen, set()
+
+    def mkstemp(*a, **kw):
+        fd, tmp = real_mkstemp(*a, **kw)
+        if Path(tmp).name.startswith(f".{name}."):
+            doomed.add(fd)
+        return fd, tmp
+
+    def fdopen(fd, *a, **kw):
+        f = real_fdopen(fd, *a, **kw)
+        return DiskFull(f) if fd in doomed else f
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(DiskFull, "failed", 0)
+    # torch.save reports the failed write as a RuntimeError of its own ("unexpected pos")
+    with pytest.raises((OSError, RuntimeError)):
+        run_in_process(argv + ["--seed", "1"])  # another seed: every file would change
+    assert doomed and DiskFull.failed == 1, f"{name} was not written through atomic_write"
+    monkeypatch.undo()
+    assert (tmp_path / name).read_bytes() == before[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no temporary left
+
+
+def test_every_file_is_fsynced_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    # A rename without an fsync of the data can leave an empty file after a power cut.
+    fsyncs, per_file = [], {}
+    real_fsync, real_write = os.fsync, torch_train.atomic_write
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+
+    def counted(path, write):
+        n = len(fsyncs)
+        out = real_write(path, write)
+        per_file[Path(path).name] = len(fsyncs) - n
+        return out
+
+    monkeypatch.setattr(torch_train, "atomic_write", counted)
+    run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "1", "--profile-epoch", "1",
+                           "--out", str(tmp_path)])
+    assert set(per_file) == set(RUN_FILES)
+    assert all(n >= 1 for n in per_file.values()), per_file
+
+
+
+def test_resume_with_the_default_precision_is_accepted(capsys, tmp_path):
+    # train() resolves --precision auto (fp32 on CPU) before saving; asking for the default
+    # again on resume must not read as a clash, while a different explicit value still does.
+    run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "2", "--stop-after", "1",
+                           "--precision", "auto", "--out", str(tmp_path)])
+    path = str(tmp_path / "checkpoint.pt")
+    args = pc.parse_args(["--resume", path, "--precision", "auto", "--device", "cpu",
+                          "--no-progress"])
+    assert args.precision == "fp32"  # the run's own precision goes on
+    assert pc.parse_args(["--resume", path]).precision == "fp32"
+    with pytest.raises(SystemExit) as e:
+        pc.parse_args(["--resume", path, "--precision", "bf16"])
+    assert e.value.code == 2
+    assert "the checkpoint was made with --precision fp32" in capsys.readouterr().err
+    assert torch_train.train(args, log=lambda *a: None)["epochs_done"] == 2
+
+
+def edit_width(ck):
+    ck["args"]["width"] = 0.25
+
+
+def edit_model(ck):
+    ck["args"]["model"] = "resnet18"
+
+
+def drop_key(ck):
+    del ck["model"]["head.weight"]
+
+
+def add_key(ck):
+    ck["model"]["extra.weight"] = torch.zeros(3)
+
+
+def drop_slow_weights(ck):
+    ck["lookahead"] = None
+
+
+@pytest.mark.parametrize("edit, words", [
+    (edit_width, ["do not fit the --model fastnet --width 0.25", "mis-shaped",
+                  "(the model's is"]),
+    (edit_model, ["do not fit the --model resnet18", "missing stem.0.weight", "unexpected "]),
+    (drop_key, ["missing head.weight"]),
+    (add_key, ["unexpected extra.weight"]),
+    (drop_slow_weights, ["not a consistent training state", "no slow weights"]),
+])
+def test_a_checkpoint_that_does_not_fit_its_model_is_a_clear_error(capsys, tmp_path, edit,
+                                                                      words):
+    run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "2", "--stop-after", "1",
+                           "--lookahead", "--out", str(tmp_path)])
+    path = tmp_path / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    assert "head.weight" in ck["model"]  # the key the edits rely on
+    edit(ck)
+    torch_train.atomic_save(ck, path)
+    assert pc.main(["--resume", str(path), "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume: {path}" in err and "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
 @pytest.mark.slow
 def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -469,6 +618,56 @@ def test_bad_flags_exit_with_a_message(capsys, flags, words):
         pc.parse_args(["--dataset", "synthetic"] + flags)
     assert e.value.code == 2
     assert words in capsys.readouterr().err
+
+
+FLOAT_FLAGS = ["--width", "--lr", "--warmup", "--momentum", "--weight-decay",
+               "--label-smoothing", "--bias-lr-scale", "--tta-centre-weight"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("flag", FLOAT_FLAGS)
+def test_float_flags_refuse_nan_and_inf(capsys, flag, value):
+    # float() takes these; before, --weight-decay nan trained on and was reported as a
+    # divergence to be cured with a lower --lr, and --width inf raised an OverflowError.
+    with pytest.raises(SystemExit) as e:
+        pc.parse_args(["--dataset", "synthetic", f"{flag}={value}"])
+    assert e.value.code == 2
+    assert f"argument {flag}: must be a finite number, got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--width", "-1", "--width must be positive"),
+    ("--width", "0", "--width must be positive"),
+    ("--bias-lr-scale", "-2", "--bias-lr-scale must be positive"),
+    ("--weight-decay", "-1e-3", "--weight-decay must be >= 0"),
+    ("--warmup", "-0.1", "--warmup is a fraction"),
+    ("--momentum", "-0.5", "--momentum must be in [0, 1)"),
+    ("--label-smoothing", "-0.1", "--label-smoothing must be in [0, 1)"),
+    ("--tta-centre-weight", "-0.5", "--tta-centre-weight must be in (0, 1)"),
+    ("--lr", "abc", "argument --lr: invalid float value: 'abc'"),
+])
+def test_float_flags_refuse_meaningless_values(capsys, flag, value, words):
+    with pytest.raises(SystemExit) as e:
+        pc.parse_args(["--dataset", "synthetic", f"{flag}={value}"])
+    assert e.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["width", "lr", "weight_decay", "bias_lr_scale", "momentum",
+                                 "warmup", "label_smoothing"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_values_from_outside_the_parser_are_refused(key, value):
+    # A checkpoint's args or a caller's own namespace bypass the flags' type= check.
+    args = pc.build_parser().parse_args(["--dataset", "synthetic"])
+    setattr(args, key, value)
+    with pytest.raises(torch_data.UsageError, match=f"--{key.replace('_', '-')}"):
+        pc.resolve_args(args)
+
+
+@pytest.mark.parametrize("width", [float("inf"), float("nan"), -1.0, 0])
+def test_build_model_refuses_a_meaningless_width(width):
+    with pytest.raises(torch_data.UsageError, match="width must be a positive finite number"):
+        torch_models.build_model("fastnet", width=width)
 
 
 @pytest.mark.parametrize("flags, words", [
