@@ -13,6 +13,7 @@ loaded here. ``clip`` is OpenAI's package when installed, otherwise a stand-in w
 patched. Reading DAVIS needs ``tensorflow-datasets``; nothing else does.
 """
 
+import numbers
 import types
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from .imagenet import SQUEEZENET_MEAN, SQUEEZENET_STD, _pil
+from .simclr import check_finite_loss
 
 _CLIP_MISSING = ("OpenAI CLIP is not installed: pip install git+https://github.com/openai/CLIP.git "
                  "(or openai-clip), or set deep_learning_suite.clip_dino.clip to an object whose "
@@ -58,10 +60,17 @@ def get_similarity_no_loop(text_features, image_features):
     (a zero row gives 0, as ``F.cosine_similarity`` does).
     """
     t, i = torch.as_tensor(text_features), torch.as_tensor(image_features)
-    if t.ndim != 2 or i.ndim != 2 or t.shape[1] != i.shape[1]:
-        raise ValueError(f"get_similarity_no_loop needs (N, D) text and (M, D) image features with the "
-                         f"same D, got {tuple(t.shape)} and {tuple(i.shape)}")
+    _check_same_width(t, i, "get_similarity_no_loop")
     return _unit_rows(t) @ _unit_rows(i).T
+
+
+def _check_same_width(t, i, what):
+    # Text and image features from two different CLIP models (or a fake encoder of another
+    # width) would otherwise fail inside the matrix product with torch's "mat1 and mat2" error.
+    if t.ndim != 2 or i.ndim != 2 or t.shape[1] != i.shape[1]:
+        raise ValueError(f"{what} needs (N, D) text and (M, D) image features with the "
+                         f"same D, got {tuple(t.shape)} and {tuple(i.shape)}; encode_text and "
+                         f"encode_image must come from the same CLIP model")
 
 
 def _unit_rows(x):
@@ -138,6 +147,7 @@ class CLIPImageRetriever:
         if isinstance(k, bool) or int(k) != k or not 1 <= k <= M:
             raise ValueError(f"retrieve: k must be an integer in 1..{M} (the number of images), got {k!r}")
         text = _unit_rows(_encode_texts(self.clip_model, [query], self.device).float())  # (1, D)
+        _check_same_width(text, self.image_features, "retrieve")
         similarity = self.image_features @ text[0].to(self.image_features.device)
         return similarity.topk(int(k)).indices.tolist()
 
@@ -167,7 +177,14 @@ class DINOSegmentation:
 
     def train(self, X_train, Y_train, num_iters=500):
         """``num_iters`` full-batch Adam steps on float (N, D) features and (N,) labels in
-        0..num_classes-1; returns the loss before each step (list of float)."""
+        0..num_classes-1; returns the loss before each step (list of float).
+
+        Raises
+        ------
+        TrainingDivergedError
+            A loss is NaN or infinite (NaN or infinite features, or a diverging step); raised
+            before that step, so ``self.model`` keeps the last finite parameters.
+        """
         X = self._check_features(X_train, "DINOSegmentation.train")
         Y = torch.as_tensor(Y_train)
         if Y.shape != (X.shape[0],) or Y.is_floating_point() or Y.dtype == torch.bool:
@@ -179,8 +196,12 @@ class DINOSegmentation:
         Y = Y.to(self.device, torch.long)
         self.model.train()
         losses = []
-        for _ in range(num_iters):
+        for it in range(num_iters):
             loss = self.criterion(self.model(X), Y)
+            check_finite_loss(loss, "DINOSegmentation.train: the loss",
+                              f"at iteration {it + 1} of {num_iters}",
+                              "check that the features are finite (torch.isfinite(X_train).all()) "
+                              "or lower the learning rate (self.optimizer)")
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -200,7 +221,15 @@ def compute_iou(pred, gt, num_classes):
 
     ``pred`` and ``gt`` are integer arrays or tensors of one shape; a class absent from both
     counts as 0, as in the course. Returns a float.
+
+    Raises
+    ------
+    ValueError
+        ``num_classes`` is not a positive integer, or the shapes differ.
     """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"compute_iou: num_classes must be a positive integer (the number of classes, "
+                         f"e.g. DINOSegmentation's num_classes), got {num_classes!r}")
     pred, gt = (x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
                 for x in (pred, gt))
     if pred.shape != gt.shape:

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .simclr import check_finite_loss
+
 NOISE_DIM = 96
 
 
@@ -176,7 +178,8 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
     D, G : nn.Module;  D_solver, G_solver : their optimisers
     discriminator_loss, generator_loss : callables on logits (the plain or least-squares pair)
     loader_train : iterable of ``(x, label)`` with x (N, 1, 28, 28) in [0, 1]; batches of
-        another size than ``batch_size`` are skipped, as in the course
+        another size than ``batch_size`` are skipped, as in the course (the DCGAN
+        discriminator's ``Unflatten(batch_size, ...)`` needs exactly that many)
     show_every : int
         Every this many iterations, print the losses and keep 16 generated images.
     device : torch.device, optional
@@ -188,25 +191,41 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
     -------
     images : list of ndarray (16, 784) in [-1, 1], one per ``show_every`` iterations
         The course's return value: its notebook loops ``for img in images: show_images(img)``.
+
+    Raises
+    ------
+    TrainingDivergedError
+        A discriminator or generator loss is NaN or infinite; raised before that step.
+    ValueError
+        An epoch skipped every batch: the loader's batches are not of ``batch_size`` images
+        (or the loader is empty), so nothing would be trained.
     """
     device = device or next(D.parameters()).device
     images, it = [], 0
     if history is None:
         history = []
-    for _ in range(num_epochs):
+    advice = ("lower the optimisers' learning rates, check that loader_train's images are finite, "
+              "or try the least-squares losses")
+    for epoch in range(num_epochs):
+        used, sizes = 0, set()
         for x, _ in loader_train:
             if len(x) != batch_size:
+                sizes.add(len(x))
                 continue
+            used += 1
+            where = f"at iteration {it} (epoch {epoch + 1} of {num_epochs})"
             D_solver.zero_grad()
             real = preprocess_img(x.to(device, torch.float32))
             fake = G(sample_noise(batch_size, noise_size).to(device)).detach()
             d_error = discriminator_loss(D(real), D(fake.view(batch_size, 1, 28, 28)))
+            check_finite_loss(d_error, "the discriminator loss", where, advice)
             d_error.backward()
             D_solver.step()
 
             G_solver.zero_grad()
             fake = G(sample_noise(batch_size, noise_size).to(device))
             g_error = generator_loss(D(fake.view(batch_size, 1, 28, 28)))
+            check_finite_loss(g_error, "the generator loss", where, advice)
             g_error.backward()
             G_solver.step()
 
@@ -216,4 +235,15 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
                     print(f"Iter: {it}, D: {d_error.item():.4}, G:{g_error.item():.4}")
                 images.append(fake.detach().cpu().numpy()[:16])
             it += 1
+        # The course skips odd-sized batches silently; when that is all of them, the run
+        # would "finish" having trained nothing, so say why instead.
+        if used == 0:
+            if not sizes:
+                raise ValueError("run_a_gan: loader_train yielded no batches")
+            raise ValueError(
+                f"run_a_gan: every batch of epoch {epoch + 1} was skipped: loader_train gives "
+                f"batches of {sorted(sizes)} images but batch_size is {batch_size}; pass "
+                f"run_a_gan(..., batch_size={max(sizes)}) to match the loader, or build it with "
+                f"DataLoader(..., batch_size={batch_size}, drop_last=True) (drop_last leaves out "
+                f"a short last batch)")
     return images

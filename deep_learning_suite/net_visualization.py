@@ -10,6 +10,7 @@ uint8 (H, W, 3) array for ``plt.imshow``. The model's parameters are never updat
 put it in eval mode (and, to save work, ``requires_grad_(False)``) before calling.
 """
 
+import numbers
 import random
 import warnings
 
@@ -117,6 +118,17 @@ def _check_class(scores, target_y, what):
     return int(target_y)
 
 
+def _as_model_input(X, model):
+    """A detached copy of ``X`` in the dtype of ``model``'s floating parameters.
+
+    As ``style_transfer`` and ``CaptioningTransformer`` do, the model decides the dtype:
+    a float64 image given to a float32 network would otherwise stop at torch's raw "expected
+    scalar type" error. A model without floating parameters takes ``X``'s dtype.
+    """
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return X.detach().to(dtype=X.dtype if param is None else param.dtype, copy=True)
+
+
 def compute_saliency_maps(X, y, model):
     """Saliency: how much each pixel's change moves the correct class's score.
 
@@ -131,15 +143,15 @@ def compute_saliency_maps(X, y, model):
     Returns
     -------
     tensor, (N, H, W)
-        ``max over channels of |d scores[i, y[i]] / d X[i]|``. ``X`` and the model's
-        gradients are left untouched.
+        ``max over channels of |d scores[i, y[i]] / d X[i]|``, in the dtype of the model's
+        parameters (``X`` is cast to it). ``X`` and the model's gradients are left untouched.
     """
     _check_images(X, "compute_saliency_maps")
     y = torch.as_tensor(y)
     if y.shape != (X.shape[0],) or y.is_floating_point():
         raise ValueError(f"compute_saliency_maps: y must be {X.shape[0]} integer labels, got "
                          f"{y.dtype} {tuple(y.shape)}")
-    X = X.detach().clone().requires_grad_(True)
+    X = _as_model_input(X, model).requires_grad_(True)
     scores = model(X)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= scores.shape[1]):
         raise ValueError(f"compute_saliency_maps: labels must be in 0..{scores.shape[1] - 1}, got "
@@ -159,30 +171,42 @@ def make_fooling_image(X, target_y, model, learning_rate=1.0, max_iter=100):
     Parameters
     ----------
     X : tensor, (1, 3, H, W)
-    target_y : int
+    target_y : int, a class index in 0..C-1
     model : nn.Module
+    max_iter : int >= 0, the most gradient steps
 
     Returns
     -------
     tensor, (1, 3, H, W)
-        The fooling image (a new tensor; ``X`` is untouched). Warns when ``max_iter`` steps
-        were not enough.
+        The fooling image (a new tensor in the dtype of the model's parameters; ``X`` is
+        untouched). Warns when ``max_iter`` steps were not enough.
+
+    Raises
+    ------
+    ValueError
+        ``X`` is not one float image, ``max_iter`` is not a non-negative int, or
+        ``target_y`` is not one of the model's classes (checked on the first scores, so
+        also when ``max_iter`` is 0).
     """
     _check_images(X, "make_fooling_image")
     if X.shape[0] != 1:
         raise ValueError(f"make_fooling_image works on one image, got a batch of {X.shape[0]}")
-    X_fooling = X.detach().clone().requires_grad_(True)
-    for _ in range(max_iter):
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
+        raise ValueError(f"make_fooling_image: max_iter must be a non-negative int, got {max_iter!r}")
+    X_fooling = _as_model_input(X, model).requires_grad_(True)
+    # max_iter steps need max_iter + 1 looks at the scores: one before each step and one
+    # after the last. The first one validates target_y, whatever max_iter is.
+    for step in range(max_iter + 1):
         scores = model(X_fooling)
-        target_y = _check_class(scores, target_y, "make_fooling_image")
-        if int(scores.argmax(dim=1)) == target_y:
-            return X_fooling.detach()
+        if step == 0:
+            target_y = _check_class(scores, target_y, "make_fooling_image")
+        pred = int(scores.argmax(dim=1))
+        if pred == target_y or step == max_iter:
+            break
         (g,) = torch.autograd.grad(scores[0, target_y], X_fooling)
         with torch.no_grad():
             X_fooling += learning_rate * g / g.norm().clamp_min(1e-12)
-    with torch.no_grad():
-        pred = int(model(X_fooling).argmax(dim=1))
-    if pred != int(target_y):
+    if pred != target_y:
         warnings.warn(f"make_fooling_image: after {max_iter} steps the model still predicts class "
                       f"{pred}, not {target_y}; raise max_iter or learning_rate", RuntimeWarning)
     return X_fooling.detach()
@@ -191,10 +215,11 @@ def make_fooling_image(X, target_y, model, learning_rate=1.0, max_iter=100):
 def class_visualization_update_step(img, model, target_y, l2_reg, learning_rate):
     """One step of gradient ascent on ``s_y(img) - l2_reg * ||img||^2``, in place.
 
-    img : tensor (1, 3, H, W), updated by ``learning_rate * g / ||g||_2``.
+    img : tensor (1, 3, H, W), updated by ``learning_rate * g / ||g||_2``. It keeps its
+    dtype: the model sees a copy in its parameters' dtype, and the step is added back.
     """
     _check_images(img, "class_visualization_update_step")
-    x = img.detach().clone().requires_grad_(True)
+    x = _as_model_input(img, model).requires_grad_(True)
     scores = model(x)
     target_y = _check_class(scores, target_y, "class_visualization_update_step")
     objective = scores[0, target_y] - l2_reg * (x * x).sum()
@@ -227,7 +252,8 @@ def create_class_visualization(target_y, model, dtype=torch.float32, class_names
     target_y : int
     model : nn.Module
     dtype : torch dtype, or a tensor type such as ``torch.FloatTensor``
-        The course's notebooks pass ``dtype = torch.FloatTensor``; its dtype is used.
+        The image's dtype; the course's notebooks pass ``dtype = torch.FloatTensor``. The
+        model is always run in its own parameters' dtype, on a cast copy of the image.
     class_names : dict or list, optional
         Titles for the figures drawn every ``show_every`` iterations (None: no figures).
     image_size : int

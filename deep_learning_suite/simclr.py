@@ -374,6 +374,29 @@ class Model(nn.Module):
 
 # --------------------------------------------------------------------------- loops
 
+def check_finite_loss(loss, what, where, advice):
+    """Raise :class:`TrainingDivergedError` when ``loss`` is NaN or infinite.
+
+    The training loops call this between computing a loss and stepping, so that one bad
+    batch cannot write NaN into the parameters (after that, every later loss is NaN too).
+    The loops call ``loss.item()`` for their logs anyway, so the check adds no device sync.
+
+    Parameters
+    ----------
+    loss : 0-dim tensor
+    what : str, the loss's name in the message, e.g. ``"contrastive loss"``
+    where : str, where it happened, e.g. ``"in epoch 2 of 10 at batch 5"``
+    advice : str, what to try
+
+    Raises
+    ------
+    TrainingDivergedError
+        With the message ``"{what} is {value} {where}; {advice}"``.
+    """
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(f"{what} is {loss.item()} {where}; {advice}")
+
+
 def _first_and_target(batch):
     # Loaders give (x, target) or CIFAR10Pair's (x_i, x_j, target): keep the first view.
     return batch[0], batch[-1]
@@ -399,11 +422,9 @@ def train(model, data_loader, train_optimizer, epoch, epochs, batch_size=32, tem
         _, out_left = model(x_i)
         _, out_right = model(x_j)
         loss = simclr_loss_vectorized(out_left, out_right, temperature, device=device)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"contrastive loss is {loss.item()} in epoch {epoch} of {epochs} after "
-                f"{total_num} images; lower the learning rate or raise the temperature "
-                f"(now {temperature})")
+        check_finite_loss(loss, "contrastive loss",
+                          f"in epoch {epoch} of {epochs} after {total_num} images",
+                          f"lower the learning rate or raise the temperature (now {temperature})")
         train_optimizer.zero_grad()
         loss.backward()
         train_optimizer.step()
@@ -429,6 +450,13 @@ def train_val(model, data_loader, train_optimizer, epoch, epochs, device='cuda',
     -------
     (mean cross-entropy, top-1 accuracy %, top-5 accuracy %); with fewer than 5 classes the
     "top-5" is top-C, i.e. 100.
+
+    Raises
+    ------
+    TrainingDivergedError
+        The loss of a batch is NaN or infinite. In training it is raised before that step
+        is taken; in evaluation too, since a mean of NaN (and accuracies from NaN scores)
+        would say nothing about the model, only that its outputs are not finite.
     """
     is_train = train_optimizer is not None
     model.train(is_train)
@@ -436,11 +464,21 @@ def train_val(model, data_loader, train_optimizer, epoch, epochs, device='cuda',
     total_loss, correct_1, correct_5, total_num = 0.0, 0, 0, 0
     bar = tqdm(data_loader, disable=not progress)
     with torch.set_grad_enabled(is_train):
-        for batch in bar:
+        for i, batch in enumerate(bar):
             data, target = _first_and_target(batch)
             data, target = data.to(device), target.to(device)
             out = model(data)
             loss = criterion(out, target)
+            where = (f"in {'training' if is_train else 'evaluation'} epoch {epoch} of {epochs} "
+                     f"at batch {i + 1} (after {total_num} images)")
+            if is_train:
+                check_finite_loss(loss, "cross-entropy loss", where,
+                                  "the step was not taken; lower the learning rate, and check "
+                                  "the batch's images are finite")
+            else:
+                check_finite_loss(loss, "cross-entropy loss", where,
+                                  "the model's scores are not finite: check its weights "
+                                  "(from a diverged run?) and the batch's images")
             if is_train:
                 train_optimizer.zero_grad()
                 loss.backward()
@@ -478,6 +516,11 @@ def test(net, memory_data_loader, test_data_loader, epoch, epochs, c, temperatur
     Returns
     -------
     (top-1 accuracy %, top-5 accuracy %)
+
+    Raises
+    ------
+    ValueError
+        A memory or test label is outside ``0..c-1``.
     """
     if k < 1 or temperature <= 0:
         raise ValueError(f"need k >= 1 and temperature > 0, got k={k}, temperature={temperature}")
@@ -493,12 +536,20 @@ def test(net, memory_data_loader, test_data_loader, epoch, epochs, c, temperatur
         bank, labels = torch.cat(bank).T.contiguous(), torch.cat(labels)  # (d, M), (M,)
         if labels.min() < 0 or labels.max() >= c:
             raise ValueError(f"memory labels must be in 0..{c - 1}, got {labels.min().item()}"
-                             f"..{labels.max().item()}")
+                             f"..{labels.max().item()}; pass c, the number of classes "
+                             f"(len(memory_data.classes))")
         k = min(k, bank.shape[1])
         bar = tqdm(test_data_loader, disable=not progress)
-        for batch in bar:
+        for i, batch in enumerate(bar):
             data, target = _first_and_target(batch)
             data, target = data.to(device), torch.as_tensor(target).to(device)
+            # As for the bank: a label >= c would score as a miss (or, negative, index from
+            # the end), silently lowering the accuracy instead of pointing at the wrong c.
+            if target.numel() and (target.min() < 0 or target.max() >= c):
+                raise ValueError(f"test labels must be in 0..{c - 1}, got "
+                                 f"{target.min().item()}..{target.max().item()} in batch "
+                                 f"{i + 1} of test_data_loader; pass c, the number of classes "
+                                 f"(len(memory_data.classes))")
             feature = net(data)[0]
             n = data.shape[0]
             total_num += n

@@ -199,11 +199,60 @@ def features_from_img(imgpath, imgsize, cnn):
         As from ``extract_features``.
     img_var : Tensor (1, 3, H, W)
         The preprocessed image, in the dtype and on the device of the cnn's first parameter.
+
+    Raises
+    ------
+    ValueError
+        The image is too small for the cnn's layers; the message gives the smallest size.
     """
     layers = _layers(cnn)
+    img_var = _load(imgpath, imgsize, cnn)
+    return _run_checked(img_var, layers, "the image", "imgsize"), img_var
+
+
+def _load(imgpath, imgsize, cnn):
     dtype, device = _dtype_device(cnn)
-    img_var = preprocess(imgpath, size=imgsize).to(device=device, dtype=dtype)
-    return _run(img_var, layers), img_var
+    return preprocess(imgpath, size=imgsize).to(device=device, dtype=dtype)
+
+
+def _passes(layers, x, height, width):
+    # An empty batch carries the shapes through every layer at no cost, and conv and pool
+    # layers still check their output sizes on it. Any failure only means "not this size".
+    try:
+        with torch.no_grad():
+            _run(x.new_zeros((0, x.shape[1], height, width)), layers)
+    except Exception:
+        return False
+    return True
+
+
+def _run_checked(img, layers, what, size_arg):
+    """``_run(img, layers)``, with a clear ValueError when ``img`` is too small for them.
+
+    Each conv and pool shrinks the image, and once a layer's output would be under one pixel
+    torch raises "Output size is too small" from deep inside the network. Only when the run
+    fails (so a valid image costs nothing extra and the cnn sees exactly what it did) this
+    finds the smallest square size that passes, by a binary search over empty batches (the
+    layers' output sizes grow with the input's), and says which argument to raise. When a
+    much larger image fails too, the problem is not the size and torch's error is kept.
+    """
+    try:
+        return _run(img, layers)
+    except RuntimeError as err:
+        H, W = img.shape[2:]
+        hi = max(512, 2 * max(H, W))
+        if _passes(layers, img, H, W) or not _passes(layers, img, hi, hi):
+            raise
+        lo = 1                               # invariant: size hi passes, sizes below lo fail
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _passes(layers, img, mid, mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        raise ValueError(f"{what} is {H} x {W} pixels, too small for the cnn's first {len(layers)} "
+                         f"layers, which shrink it below one pixel: they need at least {hi} x {hi}. "
+                         f"Pass a larger {size_arg} (at least {hi}) or use shallower layers") from err
 
 
 def _layer_index(name, index, num_layers):
@@ -216,17 +265,20 @@ def _layer_index(name, index, num_layers):
     return int(index) % num_layers
 
 
-def _image_and_features(image, size, name, cnn, layers):
-    """A tensor is used as is (cast to the cnn's dtype and device); anything else is loaded."""
+def _image_and_features(image, size, name, size_name, cnn, layers):
+    """A tensor is used as is (cast to the cnn's dtype and device); anything else is loaded.
+
+    Either way an image too small for ``layers`` gets a ValueError naming ``size_name``.
+    """
     if not torch.is_tensor(image):
-        feats, img = features_from_img(image, size, cnn)
-        return img, feats[:len(layers)]
+        img = _load(image, size, cnn)
+        return img, _run_checked(img, layers, name, size_name)
     _check_4d(name, image, "(1, 3, H, W)")
     if image.shape[:2] != (1, 3):
         raise ValueError(f"{name} must be one preprocessed RGB image (1, 3, H, W), got shape {tuple(image.shape)}")
     dtype, device = _dtype_device(cnn)
     img = image.detach().to(device=device, dtype=dtype)
-    return img, _run(img, layers)
+    return img, _run_checked(img, layers, f"{name} (a tensor, used at its own size)", "image tensor")
 
 
 def _show(img, t):
@@ -290,6 +342,13 @@ def style_transfer(content_image, style_image, image_size, style_size, content_l
         The generated image, detached, preprocessed scale (``deprocess`` shows it).
     losses : list of float
         The total loss at each iteration, before its step.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or an image too small for the layers used (up to the deepest of
+        ``content_layer`` and ``style_layers``); both images are run, so this is raised,
+        before the first iteration, with the smallest ``image_size`` / ``style_size`` that works.
     """
     if cnn is None:
         raise ValueError("style_transfer needs a cnn to extract features: pass e.g. cnn=squeezenet1_1("
@@ -314,9 +373,10 @@ def style_transfer(content_image, style_image, image_size, style_size, content_l
     layers = layers[:max([content_layer, *style_layers]) + 1]
 
     with torch.no_grad():
-        content_img, feats = _image_and_features(content_image, image_size, "content_image", cnn, layers)
+        content_img, feats = _image_and_features(content_image, image_size, "content_image", "image_size",
+                                                 cnn, layers)
         content_target = feats[content_layer].clone()
-        _, feats = _image_and_features(style_image, style_size, "style_image", cnn, layers)
+        _, feats = _image_and_features(style_image, style_size, "style_image", "style_size", cnn, layers)
         style_targets = [gram_matrix(feats[i]).clone() for i in style_layers]
 
     if init_random:

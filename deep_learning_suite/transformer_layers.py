@@ -8,6 +8,7 @@ E / H features per head. Sequences are batch-first, ``(N, S, E)``. These modules
 
 import copy
 import math
+import numbers
 
 import torch
 import torch.nn as nn
@@ -69,6 +70,10 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, embed_dim, num_heads, dropout=0.1):
         super().__init__()
+        # Checked first: num_heads = 0 would make the divisibility test a ZeroDivisionError.
+        for name, value in (("embed_dim", embed_dim), ("num_heads", num_heads)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"MultiHeadAttention: {name} must be a positive integer, got {value!r}")
         if embed_dim % num_heads:
             raise ValueError(f"MultiHeadAttention: embed_dim {embed_dim} must be divisible by "
                              f"num_heads {num_heads}")
@@ -86,11 +91,17 @@ class MultiHeadAttention(nn.Module):
         ``attn_mask`` (S, T): where it is 0 (or False), query position i may not attend to key
         position j. Returns (N, S, E).
         """
+        # Cheap shape checks (no data is touched), so that a wrong width is named here rather
+        # than surfacing as "mat1 and mat2 shapes cannot be multiplied" inside a Linear.
+        width = self.query.in_features
+        if query.ndim != 3 or query.shape[2] != width:
+            raise ValueError(f"MultiHeadAttention: query must be (N, S, E) with E = embed_dim = {width}, "
+                             f"got {tuple(query.shape)}; project the inputs to {width} features first")
         N, S, E = query.shape
-        T = value.shape[1]
-        if key.shape != value.shape or key.shape[0] != N or key.shape[2] != E:
+        if key.ndim != 3 or key.shape != value.shape or key.shape[0] != N or key.shape[2] != E:
             raise ValueError(f"MultiHeadAttention: query {tuple(query.shape)}, key {tuple(key.shape)} "
                              f"and value {tuple(value.shape)} must be (N, S, E), (N, T, E), (N, T, E)")
+        T = value.shape[1]
         if attn_mask is not None and tuple(attn_mask.shape) != (S, T):
             raise ValueError(f"MultiHeadAttention: attn_mask must be (S, T) = {(S, T)}, got "
                              f"{tuple(attn_mask.shape)}")
@@ -136,6 +147,13 @@ class TransformerDecoderLayer(nn.Module):
 
     def forward(self, tgt, memory, tgt_mask=None):
         """tgt (N, T, E), memory (N, S, E), tgt_mask (T, T) -> (N, T, E)."""
+        # Named here, as tgt and memory: the attention's own check would call them query and key.
+        width = self.linear1.in_features
+        for name, x in (("tgt", tgt), ("memory", memory)):
+            if x.ndim != 3 or x.shape[2] != width or x.shape[0] != tgt.shape[0]:
+                raise ValueError(f"TransformerDecoderLayer: {name} must be (N, *, E) with E = input_dim = "
+                                 f"{width} and the same N, got tgt {tuple(tgt.shape)} and memory "
+                                 f"{tuple(memory.shape)}")
         tgt = self.norm1(tgt + self.dropout1(self.self_attn(tgt, tgt, tgt, attn_mask=tgt_mask)))
         tgt = self.norm2(tgt + self.dropout2(self.multihead_attn(tgt, memory, memory)))
         ff = self.linear2(self.dropout(F.relu(self.linear1(tgt))))

@@ -343,3 +343,40 @@ def test_get_sample_reads_the_index_th_validation_video(monkeypatch, capsys):
     assert "bike" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"index must be in 0\.\.2"):
         davis.get_sample(3)
+
+
+class _WideTextCLIP(FakeCLIP):
+    """Text features of width 5 against image features of width 3: two CLIP models mixed."""
+
+    def encode_text(self, tokens):
+        return torch.ones(tokens.shape[0], 5)
+
+
+@pytest.mark.parametrize("use", ["retrieve", "zero_shot"])
+def test_mismatched_text_and_image_widths_get_one_clear_error(monkeypatch, use):
+    monkeypatch.setattr(cd.clip, "tokenize", fake_tokenize)
+    with pytest.raises(ValueError, match=r"same D, got \(1, 5\) and \(4, 3\).*same CLIP model"
+                       if use == "retrieve" else r"same D, got \(3, 5\) and \(4, 3\)"):
+        if use == "retrieve":
+            cd.CLIPImageRetriever(_WideTextCLIP(), fake_preprocess, IMAGES, "cpu").retrieve(COLOURS[0])
+        else:
+            cd.clip_zero_shot_classifier(_WideTextCLIP(), fake_preprocess, IMAGES, COLOURS, "cpu")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_segmentation_stops_on_a_non_finite_loss_before_stepping(bad):
+    from deep_learning_suite.trainer import TrainingDivergedError
+    torch.manual_seed(0)
+    seg = cd.DINOSegmentation("cpu", 3, inp_dim=4)
+    before = [p.detach().clone() for p in seg.model.parameters()]
+    X = torch.randn(10, 4)
+    X[3, 1] = bad
+    with pytest.raises(TrainingDivergedError, match=r"iteration 1 of 5.*features are finite"):
+        seg.train(X, torch.zeros(10, dtype=torch.long), num_iters=5)
+    assert all(torch.equal(a, b) for a, b in zip(before, seg.model.parameters()))
+
+
+@pytest.mark.parametrize("num_classes", [0, -2, 2.5, True, None])
+def test_iou_refuses_a_bad_number_of_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        cd.compute_iou(np.zeros((3, 3), int), np.zeros((3, 3), int), num_classes)

@@ -131,3 +131,55 @@ def test_show_images_draws_one_panel_per_image():
         assert len([ax for ax in fig.axes if ax.images]) == 5 and len(fig.axes) == 9
     finally:
         plt.close(fig)
+
+
+def _nan_after(loss, calls):
+    """``loss``, made NaN from its ``calls``-th call on (1-based)."""
+    count = [0]
+
+    def wrapped(*args):
+        count[0] += 1
+        out = loss(*args)
+        return out * float("nan") if count[0] >= calls else out
+    return wrapped
+
+
+@pytest.mark.parametrize("player", ["discriminator", "generator"])
+@pytest.mark.parametrize("calls", [1, 3])
+def test_run_a_gan_stops_on_a_nan_loss_before_that_step(player, calls):
+    from deep_learning_suite.trainer import TrainingDivergedError
+    torch.manual_seed(0)
+    D, G = gan.discriminator(), gan.generator()
+    D_solver, G_solver = gan.get_optimizer(D), gan.get_optimizer(G)
+    d_loss, g_loss = gan.discriminator_loss, gan.generator_loss
+    if player == "discriminator":
+        d_loss = _nan_after(d_loss, calls)
+    else:
+        g_loss = _nan_after(g_loss, calls)
+    stepped = []
+    for solver, name in ((D_solver, "discriminator"), (G_solver, "generator")):
+        solver.register_step_post_hook(lambda *a, name=name: stepped.append(name))
+    loader = [(torch.rand(4, 1, 28, 28), None)] * 2
+    with pytest.raises(TrainingDivergedError,
+                       match=rf"the {player} loss is nan at iteration {calls - 1} "
+                             rf"\(epoch {(calls - 1) // 2 + 1} of 2\); lower"):
+        gan.run_a_gan(D, G, D_solver, G_solver, d_loss, g_loss, loader, batch_size=4,
+                      num_epochs=2, verbose=False)
+    # Every finite loss was stepped, the NaN one was not: D and G alternate.
+    want = ["discriminator", "generator"] * (calls - 1) + (["discriminator"] if player == "generator" else [])
+    assert stepped == want
+    assert all(torch.isfinite(p).all() for p in [*D.parameters(), *G.parameters()])
+
+
+@pytest.mark.parametrize("sizes, batch_size", [([4, 4], 128), ([32, 32, 7], 16), ([7], 32)])
+def test_run_a_gan_refuses_a_loader_whose_batches_are_all_skipped(sizes, batch_size):
+    torch.manual_seed(0)
+    D, G = gan.discriminator(), gan.generator()
+    loader = [(torch.rand(n, 1, 28, 28), None) for n in sizes]
+    with pytest.raises(ValueError, match=rf"every batch of epoch 1 was skipped.*batch_size is "
+                                         rf"{batch_size}.*batch_size={max(sizes)}.*drop_last=True"):
+        gan.run_a_gan(D, G, gan.get_optimizer(D), gan.get_optimizer(G), gan.discriminator_loss,
+                      gan.generator_loss, loader, batch_size=batch_size, num_epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="yielded no batches"):
+        gan.run_a_gan(D, G, gan.get_optimizer(D), gan.get_optimizer(G), gan.discriminator_loss,
+                      gan.generator_loss, [], batch_size=batch_size, verbose=False)

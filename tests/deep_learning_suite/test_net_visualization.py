@@ -179,3 +179,53 @@ def test_class_visualization_takes_the_notebooks_tensor_type():
     np.testing.assert_array_equal(legacy, nv.create_class_visualization(3, model, torch.float32, **kwargs))
     with pytest.raises(ValueError, match="dtype must be a torch dtype"):
         nv.create_class_visualization(3, model, "float32", **kwargs)
+
+
+@pytest.mark.parametrize("target, max_iter, message", [
+    (9, 0, r"class index in 0\.\.3, got 9"),     # no step taken, still checked
+    (-1, 0, r"class index in 0\.\.3, got -1"),
+    (1.5, 3, r"class index in 0\.\.3, got 1\.5"),
+    (1, -1, "max_iter must be a non-negative int"),
+    (1, 2.0, "max_iter must be a non-negative int"),
+])
+def test_fooling_checks_its_arguments_whatever_max_iter(target, max_iter, message):
+    with pytest.raises(ValueError, match=message):
+        nv.make_fooling_image(torch.randn(1, 3, 6, 5, dtype=torch.float64), target, linear_model(),
+                              max_iter=max_iter)
+
+
+def test_fooling_with_no_steps_returns_a_copy_or_warns():
+    model = linear_model()
+    X = torch.randn(1, 3, 6, 5, dtype=torch.float64)
+    pred = int(model(X).argmax(1))
+    out = nv.make_fooling_image(X, pred, model, max_iter=0)
+    torch.testing.assert_close(out, X, rtol=0, atol=0)
+    with pytest.warns(RuntimeWarning, match="after 0 steps"):
+        nv.make_fooling_image(X, (pred + 1) % 4, model, max_iter=0)
+
+
+@pytest.mark.parametrize("model_dtype, input_dtype", [(torch.float32, torch.float64),
+                                                      (torch.float64, torch.float32)])
+@pytest.mark.parametrize("use", ["saliency", "fooling", "visualization"])
+def test_inputs_are_cast_to_the_models_dtype(model_dtype, input_dtype, use):
+    # As style_transfer and CaptioningTransformer do: the model's parameters set the dtype,
+    # so a float64 image and a float32 network work together, with the model-dtype result.
+    model = conv_model().to(model_dtype)
+    X = torch.randn(1, 3, 7, 7, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if use == "saliency":
+            got = nv.compute_saliency_maps(X.to(input_dtype), torch.tensor([2]), model)
+            want = nv.compute_saliency_maps(X.to(model_dtype), torch.tensor([2]), model)
+        elif use == "fooling":
+            got = nv.make_fooling_image(X.to(input_dtype), 2, model, max_iter=3)
+            want = nv.make_fooling_image(X.to(input_dtype).to(model_dtype), 2, model, max_iter=3)
+        else:
+            kw = dict(num_iterations=3, image_size=7, max_jitter=2, seed=0)
+            got = nv.create_class_visualization(2, model, input_dtype, **kw)
+            want = nv.create_class_visualization(2, model, model_dtype, **kw)
+            # uint8 images from the same steps, taken in two precisions: a level apart at most
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+            return
+    assert got.dtype == model_dtype
+    torch.testing.assert_close(got, want)

@@ -682,3 +682,31 @@ def test_knn_monitor_refuses_bad_arguments():
         simclr.test(_Projector(), loader, loader, 1, 1, c=3, device="cpu", progress=False)
     with pytest.raises(ValueError, match="k >= 1"):
         simclr.test(_Projector(), loader, loader, 1, 1, c=6, k=0, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_train_val_stops_on_a_non_finite_loss(training, bad):
+    # The second batch holds a non-finite image: training stops before that step (the first
+    # batch's step is taken), evaluation refuses to report a meaningless mean.
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 4), torch.tensor([0, 1, 2, 0])
+    x_bad = x.clone()
+    x_bad[1, 2] = bad
+    net, reference = nn.Linear(4, 3), nn.Linear(4, 3)
+    reference.load_state_dict(net.state_dict())
+    optimizer = (lambda m: torch.optim.SGD(m.parameters(), lr=0.1)) if training else (lambda m: None)
+    simclr.train_val(reference, [(x, y)], optimizer(reference), 3, 5, device="cpu", progress=False)
+    mode = "training" if training else "evaluation"
+    with pytest.raises(TrainingDivergedError, match=rf"{mode} epoch 3 of 5 at batch 2 \(after 4 images\)"):
+        simclr.train_val(net, [(x, y), (x_bad, y)], optimizer(net), 3, 5, device="cpu", progress=False)
+    # Only the first batch's step was taken (none in evaluation): no NaN reached the weights.
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), reference.parameters()))
+
+
+@pytest.mark.parametrize("labels, c", [([0, 12], 10), ([-1, 0], 10), ([0, 3], 3)])
+def test_knn_monitor_refuses_test_labels_out_of_range(labels, c):
+    bank = [(torch.randn(3, 4), torch.tensor([0, 1, 2]))]
+    test = [(torch.randn(2, 4), torch.tensor(labels))]
+    with pytest.raises(ValueError, match=rf"test labels must be in 0\.\.{c - 1}.*batch 1"):
+        simclr.test(_Projector(), bank, test, 1, 1, c=c, device="cpu", progress=False)

@@ -340,3 +340,58 @@ def test_end_to_end_from_files_arrays_and_pil_images(rng, tmp_path):
     assert out.shape == (1, 3, 16, 16) and losses[-1] < losses[0]
     shown = nv.deprocess(out.float())
     assert shown.shape == (16, 16, 3) and shown.dtype == np.uint8
+
+
+def _shrinking_cnn():
+    # Unpadded: 5x5 conv (H - 4), pool (/2), 3x3 conv (- 2): layer 3 needs H >= 10, layer 0 H >= 5.
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3)).double()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(style_size=8), r"style_image is 10 x 8 pixels.*first 4 layers.*at least 10 x 10\. "
+                         r"Pass a larger style_size \(at least 10\)"),
+    (dict(image_size=9), r"content_image is 9 x 9 pixels.*image_size \(at least 10\)"),
+    (dict(content_image="tensor"), r"content_image \(a tensor, used at its own size\) is 6 x 7 "
+                                   r"pixels.*at least 10 x 10.*larger image tensor"),
+    (dict(style_size=4, content_layer=1, style_layers=(0,)), r"style_image is 5 x 4.*first 2 layers.*"
+                                                             r"at least 5 x 5"),
+])
+def test_style_transfer_names_an_image_too_small_for_the_cnn(rng, change, message):
+    # The style image is 4 px taller than wide; style_size sets its shorter side.
+    content, style = _images(rng)
+    kwargs = dict(content_image=content, style_image=style, image_size=16, style_size=16,
+                  content_layer=3, content_weight=1.0, style_layers=(0, 3), style_weights=(1.0,) * 2,
+                  tv_weight=0.0, cnn=_shrinking_cnn(), num_iterations=1)
+    kwargs.update(change)
+    kwargs["style_weights"] = (1.0,) * len(kwargs["style_layers"])
+    if isinstance(kwargs["content_image"], str):
+        kwargs["content_image"] = torch.zeros(1, 3, 6, 7)
+    with pytest.raises(ValueError, match=message):
+        st.style_transfer(**kwargs)
+
+
+def test_style_transfer_checks_only_the_layers_it_uses(rng):
+    # 8 pixels are too few for layer 3 but plenty for layers 0 and 1.
+    content, style = _images(rng)
+    img, _ = st.style_transfer(content, style, 16, 8, 1, 1.0, (0,), (1.0,), 0.0, cnn=_shrinking_cnn(),
+                               num_iterations=1)
+    assert img.shape == (1, 3, 16, 16)
+
+
+def test_squeezenet_needs_17_pixels(rng):
+    sq = pytest.importorskip("deep_learning_suite.squeezenet")
+    cnn = sq.squeezenet1_1().features.double()
+    content, style = _images(rng)
+    with pytest.raises(ValueError, match=r"style_image is 12 x 10.*at least 17 x 17.*style_size \(at least 17\)"):
+        st.style_transfer(content, style, 17, 10, 3, 1.0, (1, 12), (1.0, 1.0), 1.0, cnn=cnn, num_iterations=1)
+    with pytest.raises(ValueError, match=r"the image is 16 x 16.*imgsize \(at least 17\)"):
+        st.features_from_img(content, 16, cnn)
+    assert len(st.features_from_img(content, 17, cnn)[0]) == 13
+
+
+def test_errors_that_are_not_about_the_size_stay_torchs(rng):
+    content, style = _images(rng)
+    cnn = nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU()).double()     # wants 4 channels
+    with pytest.raises(RuntimeError, match="channels"):
+        st.style_transfer(content, style, 16, 16, 1, 1.0, (0,), (1.0,), 0.0, cnn=cnn, num_iterations=1)

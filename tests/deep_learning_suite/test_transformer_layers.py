@@ -153,3 +153,29 @@ def test_copies_are_independent():
 def test_bad_inputs_get_clear_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("num_heads", [0, -2, 2.0, None, True])
+def test_num_heads_must_be_a_positive_int(num_heads):
+    with pytest.raises(ValueError, match="num_heads must be a positive integer"):
+        MultiHeadAttention(8, num_heads)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: MultiHeadAttention(8, 2)(torch.zeros(2, 3, 6), torch.zeros(2, 4, 6), torch.zeros(2, 4, 6)),
+     r"query must be \(N, S, E\) with E = embed_dim = 8, got \(2, 3, 6\)"),
+    (lambda: MultiHeadAttention(8, 2)(torch.zeros(3, 8), torch.zeros(4, 8), torch.zeros(4, 8)),
+     r"query must be \(N, S, E\)"),
+    (lambda: MultiHeadAttention(8, 2)(torch.zeros(2, 3, 8), torch.zeros(4, 8), torch.zeros(4, 8)),
+     r"key \(4, 8\)"),
+    (lambda: TransformerDecoderLayer(8, 2, 16)(torch.zeros(2, 3, 6), torch.zeros(2, 1, 8)),
+     r"tgt must be \(N, \*, E\) with E = input_dim = 8.*tgt \(2, 3, 6\)"),
+    (lambda: TransformerDecoderLayer(8, 2, 16)(torch.zeros(2, 3, 8), torch.zeros(2, 1, 5)),
+     r"memory must be \(N, \*, E\).*memory \(2, 1, 5\)"),
+    (lambda: TransformerDecoder(TransformerDecoderLayer(8, 2, 16), 2)(torch.zeros(2, 3, 8),
+                                                                      torch.zeros(1, 1, 8)),
+     r"memory must be .* the same N"),
+])
+def test_inputs_of_the_wrong_width_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
