@@ -71,6 +71,13 @@ BETA_SCHEDULES = {"linear": linear_beta_schedule, "cosine": cosine_beta_schedule
                   "sigmoid": sigmoid_beta_schedule}
 
 
+def _step(what, name, t, minimum=0):
+    """A timestep as a Python int: 2.5 is refused, where ``int()`` would quietly take step 2."""
+    if torch.is_tensor(t) and t.numel() == 1 and not t.is_floating_point():
+        t = t.item()
+    return check_int(what, name, t, minimum)
+
+
 def _check_timesteps(what, timesteps):
     """``timesteps`` as an int >= 2; NumPy integers (``np.int64(10)``) and 10.0 pass."""
     timesteps = check_int(what, "timesteps", timesteps, 1)
@@ -293,9 +300,10 @@ class GaussianDiffusion(nn.Module):
         -------
         x_{t-1} : (B, C, H, W) tensor
         """
-        if not 0 <= int(t) < self.num_timesteps:
+        t = _step("p_sample", "t", t)
+        if not t < self.num_timesteps:
             raise ValueError(f"t must lie in [0, {self.num_timesteps - 1}], got {t}")
-        steps = torch.full((x_t.shape[0],), int(t), device=x_t.device, dtype=torch.long)
+        steps = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
         _, x_start = self.model_predictions(x_t, steps, model_kwargs)
         mean, std = self.q_posterior(x_start.clamp(-1, 1), x_t, steps)
         return mean if int(t) == 0 else mean + std * torch.randn_like(x_t)
@@ -337,7 +345,8 @@ class GaussianDiffusion(nn.Module):
         is deterministic, and eta = 1 with ``t_prev = t - 1`` is the DDPM step of ``p_sample``.
         ``t_prev = -1`` means the end: the clamped prediction of x_0 is returned.
         """
-        if not 0 <= int(t) < self.num_timesteps or not -1 <= int(t_prev) < int(t):
+        t, t_prev = _step("ddim_step", "t", t), _step("ddim_step", "t_prev", t_prev, -1)
+        if not t < self.num_timesteps or not t_prev < t:
             raise ValueError(f"need 0 <= t < {self.num_timesteps} and -1 <= t_prev < t, got t={t}, t_prev={t_prev}")
         if eta < 0:
             raise ValueError(f"eta must be >= 0 (0: deterministic DDIM, 1: DDPM's noise), got {eta}")
@@ -367,7 +376,8 @@ class GaussianDiffusion(nn.Module):
         -------
         (batch_size, C, S, S) tensor in [0, 1], or (batch_size, sampling_steps + 1, C, S, S).
         """
-        if not 1 <= sampling_steps <= self.num_timesteps:
+        sampling_steps = _step("ddim_sample", "sampling_steps", sampling_steps, 1)
+        if not sampling_steps <= self.num_timesteps:
             raise ValueError(f"sampling_steps must be in 1..{self.num_timesteps}, got {sampling_steps}")
         times = torch.linspace(self.num_timesteps - 1, 0, sampling_steps).round().long().tolist() + [-1]
         return self._walk(batch_size, list(zip(times[:-1], times[1:])), "DDIM sampling",

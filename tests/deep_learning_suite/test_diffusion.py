@@ -400,3 +400,28 @@ def test_matching_dtypes_and_parameterless_models_pass_the_dtype_check():
     # no parameters, no dtype to compare: float64 data on float32 buffers still computes
     d = GaussianDiffusion(Constant(0.1), image_size=4, timesteps=10)
     assert d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda d, x: d.p_sample(x, 2.5), r"p_sample: t must be a non-negative integer, got 2\.5"),
+    (lambda d, x: d.ddim_step(x, 3, 1.5), r"ddim_step: t_prev must be .*integer, got 1\.5"),
+    (lambda d, x: d.ddim_sample(batch_size=1, sampling_steps=2.5),
+     r"ddim_sample: sampling_steps must be a positive integer, got 2\.5"),
+])
+def test_fractional_steps_are_refused_not_truncated(call, match):
+    # int(2.5) would silently run step 2.
+    d = GaussianDiffusion(Constant(0.0), image_size=4, timesteps=5)
+    with pytest.raises(ValueError, match=match):
+        call(d, torch.zeros(1, 3, 4, 4))
+
+
+def test_integer_steps_still_work_as_python_numpy_and_tensor_scalars():
+    d = GaussianDiffusion(Constant(0.0), image_size=4, timesteps=5)
+    x = torch.zeros(1, 3, 4, 4)
+    torch.manual_seed(0)
+    a = d.p_sample(x, 3)
+    torch.manual_seed(0)
+    b = d.p_sample(x, np.int64(3))
+    torch.manual_seed(0)
+    c = d.p_sample(x, torch.tensor(3))
+    assert torch.equal(a, b) and torch.equal(a, c)
