@@ -146,12 +146,38 @@ def plot_filters(W, path, input_shape=None, max_filters=100, title="First-layer 
     return _save(fig, path)
 
 
+def _labels(y, name, num_classes):
+    """``y`` as an int64 array after checking it holds whole numbers in ``[0, num_classes)``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class labels, not dtype {y.dtype}")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise ValueError(f"{name} must hold integer class labels; it has non-integer values")
+    y = y.astype(np.int64)
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{name} must hold labels in [0, {num_classes}); its values run from "
+                         f"{y.min()} to {y.max()}")
+    return y
+
+
 def confusion_matrix(y_true, y_pred, num_classes):
-    """Counts ``M[i, j]`` of samples of true class i predicted as class j."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
+    """Counts ``M[i, j]`` of samples of true class i predicted as class j.
+
+    ``y_true`` and ``y_pred`` are equal-length sequences of integer labels in
+    ``[0, num_classes)`` (floats holding whole numbers are accepted); anything else, including
+    a label out of range, raises ``ValueError`` instead of being counted in the wrong cell.
+    """
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = int(num_classes)
+    y_true = _labels(y_true, "y_true", num_classes)
+    y_pred = _labels(y_pred, "y_pred", num_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must match")
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D sequences of labels, got shape {y_true.shape}")
     return np.bincount(y_true * num_classes + y_pred,
                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 

@@ -17,6 +17,39 @@ def test_confusion_matrix_counts_match_a_loop(rng):
         plots.confusion_matrix(y_true, y_pred[:-1], 4)
 
 
+@pytest.mark.parametrize("y_true, y_pred, k, match", [
+    ([0, 1], [3, 1], 3, r"y_pred must hold labels in \[0, 3\).* 1 to 3"),   # was counted in row 1
+    ([0, 1], [-1, 1], 3, r"y_pred must hold labels in \[0, 3\)"),           # landed in cell (0, 2)
+    ([5], [0], 3, r"y_true must hold labels in \[0, 3\)"),
+    ([0, -1], [1, 2], 3, r"y_true must hold labels"),
+    ([0.9, 1.7], [0, 1], 3, "y_true must hold integer class labels"),     # was truncated
+    ([0, 1], [np.nan, 1], 3, "y_pred must hold integer class labels"),
+    (["a"], ["b"], 2, "integer class labels"),
+    ([0, 1], [0, 1, 1], 3, "must match"),
+    ([[0, 1]], [[0, 1]], 3, "1-D"),
+    ([0], [0], 0, "num_classes must be a positive integer"),
+    ([0], [0], 2.0, "num_classes must be a positive integer"),
+])
+def test_confusion_matrix_refuses_labels_it_would_miscount(y_true, y_pred, k, match):
+    with pytest.raises(ValueError, match=match):
+        plots.confusion_matrix(y_true, y_pred, k)
+
+
+@pytest.mark.parametrize("y_true, y_pred, k, expect", [
+    ([0, 1, 1], [1, 1, 0], 2, [[0, 1], [1, 1]]),
+    (np.array([0.0, 2.0]), np.array([2, 2], np.uint8), 3, [[0, 0, 1], [0, 0, 0], [0, 0, 1]]),
+    ([True, False], [True, True], np.int64(2), [[0, 1], [0, 1]]),
+    ([], [], 2, [[0, 0], [0, 0]]),
+])
+def test_confusion_matrix_accepts_integral_labels_of_any_dtype(y_true, y_pred, k, expect):
+    assert plots.confusion_matrix(y_true, y_pred, k).tolist() == expect
+
+
+def test_plot_confusion_refuses_a_label_past_class_names(tmp_path):
+    with pytest.raises(ValueError, match=r"y_pred must hold labels in \[0, 3\)"):
+        plots.plot_confusion([0, 1], [3, 1], tmp_path / "c.png", class_names=["a", "b", "c"])
+
+
 @pytest.mark.parametrize("shape, expect", [((6, 1, 5, 5), (11, 17)), ((4, 3, 3, 3), (7, 7, 3)),
                                            ((5, 2, 3, 3), (7, 11))])
 def test_filter_grid_conv(rng, shape, expect):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from deep_learning_suite.utils import (
     eval_numerical_gradient,
@@ -61,3 +62,179 @@ def test_grad_check_sparse_without_seed_follows_np_random_seed(rng):
         np.random.set_state(state)
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
+
+
+# --- refusing inputs that would give a silently wrong gradient ---------------------------
+
+def _loss(v):
+    return float(np.sum(np.asarray(v, dtype=np.float64) ** 2))
+
+
+_CHECKERS = {
+    "eval": lambda f, x, h: eval_numerical_gradient(f, x, verbose=False, h=h),
+    "array": lambda f, x, h: eval_numerical_gradient_array(lambda v: np.array([f(v)]), x,
+                                                           np.ones(1), h=h),
+    "sparse": lambda f, x, h: grad_check_sparse(f, x, 2 * np.asarray(x, dtype=np.float64),
+                                                num_checks=3, h=h, seed=0, verbose=False),
+}
+
+
+@pytest.mark.parametrize("which", sorted(_CHECKERS))
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_integer_x_is_refused(which, dtype):
+    x = np.array([1, 2, 3]).astype(dtype)
+    with pytest.raises(ValueError, match=r"astype\(np.float64\)"):
+        _CHECKERS[which](_loss, x, 1e-5)
+
+
+@pytest.mark.parametrize("which", sorted(_CHECKERS))
+@pytest.mark.parametrize("h", [0, 0.0, -1e-5, float("nan"), float("inf"), None, "1e-5"])
+def test_nonpositive_or_nonfinite_h_is_refused(which, h):
+    with pytest.raises(ValueError, match="h must be a positive finite number"):
+        _CHECKERS[which](_loss, np.array([1.0, 2.0, 3.0]), h)
+
+
+@pytest.mark.parametrize("which", sorted(_CHECKERS))
+@pytest.mark.parametrize("x, h, hint", [
+    (np.array([1000.0, 2000.0], np.float32), 1e-5, "np.float64"),
+    (np.array([1.0, 2.0], np.float32), 1e-8, "np.float64"),
+    (np.array([1.0, 2.0], np.float16), 1e-5, "np.float64"),
+    (np.array([1.0, 2.0, 3.0]), 1e-20, "larger h"),
+    (np.array([1e12, -3e12]), 1e-5, "larger h"),
+])
+def test_step_too_small_to_move_x_is_refused(which, x, h, hint):
+    x0 = x.copy()
+    with pytest.raises(ValueError, match=rf"x\[\d+\] = .* unchanged .*{hint}"):
+        _CHECKERS[which](_loss, x, h)
+    assert np.array_equal(x, x0)
+
+
+def test_step_that_moves_only_one_way_is_refused():
+    # in float32 1 + 4e-8 rounds back to 1, while 1 - 4e-8 does not
+    x = np.array([1.0], np.float32)
+    assert np.float32(1) + np.float32(4e-8) == 1 and np.float32(1) - np.float32(4e-8) != 1
+    with pytest.raises(ValueError, match="unchanged"):
+        eval_numerical_gradient(_loss, x, verbose=False, h=4e-8)
+
+
+def test_float32_x_with_a_step_it_can_resolve_still_works():
+    x = np.array([[0.5, -1.5], [2.0, 0.25]], np.float32)
+    grad = eval_numerical_gradient(lambda v: float(np.sum(v.astype(np.float64) ** 3)), x,
+                                   verbose=False, h=1e-3)
+    assert grad.dtype == np.float32 and rel_error(grad, 3 * x.astype(np.float64) ** 2) < 1e-4
+
+
+@pytest.mark.parametrize("x", [[1.0, 2.0], (1.0, 2.0)])
+def test_non_array_x_is_refused(x):
+    with pytest.raises(TypeError, match="must be a NumPy array"):
+        eval_numerical_gradient(_loss, x, verbose=False)
+
+
+def test_torch_tensor_x_is_refused_rather_than_perturbed_through_a_view():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="must be a NumPy array"):
+        eval_numerical_gradient(lambda v: (v ** 2).sum(), torch.tensor([1.0, 2.0]), verbose=False)
+
+
+@pytest.mark.parametrize("which", ["eval", "sparse"])
+@pytest.mark.parametrize("f, what", [
+    (lambda v: v ** 2, r"an array of shape \(3,\)"),
+    (lambda v: (float(np.sum(v ** 2)), {"W": 2 * v}), "a tuple of length 2"),
+    (lambda v: None, "NoneType"),
+    (lambda v: [float(np.sum(v ** 2))], "a list"),
+])
+def test_f_that_does_not_return_a_scalar_is_refused(which, f, what):
+    checker = _CHECKERS[which]
+    with pytest.raises(ValueError, match=rf"f must return a scalar loss .*model\.loss\(X, y\)\[0\].*{what}"):
+        checker(f, np.array([1.0, 2.0, 3.0]), 1e-5)
+
+
+def _torch_loss(v):
+    torch = pytest.importorskip("torch")
+    return (torch.from_numpy(v) ** 2).sum()
+
+
+@pytest.mark.parametrize("which", ["eval", "sparse"])
+@pytest.mark.parametrize("f", [
+    lambda v: float(np.sum(v ** 2)),                # Python float
+    lambda v: np.sum(v ** 2),                      # NumPy scalar
+    lambda v: np.float32(np.sum(v ** 2)),           # float32 NumPy scalar
+    lambda v: np.array(np.sum(v ** 2)),             # 0-d array
+    lambda v: np.sum(v ** 2, keepdims=True),        # size-1 array: accepted as its one value
+    lambda v: np.sum(v ** 2).reshape(1, 1),
+    _torch_loss,                                    # 0-d tensor, as the PyTorch notebooks pass
+    lambda v: _torch_loss(v).reshape(1),            # size-1 tensor
+], ids=["float", "np-scalar", "np-float32", "0d", "size1", "size1x1", "tensor0d", "tensor1"])
+def test_scalar_losses_of_every_kind_are_accepted(which, f):
+    x = np.array([1.0, -2.0, 3.0])
+    h = 1e-2 if isinstance(f(x), np.float32) else 1e-5     # a float32 loss needs a wide step
+    if which == "eval":
+        grad = eval_numerical_gradient(f, x, verbose=False, h=h)
+        assert grad.shape == x.shape and rel_error(grad, 2 * x) < 1e-5
+    else:
+        errors = grad_check_sparse(f, x, 2 * x, num_checks=3, h=h, seed=0, verbose=False)
+        assert max(errors) < 1e-5
+
+
+def test_array_checker_still_takes_array_valued_f_and_refuses_forward_tuples(rng):
+    x = rng.standard_normal((3, 2))
+    df = rng.standard_normal((3, 2))
+    assert rel_error(eval_numerical_gradient_array(lambda v: 2 * v, x, df), 2 * df) < 1e-8
+    torch = pytest.importorskip("torch")
+    tgrad = eval_numerical_gradient_array(lambda v: 2 * torch.from_numpy(v), x, df)
+    assert rel_error(tgrad, 2 * df) < 1e-8
+    with pytest.raises(ValueError, match=r"f must return the output array .*\[0\]"):
+        eval_numerical_gradient_array(lambda v: (2 * v, (v, np.ones(4))), x, df)
+
+
+def test_grad_check_sparse_refuses_a_misshapen_analytic_grad():
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"analytic_grad has shape \(2, 2\), x has shape \(3,\)"):
+        grad_check_sparse(_loss, x, np.ones((2, 2)), num_checks=2, seed=0, verbose=False)
+
+
+# --- rel_error: elementwise, never an outer comparison ----------------------------------
+
+@pytest.mark.parametrize("a, b, expect", [
+    (np.ones((3, 1)), np.array([1.0, 2.0, 3.0]), 0.5),        # (3,1) vs (3,): squeezed
+    (np.array([1.0, 2.0, 3.0]), np.ones((1, 3)), 0.5),
+    (np.ones((1, 3, 1)), np.ones((3,)), 0.0),
+    (np.array([1.0, 2.0]), [1.0, 3.0], 0.2),                  # a list
+    (np.array([[1.0]]), 1.0, 0.0),                            # (1,1) vs a scalar
+    (2.0, np.array([2.0, 2.0, 6.0]), 0.5),                    # a scalar loss against an array
+    (np.float64(2.3), 2.3, 0.0),
+])
+def test_rel_error_compares_elementwise(a, b, expect):
+    assert np.isclose(rel_error(a, b), expect)
+    assert np.isclose(rel_error(b, a), expect)
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.ones(3), np.ones(4)),
+    (np.ones((3, 1)), np.ones((1, 3, 2))),
+    (np.ones((2, 3)), np.ones(3)),                # would broadcast, but is not the same values
+    (np.ones((3, 1)), np.ones((1, 3))),           # squeezes equal, so this one is allowed...
+])
+def test_rel_error_refuses_shapes_that_would_broadcast(a, b):
+    if np.squeeze(a).shape == np.squeeze(b).shape:
+        assert rel_error(a, b) == 0.0             # ...and compared elementwise, not 3x3
+        return
+    with pytest.raises(ValueError, match=rf"shapes {re_shape(a)} and {re_shape(b)}"):
+        rel_error(a, b)
+
+
+def re_shape(a):
+    import re
+    return re.escape(str(np.shape(a)))
+
+
+def test_rel_error_of_3x1_against_3_is_not_an_outer_comparison():
+    # broadcasting (3,1) against (3,) compared all 9 pairs and reported 1 for equal inputs
+    a = np.array([[1.0], [2.0], [3.0]])
+    assert rel_error(a, np.array([1.0, 2.0, 3.0])) == 0.0
+
+
+def test_rel_error_takes_torch_tensors():
+    torch = pytest.importorskip("torch")
+    assert rel_error(torch.ones(3, dtype=torch.float64), np.ones((3, 1))) == 0.0
+    assert np.isclose(rel_error(torch.tensor(2.0), np.array([2.0, 6.0])), 0.5)
