@@ -11,9 +11,10 @@ Architecture, for image features ``(N, D)`` and captions ``(N, T)`` of word indi
 The network reads ``captions[:, :-1]`` and learns to predict ``captions[:, 1:]``.
 """
 
+
 import numpy as np
 
-from ._validate import check_indices
+from ._validate import check_indices, check_int
 from .layers import affine_backward, affine_forward
 from .rnn_layers import (
     lstm_backward,
@@ -31,6 +32,64 @@ from .rnn_layers import (
 from .utils import generator
 
 _CELLS = {"rnn": (rnn_forward, rnn_backward, 1), "lstm": (lstm_forward, lstm_backward, 4)}
+_SPECIAL = ("<NULL>", "<START>", "<END>")
+
+
+def check_vocabulary(who, word_to_idx):
+    """Require ``word_to_idx`` to map words to distinct integer rows of a V-word vocabulary.
+
+    V is ``len(word_to_idx)``, as in the course: the model has V word vectors and V scores.
+
+    Parameters
+    ----------
+    who : str
+        The caller, named in error messages.
+    word_to_idx : dict of str -> int
+
+    Raises
+    ------
+    ValueError
+        ``word_to_idx`` is not a dict holding ``'<NULL>'``; an index is not an integer (a
+        string ``"0"`` or a bool); two words share an index (one of them could never be
+        decoded); or ``<NULL>``, ``<START>`` or ``<END>`` lies outside ``0..V-1``, where it
+        would not be a row of the model (``<NULL>`` = 5 with V = 3 counts the padding in
+        the loss, ``<START>`` = 9 fails in ``sample``).
+
+    Other words may lie outside ``0..V-1``: they can then never appear in a caption the
+    model reads or writes (a caption holding their index is refused by ``loss``), but the
+    course's own check cell uses ``{'<NULL>': 0, 'cat': 2, 'dog': 3}`` (V = 3) and must run
+    as it is, without a warning it did not write.
+    """
+    if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
+        raise ValueError(f"{who}: word_to_idx must be a dict of word -> index that holds "
+                         f"'<NULL>', the padding token")
+    V = len(word_to_idx)
+    not_int = {w: i for w, i in word_to_idx.items()
+               if isinstance(i, bool) or not isinstance(i, (int, np.integer))}
+    if not_int:
+        raise ValueError(f"{who}: word_to_idx values must be integer indices, got "
+                         f"{_some(not_int)}; build it as {{word: i for i, word in "
+                         f"enumerate(idx_to_word)}}")
+    by_index = {}
+    for w, i in word_to_idx.items():
+        by_index.setdefault(int(i), []).append(w)
+    shared = {i: ws for i, ws in by_index.items() if len(ws) > 1}
+    if shared:
+        raise ValueError(f"{who}: word_to_idx gives one index to several words: "
+                         f"{_some(shared)}; every word needs its own index in 0..{V - 1}")
+    outside = {w: int(i) for w, i in word_to_idx.items() if not 0 <= i < V}
+    special = {w: i for w, i in outside.items() if w in _SPECIAL}
+    if special:
+        raise ValueError(f"{who}: word_to_idx has {V} words, so indices must be 0..{V - 1}, "
+                         f"but {_some(special)} lie outside; renumber the vocabulary as "
+                         f"0..{V - 1}")
+
+
+def _some(entries, limit=5):
+    """At most ``limit`` entries of a dict, for an error message."""
+    shown = ", ".join(f"{k!r}: {v!r}" for k, v in list(entries.items())[:limit])
+    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
+    return f"{{{shown}}}{more}"
 
 
 class CaptioningRNN:
@@ -39,11 +98,13 @@ class CaptioningRNN:
     Parameters
     ----------
     word_to_idx : dict of str -> int
-        The vocabulary, V = ``len(word_to_idx)`` words. It must hold ``'<NULL>'`` (the
+        The vocabulary, V = ``len(word_to_idx)`` words with distinct integer indices, which
+        should be ``0..V-1`` (see ``check_vocabulary``). It must hold ``'<NULL>'`` (the
         padding, ignored by the loss); ``sample`` also needs ``'<START>'``, and uses
         ``'<END>'`` when present to end a caption.
     input_dim : int
-        D, the size of one image feature vector.
+        D, the size of one image feature vector. Whole-number floats (``512.0``) and NumPy
+        integers are accepted as the int they hold; ``True`` and ``4.5`` are refused.
     wordvec_dim : int
         W, the size of a word vector.
     hidden_dim : int
@@ -67,20 +128,19 @@ class CaptioningRNN:
                  cell_type="rnn", dtype=np.float32, seed=None):
         if cell_type not in _CELLS:
             raise ValueError(f"CaptioningRNN: invalid cell_type {cell_type!r}; use 'rnn' or 'lstm'")
-        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
-            raise ValueError("CaptioningRNN: word_to_idx must be a dict of word -> index that "
-                             "holds '<NULL>', the padding token")
-        for name, n in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim),
-                        ("hidden_dim", hidden_dim)):
-            if int(n) != n or n < 1:
-                raise ValueError(f"CaptioningRNN: {name} must be a positive integer, got {n!r}")
+        check_vocabulary("CaptioningRNN", word_to_idx)
+        # check_int returns a plain int: a float 4.0 would pass a whole-number test and then
+        # fail as an array shape, and True would pass as 1.
+        input_dim, wordvec_dim, hidden_dim = (
+            check_int("CaptioningRNN", name, n, 1) for name, n in
+            (("input_dim", input_dim), ("wordvec_dim", wordvec_dim), ("hidden_dim", hidden_dim)))
         self.cell_type = cell_type
         self.dtype = dtype
         self.word_to_idx = word_to_idx
-        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
-        self._null = word_to_idx["<NULL>"]
-        self._start = word_to_idx.get("<START>")
-        self._end = word_to_idx.get("<END>")
+        self.idx_to_word = {int(i): w for w, i in word_to_idx.items()}
+        self._null = int(word_to_idx["<NULL>"])
+        self._start = None if "<START>" not in word_to_idx else int(word_to_idx["<START>"])
+        self._end = None if "<END>" not in word_to_idx else int(word_to_idx["<END>"])
         V, g = len(word_to_idx), _CELLS[cell_type][2]
         rng = generator(seed)
 
@@ -148,7 +208,7 @@ class CaptioningRNN:
         ----------
         features : ndarray, (N, D)
         max_length : int
-            Words generated per caption.
+            Words generated per caption; a positive whole number (``30.0`` passes as 30).
 
         Returns
         -------
@@ -159,9 +219,7 @@ class CaptioningRNN:
         if self._start is None:
             raise ValueError("CaptioningRNN.sample: the vocabulary has no '<START>' token to "
                              "begin a caption with")
-        if int(max_length) != max_length or max_length < 1:
-            raise ValueError(f"CaptioningRNN.sample: max_length must be a positive integer, "
-                             f"got {max_length!r}")
+        max_length = check_int("CaptioningRNN.sample", "max_length", max_length, 1)
         features = self._features(features)
         N, p = features.shape[0], self.params
         captions = np.full((N, max_length), self._null, dtype=np.int32)

@@ -21,8 +21,11 @@ import copy
 
 import numpy as np
 
+from ._validate import check_int
 from .coco import sample_coco_minibatch
-from .trainer import TrainingDivergedError, get_update_rule
+# _plain is the Solver's own helper, shared within the package so both solvers treat NumPy
+# scalar hyperparameters alike.
+from .trainer import TrainingDivergedError, _plain, get_update_rule
 from .utils import generator
 
 _OPTIONS = {"update_rule": "sgd", "optim_config": None, "lr_decay": 1.0, "batch_size": 100,
@@ -41,14 +44,24 @@ class CaptioningSolver:
     optim_config : dict, optional
         Hyperparameters for the rule; every parameter gets its own copy.
     lr_decay : float, default 1.0
-        ``learning_rate`` is multiplied by this after every epoch.
+        ``learning_rate`` is multiplied by this after every epoch. NumPy scalars, here and
+        in ``optim_config``, are used as the Python numbers they hold, so an ``np.float64``
+        never turns float32 weights into float64 (as in ``Solver``).
     batch_size : int, default 100
+        A positive whole number (``25.0`` passes as 25, ``2.5`` is refused).
     num_epochs : int, default 10
-        An epoch is ``max(N // batch_size, 1)`` minibatches.
+        A non-negative whole number. An epoch is ``max(N // batch_size, 1)`` minibatches.
     print_every : int, default 10
+        Print the loss every this many iterations (when ``verbose``); at least 1.
     verbose : bool, default True
     seed : int, optional
         Seeds the minibatch draws; None follows ``np.random.seed``.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, an option of the wrong kind, or ``data`` without consistent
+        training arrays (see ``check_caption_data``).
     """
 
     def __init__(self, model, data, **kwargs):
@@ -60,16 +73,20 @@ class CaptioningSolver:
         opts = {**_OPTIONS, **kwargs}
         self.model, self.data = model, data
         self.update_rule = opts["update_rule"]
-        self.optim_config = dict(opts["optim_config"] or {})
-        self.lr_decay = opts["lr_decay"]
-        self.batch_size = int(opts["batch_size"])
-        self.num_epochs = int(opts["num_epochs"])
-        self.print_every = opts["print_every"]
+        # Only NumPy scalars change: an array in optim_config (a rule's state) stays an array.
+        self.optim_config = {k: _plain(v) for k, v in (opts["optim_config"] or {}).items()}
+        # Checked here, not when the first epoch ends and the decay multiplies by it.
+        self.lr_decay = _plain(opts["lr_decay"])
+        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)):
+            raise ValueError(f"CaptioningSolver: lr_decay must be a number (1.0 for no decay), "
+                             f"got {self.lr_decay!r}")
+        # Checked before int(): int(0.5) is 0, and 0.5 epochs would silently train none.
+        self.batch_size = check_int("CaptioningSolver", "batch_size", opts["batch_size"], 1)
+        self.num_epochs = check_int("CaptioningSolver", "num_epochs", opts["num_epochs"], 0)
+        # t % print_every picks the iterations to print: 0 would divide by zero mid-run.
+        self.print_every = check_int("CaptioningSolver", "print_every", opts["print_every"], 1)
         self.verbose = opts["verbose"]
         self.seed = opts["seed"]
-        if self.batch_size <= 0 or self.num_epochs < 0:
-            raise ValueError(f"CaptioningSolver: batch_size must be positive and num_epochs "
-                             f"non-negative, got {self.batch_size} and {self.num_epochs}")
         self._rule = get_update_rule(self.update_rule, "CaptioningSolver")
         self._reset()
 
@@ -99,11 +116,27 @@ class CaptioningSolver:
     def _decay_learning_rate(self):
         for config in self.optim_configs.values():
             if "learning_rate" in config:
-                config["learning_rate"] *= self.lr_decay
+                # _plain: a rule may have left an np.float64 there (see trainer._plain)
+                config["learning_rate"] = _plain(config["learning_rate"] * self.lr_decay)
 
 
 def check_caption_data(who, data):
-    """Require the training arrays a captioning solver draws its minibatches from."""
+    """Require the training arrays a captioning solver draws its minibatches from.
+
+    Parameters
+    ----------
+    who : str
+        The caller, named in error messages.
+    data : dict
+        Must hold ``train_captions (N, T)``, ``train_image_idxs (N,)`` and
+        ``train_features (I, D)``.
+
+    Raises
+    ------
+    ValueError
+        A key is missing, the captions and image indices differ in length or are empty, or
+        an image index is not an integer row of ``train_features``.
+    """
     for key in ("train_captions", "train_image_idxs", "train_features"):
         if key not in data:
             raise ValueError(f"{who}: data must hold train_captions, train_image_idxs and "
@@ -113,6 +146,18 @@ def check_caption_data(who, data):
                          f"{len(data['train_image_idxs'])} train_image_idxs; they must match")
     if len(data["train_captions"]) == 0:
         raise ValueError(f"{who}: train_captions is empty")
+    # Checked once here: a negative index would silently pick another image (NumPy wraps it)
+    # and one past the end would stop training mid-epoch with a bare IndexError.
+    idxs = np.asarray(data["train_image_idxs"])
+    num_images = len(data["train_features"])
+    if not np.issubdtype(idxs.dtype, np.integer):
+        raise ValueError(f"{who}: train_image_idxs must hold integer rows of train_features, "
+                         f"got dtype {idxs.dtype}; convert with .astype(np.int64)")
+    if idxs.min() < 0 or idxs.max() >= num_images:
+        bad = idxs[(idxs < 0) | (idxs >= num_images)]
+        raise ValueError(f"{who}: train_image_idxs holds {bad.size} index(es) out of range, e.g. "
+                         f"{bad[:5].tolist()}; each must be a row of train_features, "
+                         f"0 <= index < {num_images}")
 
 
 def run_epochs(solver, end_of_epoch=None):

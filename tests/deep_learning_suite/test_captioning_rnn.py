@@ -147,3 +147,55 @@ def test_bad_inputs_get_clear_errors():
         model.sample(np.ones((1, 4)), max_length=0)
     with pytest.raises(ValueError, match="no '<START>'"):
         CaptioningRNN(TOY_VOCAB, input_dim=4).sample(np.ones((1, 4)))
+
+
+@pytest.mark.parametrize("word_to_idx, message", [
+    # <NULL> outside range(V): the loss's mask never matched it, so padding was counted
+    ({"<NULL>": 5, "<START>": 1, "<END>": 2}, r"indices must be 0..2, but \{'<NULL>': 5\}"),
+    # used to fail in sample() with IndexError
+    ({"<NULL>": 0, "<START>": 9}, r"\{'<START>': 9\} lie outside"),
+    ({"<NULL>": 0, "<END>": -1, "a": 1}, r"\{'<END>': -1\} lie outside"),
+    # a string index: "0" != 0, so the padding was counted
+    ({"<NULL>": "0", "<START>": 1}, r"values must be integer indices, got \{'<NULL>': '0'\}"),
+    ({"<NULL>": 0, "<START>": True}, r"values must be integer indices, got \{'<START>': True\}"),
+    ({"<NULL>": 0, "a": 1.0}, "values must be integer indices"),
+    # two words for one index: idx_to_word kept only one of them
+    ({"<NULL>": 0, "<START>": 0, "<END>": 1}, r"one index to several words: \{0: \['<NULL>', "
+                                              r"'<START>'\]\}"),
+])
+def test_a_vocabulary_that_is_not_range_v_is_refused(word_to_idx, message):
+    with pytest.raises(ValueError, match=message):
+        CaptioningRNN(word_to_idx, input_dim=4, wordvec_dim=3, hidden_dim=5)
+
+
+@pytest.mark.filterwarnings("error")
+def test_the_courses_toy_vocabulary_builds_without_a_warning():
+    # The course's check cell: V = 3 with "dog": 3, an ordinary word outside 0..2.
+    model = CaptioningRNN(TOY_VOCAB, input_dim=4, wordvec_dim=3, hidden_dim=5)
+    assert model.params["W_embed"].shape == (3, 3)
+
+
+def test_numpy_integer_indices_are_accepted():
+    vocab = {w: np.int64(i) for w, i in VOCAB.items()}
+    model = CaptioningRNN(vocab, input_dim=4, wordvec_dim=3, hidden_dim=5, seed=0)
+    assert model.idx_to_word[2] == "<END>" and type(model._start) is int
+    assert model.sample(np.ones((1, 4)), max_length=2).shape == (1, 2)
+
+
+@pytest.mark.parametrize("name", ["input_dim", "wordvec_dim", "hidden_dim"])
+@pytest.mark.parametrize("value", [True, 4.5, "4", None, -2])
+def test_sizes_must_be_whole_numbers(name, value):
+    # True used to give "an integer is required" from NumPy
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer, got {value!r}"):
+        CaptioningRNN(VOCAB, **{"input_dim": 4, "wordvec_dim": 3, "hidden_dim": 5, name: value})
+
+
+def test_whole_number_float_sizes_are_used_as_ints():
+    # 4.0 used to pass the check and then fail as an array shape with TypeError
+    model = CaptioningRNN(VOCAB, input_dim=4.0, wordvec_dim=np.int64(3), hidden_dim=5.0,
+                          cell_type="lstm", seed=0)
+    assert model.params["W_proj"].shape == (4, 5) and model.params["Wx"].shape == (3, 20)
+    assert model.sample(np.ones((2, 4)), max_length=3.0).shape == (2, 3)
+    for bad in (2.5, True, "3"):
+        with pytest.raises(ValueError, match="max_length must be a positive integer"):
+            model.sample(np.ones((1, 4)), max_length=bad)

@@ -71,7 +71,19 @@ def test_a_non_finite_loss_stops_training_with_advice():
 @pytest.mark.parametrize("kwargs, message", [
     ({"num_epoch": 3}, r"unrecognized option\(s\) \['num_epoch'\]"),
     ({"update_rule": "adamm"}, 'invalid update_rule "adamm"'),
-    ({"batch_size": 0}, "batch_size must be positive"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    # int() used to truncate these: 2.5 trained with 2, 0.5 epochs trained none
+    ({"batch_size": 2.5}, "batch_size must be a positive integer, got 2.5"),
+    ({"batch_size": "5"}, "batch_size must be a positive integer, got '5'"),
+    ({"num_epochs": 0.5}, "num_epochs must be a non-negative integer, got 0.5"),
+    ({"num_epochs": -1}, "num_epochs must be a non-negative integer"),
+    # used to divide by zero at the first iteration
+    ({"print_every": 0}, "print_every must be a positive integer, got 0"),
+    ({"print_every": 1.5}, "print_every must be a positive integer"),
+    # used to fail with TypeError only when the first epoch ended
+    ({"lr_decay": "0.9"}, r"lr_decay must be a number \(1.0 for no decay\), got '0.9'"),
+    ({"lr_decay": None}, "lr_decay must be a number"),
+    ({"lr_decay": True}, "lr_decay must be a number"),
 ])
 def test_bad_options_are_refused(kwargs, message):
     data = coco_arrays()
@@ -84,3 +96,47 @@ def test_data_without_training_captions_is_refused():
     del data["train_image_idxs"]
     with pytest.raises(ValueError, match="'train_image_idxs' is missing"):
         CaptioningSolver(_model(coco_arrays()), data)
+
+
+def test_whole_number_options_become_ints():
+    data = coco_arrays()
+    solver = CaptioningSolver(_model(data), data, batch_size=10.0, num_epochs=np.int64(2),
+                              print_every=np.int32(3), verbose=False, seed=0)
+    assert (solver.batch_size, solver.num_epochs, solver.print_every) == (10, 2, 3)
+    assert all(type(v) is int for v in (solver.batch_size, solver.num_epochs, solver.print_every))
+    solver.train()
+    assert len(solver.loss_history) == 2 * (24 // 10)
+
+
+@pytest.mark.parametrize("update_rule", [
+    "sgd", "adam",
+    # A rule of one's own that uses config['learning_rate'] as given: an np.float64 there
+    # used to make the weights float64, and affine_forward then refused float32 features.
+    lambda w, dw, config: (w - config["learning_rate"] * dw, config),
+])
+def test_numpy_scalar_hyperparameters_keep_float32_weights(update_rule):
+    data = coco_arrays()
+    model = _model(data)
+    solver = CaptioningSolver(model, data, update_rule=update_rule, num_epochs=2, batch_size=10,
+                              optim_config={"learning_rate": np.float64(1e-2)},
+                              lr_decay=np.float64(0.5), verbose=False, seed=0)
+    assert type(solver.lr_decay) is float and type(solver.optim_config["learning_rate"]) is float
+    solver.train()
+    assert all(v.dtype == np.float32 for v in model.params.values())
+    for config in solver.optim_configs.values():
+        assert type(config["learning_rate"]) is float
+        assert config["learning_rate"] == pytest.approx(1e-2 * 0.5 ** 2)
+
+
+@pytest.mark.parametrize("idxs, message", [
+    # NumPy would wrap -1 round to the last image, silently pairing captions with it
+    (lambda n: np.full(n, -1), r"out of range, e.g. \[-1, -1"),
+    # this used to stop training mid-epoch with a bare IndexError
+    (lambda n: np.full(n, 12), r"out of range, e.g. \[12.*0 <= index < 12"),
+    (lambda n: np.zeros(n), "must hold integer rows of train_features, got dtype float64"),
+])
+def test_image_indices_must_be_rows_of_the_features(idxs, message):
+    data = coco_arrays()
+    data["train_image_idxs"] = idxs(len(data["train_captions"]))
+    with pytest.raises(ValueError, match=message):
+        CaptioningSolver(_model(data), data, verbose=False)

@@ -116,3 +116,139 @@ def test_minibatch_pairs_captions_with_their_images():
         assert any(np.array_equal(caption, r) for r in rows)
     with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
         sample_coco_minibatch(data, split="test")
+
+
+def _rewrite_features(h5py, folder, **datasets):
+    with h5py.File(folder / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        for name, value in datasets.items():
+            f[name] = value
+
+
+@pytest.mark.parametrize("features, message", [
+    # a scalar used to raise IndexError; the others loaded silently
+    (np.float32(1), r"got shape \(\) of float32"),
+    (np.ones(12, np.float32), r"got shape \(12,\) of float32"),
+    (np.ones((12, 2, 8), np.float32), r"got shape \(12, 2, 8\) of float32"),
+    (np.array([b"x"] * 12), r"got shape \(12,\) of \|S1"),
+    (np.ones((12, 16), np.int64), r"got shape \(12, 16\) of int64"),
+])
+def test_features_must_be_a_2d_float_array(h5py, tmp_path, features, message):
+    write_coco_dir(tmp_path)
+    _rewrite_features(h5py, tmp_path, features=features)
+    expected = r"train2014_vgg16_fc7_pca\.h5: features must be a 2-D float array .*"
+    with pytest.raises(CorruptDataError, match=expected + message + ".*download the COCO"):
+        load_coco_data(tmp_path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_features_are_reported_with_their_rows(h5py, tmp_path, bad):
+    written = write_coco_dir(tmp_path)
+    features = written["train_features"].copy()
+    features[[3, 7], 5] = bad
+    _rewrite_features(h5py, tmp_path, features=features)
+    with pytest.raises(CorruptDataError, match=r"fc7_pca\.h5: 2 feature row\(s\) hold NaN or inf, "
+                                               r"e.g. rows \[3, 7\]"):
+        load_coco_data(tmp_path)
+
+
+def test_large_finite_features_still_load(h5py, tmp_path):
+    # The NaN check sums in float64, so float32 values whose float32 sum would overflow pass.
+    written = write_coco_dir(tmp_path)
+    features = np.full_like(written["train_features"], 3e38)
+    _rewrite_features(h5py, tmp_path, features=features)
+    np.testing.assert_array_equal(load_coco_data(tmp_path)["train_features"], features)
+
+
+@pytest.mark.parametrize("make", [
+    # chunked with no chunk written: a 1.4 KB file whose read allocated 384 MB of zeros
+    lambda f: f.create_dataset("features", shape=(12, 4_000_000), dtype="f8", chunks=(1, 1000)),
+    # contiguous, never written
+    lambda f: f.create_dataset("features", shape=(12, 1_000_000), dtype="f4"),
+])
+def test_a_dataset_declaring_more_than_the_file_holds_is_refused(h5py, tmp_path, make):
+    write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        make(f)
+    with pytest.raises(CorruptDataError, match=r"fc7_pca\.h5: dataset 'features' declares shape "
+                                               r"\(12, \d+\).*but has only 0 bytes"):
+        load_coco_data(tmp_path)
+
+
+def test_compressed_features_still_load(h5py, tmp_path):
+    written = write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        f.create_dataset("features", data=written["train_features"], compression="gzip")
+    np.testing.assert_array_equal(load_coco_data(tmp_path)["train_features"],
+                                  written["train_features"])
+
+
+def test_a_group_in_place_of_a_dataset_is_reported(h5py, tmp_path):
+    write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        f.create_group("features")
+    with pytest.raises(CorruptDataError, match="'features' is a Group, not a dataset"):
+        load_coco_data(tmp_path)
+
+
+def test_a_url_file_that_is_not_utf8_is_reported(h5py, tmp_path):
+    # used to raise a bare UnicodeDecodeError
+    write_coco_dir(tmp_path)
+    (tmp_path / "train2014_urls.txt").write_bytes(b"\xff\xfe\x00bad\n" * 12)
+    with pytest.raises(CorruptDataError, match=r"train2014_urls\.txt is not UTF-8 text.*download"):
+        load_coco_data(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    # used to raise RecursionError from the json module
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    (json.dumps({"idx_to_word": WORDS, "word_to_idx": {"<NULL>": 0}}),
+     "word_to_idx has 1 words but idx_to_word 18"),
+    (json.dumps({"idx_to_word": ["<NULL>", "<START>"], "word_to_idx": {"<NULL>": False,
+                                                                       "<START>": True}}),
+     r"word_to_idx\['<NULL>'\] = False"),
+], ids=["deeply-nested", "partial-word_to_idx", "bool-indices"])
+def test_a_malformed_vocabulary_is_reported(h5py, tmp_path, text, message):
+    write_coco_dir(tmp_path)
+    (tmp_path / "coco2014_vocab.json").write_text(text)
+    with pytest.raises(CorruptDataError, match=r"coco2014_vocab\.json.*" + message):
+        load_coco_data(tmp_path)
+
+
+@pytest.mark.parametrize("max_train", [-1, 0, 2.5, True, "5"])
+def test_max_train_must_be_a_positive_whole_number(tmp_path, max_train):
+    # checked before any file is read, so no files are needed here
+    with pytest.raises(ValueError, match=f"max_train must be a positive integer, "
+                                         f"got {max_train!r}"):
+        load_coco_data(tmp_path, max_train=max_train)
+
+
+def test_a_whole_number_float_max_train_is_used_as_an_int(h5py, tmp_path):
+    write_coco_dir(tmp_path)
+    assert load_coco_data(tmp_path, max_train=2.0, seed=0)["train_captions"].shape == (2, 17)
+
+
+@pytest.mark.parametrize("captions, message", [
+    # -1 used to decode as the last word; 1.7 as word 1
+    (np.array([1, -1]), r"holds indices out of range: \[-1\]"),
+    (np.array([1, 18]), r"holds indices out of range: \[18\]"),
+    (np.array([1.7, 4.2]), "must hold integer word indices, got dtype float64"),
+    (np.array([[1, 4], [2, 99]]), r"holds indices out of range: \[99\]"),
+])
+def test_decode_refuses_indices_that_are_not_words(captions, message):
+    with pytest.raises(ValueError, match="decode_captions: captions " + message):
+        decode_captions(captions, WORDS)
+
+
+def test_decode_with_a_dict_refuses_indices_it_lacks():
+    with pytest.raises(ValueError, match=r"not keys of idx_to_word: \[1\]"):
+        decode_captions(np.array([0, 1, 2]), {0: "<NULL>", 2: "cat"})
+    with pytest.raises(ValueError, match="must hold integer word indices"):
+        decode_captions(np.array([0.0, 2.0]), {0: "<NULL>", 2: "cat"})
+    assert decode_captions(np.array([2, 0]), {0: "<NULL>", 2: "cat"}) == "cat"
+    assert decode_captions([], WORDS) == ""
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "3"])
+def test_minibatch_size_must_be_a_positive_whole_number(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        sample_coco_minibatch(coco_arrays(), batch_size=batch_size)
