@@ -11,17 +11,27 @@ test accuracy and the wall time.
 Images are scaled to [0, 1] and standardised with the per-channel mean and standard deviation
 of the training split; those numbers are stored in the checkpoint so ``evaluate`` applies the
 same preprocessing. The validation split is drawn from the training set, never the test set.
+
+``train --resume <checkpoint>`` continues a run with the settings it was trained with; a flag
+that contradicts them is refused (``--epochs``, to extend the run, and the output flags are
+free). ``evaluate`` checks what a checkpoint says about its model (kind, sizes, normalisation,
+parameter names, shapes and dtypes) before it runs it.
+
+Exit codes: 0 success; 1 training diverged (the loss became NaN or infinite) or a gradient
+check failed; 2 a problem the user can fix (bad flag, missing data, unusable checkpoint or
+output folder), printed without a traceback.
 """
 
 import argparse
 import csv
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .trainer import update_rule_names
+from .trainer import TrainingDivergedError, update_rule_names
 
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
 # Defaults per model, chosen so that `train --model cnn --dataset sample` reaches >= 85 % test
@@ -128,13 +138,38 @@ def _int_list(text):
     return dims
 
 
+def _finite(text):
+    v = float(text)
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
+
+
+_finite.__name__ = "float"      # argparse names the type in "invalid float value: 'x'"
+
+
 def _positive(kind):
     def parse(text):
-        v = kind(text)
+        v = _finite(text) if kind is float else kind(text)
         if v <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return v
+    parse.__name__ = kind.__name__
     return parse
+
+
+SEED_MAX = 2 ** 32 - 1          # the largest seed np.random.seed takes
+
+
+def _seed(text):
+    v = int(text)
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {SEED_MAX} (NumPy's seed "
+                                         f"range), got {text}")
+    return v
+
+
+_seed.__name__ = "int"
 
 
 def _keep_prob(text):
@@ -145,36 +180,43 @@ def _keep_prob(text):
     return p
 
 
-def add_train_args(p):
-    p.add_argument("--model", choices=("cnn", "fc"), default="cnn")
-    p.add_argument("--dataset", choices=DATASETS, default="sample")
-    p.add_argument("--data-dir", help="folder with the dataset files (else env var / cache)")
-    p.add_argument("--no-download", action="store_true", help="fail instead of downloading")
-    p.add_argument("--out", help="output folder (default runs/<model>-<dataset>, or with "
-                   "--resume the checkpoint's own folder)")
-    p.add_argument("--resume", help="checkpoint to continue from (its settings are reused)")
-    p.add_argument("--epochs", type=_positive(int))
-    p.add_argument("--batch-size", type=_positive(int))
-    p.add_argument("--update-rule", choices=update_rule_names())
-    p.add_argument("--lr", type=_positive(float), help="learning rate")
-    p.add_argument("--lr-decay", type=_positive(float), help="learning-rate factor per epoch")
-    p.add_argument("--reg", type=float, help="L2 regularisation strength")
-    p.add_argument("--weight-decay", type=float,
-                   help="adamw only: decoupled weight decay (default 1e-2)")
-    p.add_argument("--weight-scale", type=_positive(float))
-    p.add_argument("--normalization", choices=("none", "batchnorm", "layernorm"), default="none",
-                   help="fc only")
-    p.add_argument("--dropout", type=_keep_prob, default=1.0, help="fc only: keep probability")
-    p.add_argument("--hidden-dims", type=_int_list, default=[256, 128], help="fc: e.g. 256,128")
-    p.add_argument("--num-filters", type=_positive(int), default=32, help="cnn")
-    p.add_argument("--filter-size", type=_positive(int), default=5, help="cnn (odd)")
-    p.add_argument("--hidden-dim", type=_positive(int), default=128, help="cnn")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-train", type=_positive(int), help="use at most this many training images")
-    p.add_argument("--num-val", type=int, default=1000, help="validation images taken from train")
-    p.add_argument("--num-test", type=_positive(int), help="evaluate on at most this many")
-    p.add_argument("--print-every", type=_positive(int), default=100)
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+def add_train_args(p, defaults=True):
+    """The ``train`` flags; ``defaults=False`` leaves out every default, so that parsing tells
+    which flags were given on the command line."""
+    def add(*names, **kw):
+        if not defaults:
+            kw["default"] = argparse.SUPPRESS
+        return p.add_argument(*names, **kw)
+
+    add("--model", choices=("cnn", "fc"), default="cnn")
+    add("--dataset", choices=DATASETS, default="sample")
+    add("--data-dir", help="folder with the dataset files (else env var / cache)")
+    add("--no-download", action="store_true", help="fail instead of downloading")
+    add("--out", help="output folder (default runs/<model>-<dataset>, or with "
+        "--resume the checkpoint's own folder)")
+    add("--resume", help="checkpoint to continue from (its settings are reused)")
+    add("--epochs", type=_positive(int))
+    add("--batch-size", type=_positive(int))
+    add("--update-rule", choices=update_rule_names())
+    add("--lr", type=_positive(float), help="learning rate")
+    add("--lr-decay", type=_positive(float), help="learning-rate factor per epoch")
+    add("--reg", type=_finite, help="L2 regularisation strength")
+    add("--weight-decay", type=_finite,
+        help="adamw only: decoupled weight decay (default 1e-2)")
+    add("--weight-scale", type=_positive(float))
+    add("--normalization", choices=("none", "batchnorm", "layernorm"), default="none",
+        help="fc only")
+    add("--dropout", type=_keep_prob, default=1.0, help="fc only: keep probability")
+    add("--hidden-dims", type=_int_list, default=[256, 128], help="fc: e.g. 256,128")
+    add("--num-filters", type=_positive(int), default=32, help="cnn")
+    add("--filter-size", type=_positive(int), default=5, help="cnn (odd)")
+    add("--hidden-dim", type=_positive(int), default=128, help="cnn")
+    add("--seed", type=_seed, default=0)
+    add("--num-train", type=_positive(int), help="use at most this many training images")
+    add("--num-val", type=int, default=1000, help="validation images taken from train")
+    add("--num-test", type=_positive(int), help="evaluate on at most this many")
+    add("--print-every", type=_positive(int), default=100)
+    add("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
 def _fill_defaults(args):
@@ -209,23 +251,112 @@ _RESUMED = ("model", "dataset", "batch_size", "update_rule", "lr", "lr_decay", "
             "num_filters", "filter_size", "hidden_dim", "seed", "num_train", "num_val")
 
 
-def cmd_train(args):
+def _is_count(v, most=None):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0 and (most is None or v <= most)
+
+
+def _is_real(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_positive(v):
+    return _is_real(v) and v > 0
+
+
+# What each saved setting may be: the values its flag accepts, as JSON gives them back.
+_SAVED_ARGS = {
+    "model": lambda v: v in ("cnn", "fc"), "dataset": lambda v: v in DATASETS,
+    "batch_size": _is_count, "epochs": _is_count,
+    "update_rule": lambda v: isinstance(v, str) and v in update_rule_names(),
+    "lr": _is_positive, "lr_decay": _is_positive, "weight_scale": _is_positive, "reg": _is_real,
+    "weight_decay": lambda v: v is None or _is_real(v) and v >= 0,
+    "normalization": lambda v: v in ("none", "batchnorm", "layernorm"),
+    "dropout": lambda v: _is_real(v) and 0 < v <= 1,
+    "hidden_dims": lambda v: isinstance(v, list) and all(_is_count(d) for d in v),
+    "num_filters": _is_count, "filter_size": _is_count, "hidden_dim": _is_count,
+    "seed": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= SEED_MAX,
+    "num_train": lambda v: v is None or _is_count(v), "num_val": _is_count,
+}
+
+
+def _flag(key):
+    return "--" + key.replace("_", "-")
+
+
+def _show(value):
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def saved_settings(path):
+    """The settings a ``train`` checkpoint was trained with, every one of ``_RESUMED``."""
     from .checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    meta = state.get("meta") if isinstance(state, dict) else None
+    saved = meta.get("args") if isinstance(meta, dict) else None
+    if not saved:
+        raise CLIError(f"{path} holds no CLI settings; resume it from Python instead")
+    if not isinstance(saved, dict):
+        raise CLIError(f"{path}: its CLI settings are a {type(saved).__name__}, not a table of "
+                       f"flags; it was not written by `train`")
+    problems = [f"unknown setting {k!r}" for k in sorted(set(saved) - set(_SAVED_ARGS))]
+    problems += [f"no {_flag(k)}" for k in ("model", "epochs") if k not in saved]
+    problems += [f"{_flag(k)} is {saved[k]!r}" for k in _SAVED_ARGS
+                 if k in saved and not _SAVED_ARGS[k](saved[k])]
+    if problems:
+        raise CLIError(f"{path}: its CLI settings are damaged ({'; '.join(problems)}); resume "
+                       f"from a checkpoint written by `train`, or start a new run")
+    # A setting newer than the checkpoint: the run had that flag's default.
+    defaults = {**vars(_train_parser().parse_args([])), **DEFAULTS[saved["model"]]}
+    return {k: saved[k] if k in saved else defaults.get(k) for k in _RESUMED + ("epochs",)}
+
+
+def _train_parser(defaults=True):
+    p = argparse.ArgumentParser(add_help=False)
+    add_train_args(p, defaults)
+    return p
+
+
+def _apply_resume(args):
+    """Take the checkpoint's settings; refuse flags given on the command line that contradict
+    them (``--epochs``, to extend the run, and the output flags may change)."""
+    saved = saved_settings(args.resume)
+    given = getattr(args, "given", None)
+    if given is None:               # not from main(): a flag differing from its default was given
+        defaults = vars(_train_parser().parse_args([]))
+        given = {k for k in _RESUMED if getattr(args, k, None) != defaults.get(k)}
+    conflicts = []
+    for key in _RESUMED:
+        if key in given and getattr(args, key) != saved[key]:
+            was = f"with {_flag(key)} {_show(saved[key])}" if saved[key] is not None else \
+                f"without {_flag(key)}"
+            conflicts.append(f"{_flag(key)} {_show(getattr(args, key))} but the checkpoint was "
+                             f"trained {was}")
+    if conflicts:
+        raise CLIError(f"--resume {args.resume}: {'; '.join(conflicts)}; drop the "
+                       f"flag{'s' if len(conflicts) > 1 else ''} to resume, or start a new run")
+    for key in _RESUMED:
+        setattr(args, key, saved[key])
+    if args.epochs is None:
+        args.epochs = saved["epochs"]
+    if args.out is None:            # continuing a run means writing on into its own folder
+        args.out = str(Path(args.resume).parent)
+
+
+def cmd_train(args):
     from .trainer import Solver
 
     if args.resume:
-        saved = (load_checkpoint(args.resume).get("meta") or {}).get("args")
-        if not saved:
-            raise CLIError(f"{args.resume} holds no CLI settings; resume it from Python instead")
-        for key in _RESUMED:
-            setattr(args, key, saved.get(key))  # a key newer than the checkpoint: its default
-        if args.epochs is None:
-            args.epochs = saved["epochs"]
-        if args.out is None:        # continuing a run means writing on into its own folder
-            args.out = str(Path(args.resume).parent)
+        _apply_resume(args)
     _fill_defaults(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file, not a folder; give a folder for the run's "
+                       f"outputs (it is created when missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
     start = time.perf_counter()
 
     Xtr_raw, ytr, Xte_raw, yte, classes = load_dataset(args.dataset, args.data_dir,
@@ -293,18 +424,157 @@ def write_plots(out, solver, model, kind, input_dim, y_true, y_pred, classes):
 
 # ----------------------------------------------------------------------------- evaluate
 
+MAX_PARAMS = 10 ** 8        # 400 MB of float32 weights; the CLI's own runs need ~1/100 of that
+_SIZE = "a positive integer up to"
+# model_spec's kwargs per model: what each must be (a test, and its description).
+_MODEL_KWARGS = {
+    "cnn": {
+        "input_dim": (lambda v: isinstance(v, list) and len(v) == 3
+                      and all(_is_count(d, 4096) for d in v), "[C, H, W], each " + _SIZE + " 4096"),
+        "num_filters": (lambda v: _is_count(v, 1024), f"{_SIZE} 1024"),
+        "filter_size": (lambda v: _is_count(v, 63) and v % 2 == 1, "an odd integer up to 63"),
+        "hidden_dim": (lambda v: _is_count(v, 2 ** 16), f"{_SIZE} {2 ** 16}"),
+        "num_classes": (lambda v: _is_count(v, 2 ** 16), f"{_SIZE} {2 ** 16}"),
+        "weight_scale": (_is_real, "a finite number"), "reg": (_is_real, "a finite number"),
+    },
+    "fc": {
+        "hidden_dims": (lambda v: isinstance(v, list) and len(v) <= 100
+                        and all(_is_count(d, 2 ** 16) for d in v),
+                        f"a list of at most 100 sizes, each {_SIZE} {2 ** 16}"),
+        "input_dim": (lambda v: _is_count(v, 2 ** 24), f"{_SIZE} {2 ** 24}"),
+        "num_classes": (lambda v: _is_count(v, 2 ** 16), f"{_SIZE} {2 ** 16}"),
+        "dropout_keep_ratio": (lambda v: _is_real(v) and 0 < v <= 1, "a number in (0, 1]"),
+        "normalization": (lambda v: v in (None, "batchnorm", "layernorm"),
+                          "null, 'batchnorm' or 'layernorm'"),
+        "reg": (_is_real, "a finite number"), "weight_scale": (_is_real, "a finite number"),
+        "seed": (lambda v: v is None or _SAVED_ARGS["seed"](v), f"null or 0 .. {SEED_MAX}"),
+    },
+}
+
+
+def _num_params(kind, kw):
+    if kind == "cnn":
+        (C, H, W), F, k = kw["input_dim"], kw["num_filters"], kw["filter_size"]
+        hidden, K = kw["hidden_dim"], kw["num_classes"]
+        return F * (C * k * k + 1) + (F * (H // 2) * (W // 2) + 1) * hidden + (hidden + 1) * K
+    dims = [kw["input_dim"], *kw["hidden_dims"], kw["num_classes"]]
+    return sum((a + 3) * b for a, b in zip(dims, dims[1:]))     # W, b and gamma, beta
+
+
+def _check_meta(path, meta):
+    """The model kind and kwargs of a ``train`` checkpoint's metadata, checked."""
+    kind, kwargs = meta["model"], meta.get("model_kwargs")
+    if kind not in _MODEL_KWARGS:
+        raise CLIError(f"{path} holds a {kind!r} model; `train` writes only "
+                       f"{' and '.join(_MODEL_KWARGS)} models")
+    spec = _MODEL_KWARGS[kind]
+    if not isinstance(kwargs, dict):
+        raise CLIError(f"{path} does not say how its {kind} model is built (no model_kwargs); "
+                       f"it was not written by `train`")
+    problems = [f"unknown {k!r}" for k in sorted(set(kwargs) - set(spec))]
+    problems += [f"no {k!r}" for k in spec if k not in kwargs]
+    problems += [f"{k}={kwargs[k]!r} must be {what}" for k, (ok, what) in spec.items()
+                 if k in kwargs and not ok(kwargs[k])]
+    if not problems and _num_params(kind, kwargs) > MAX_PARAMS:
+        problems = [f"they describe {_num_params(kind, kwargs):,} parameters, more than the "
+                    f"{MAX_PARAMS:,} this command loads"]
+    if problems:
+        raise CLIError(f"{path}: bad model_kwargs for its {kind} model: {'; '.join(problems)}")
+    if meta.get("dataset") not in DATASETS:
+        raise CLIError(f"{path} was trained on {meta.get('dataset')!r}, not one of "
+                       f"{', '.join(DATASETS)}")
+    norm = meta.get("normalization")
+    mean, std = (norm.get("mean"), norm.get("std")) if isinstance(norm, dict) else (None, None)
+    channels = kwargs["input_dim"][0] if kind == "cnn" else None
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) >= 1
+            and all(_is_real(m) and abs(m) <= 1e6 for m in mean)
+            and all(_is_real(d) and 1e-8 <= d <= 1e6 for d in std)
+            and (len(mean) == channels if kind == "cnn" else kwargs["input_dim"] % len(mean) == 0)):
+        raise CLIError(f"{path}: its normalization must hold a finite mean and a std >= 1e-8 "
+                       f"(what `train` stores) per input channel"
+                       f"{f' ({channels})' if channels else ''}, got {norm!r}")
+    return kind, kwargs
+
+
+def _same_layout(mine, theirs):
+    """Whether ``theirs`` can stand for the model attribute ``mine``: the same kind of container
+    (lists of the same length), arrays of the same shape and dtype; dicts may gain keys (the
+    running statistics batchnorm adds on its first forward pass)."""
+    if isinstance(mine, np.ndarray):
+        return isinstance(theirs, np.ndarray) and (mine.shape, mine.dtype) == (theirs.shape,
+                                                                              theirs.dtype)
+    if type(mine) is not type(theirs):
+        return False
+    if isinstance(mine, list):
+        return len(mine) == len(theirs) and all(map(_same_layout, mine, theirs))
+    if isinstance(mine, dict):
+        return all(_same_layout(mine[k], theirs[k]) for k in mine if k in theirs)
+    return True
+
+
 def load_trained(path):
-    """Rebuild the model stored in a ``train`` checkpoint; returns ``(model, meta)``."""
+    """Rebuild the model stored in a ``train`` checkpoint; returns ``(model, meta)``.
+
+    The metadata is checked before a model is built and the parameters against the model
+    built, so a damaged or edited file is a ``CLIError`` naming the file and the problem.
+    """
     from .checkpoint import load_checkpoint
+    from .trainer import _param_mismatch
 
     state = load_checkpoint(path)
-    meta = state.get("meta") or {}
-    if "model" not in meta:
+    meta = state.get("meta") if isinstance(state, dict) else None
+    if not isinstance(meta, dict) or "model" not in meta:
         raise CLIError(f"{path} does not say which model it holds (not written by `train`)")
-    model = build_model(meta["model"], meta["model_kwargs"])
-    model.params.update(state["params"])
-    for name, value in state["model_state"].items():
+    kind, kwargs = _check_meta(path, meta)
+    try:
+        model = build_model(kind, kwargs)
+    except (ValueError, TypeError) as e:
+        raise CLIError(f"{path}: its model_kwargs build no {kind} model: {e}") from e
+
+    params, model_state = state.get("params"), state.get("model_state")
+    if not isinstance(params, dict) or not all(isinstance(v, np.ndarray) for v in params.values()):
+        raise CLIError(f"{path} holds no parameters (a 'params' table of arrays); it was not "
+                       f"written by `train`")
+    mine = {k: (v.shape, v.dtype) for k, v in model.params.items()}
+    theirs = {k: (v.shape, v.dtype) for k, v in params.items()}
+    their_class, my_class = state.get("model_class"), type(model).__name__
+    if mine != theirs or their_class not in (None, my_class):
+        why = _param_mismatch(theirs, mine, their_class, my_class)
+        raise CLIError(f"{path}: its parameters do not fit the {kind} model its settings "
+                       f"describe: {why}")
+    bad = [k for k, v in sorted(params.items()) if not np.isfinite(v).all()]
+    if bad:
+        raise CLIError(f"{path}: parameters {', '.join(bad)} hold NaN or infinite values")
+    if not isinstance(model_state, dict):
+        raise CLIError(f"{path} holds no model_state (a table, empty for a model without "
+                       f"batchnorm); it was not written by `train`")
+    attrs = vars(model)
+    for name, value in model_state.items():
+        # only what the model already holds as data: never params, methods or new attributes
+        have = attrs.get(name)
+        if name == "params" or not isinstance(have, (list, dict, np.ndarray)) \
+                or not _same_layout(have, value):
+            raise CLIError(f"{path}: its model_state sets {name!r}, which is not state a "
+                           f"{my_class} like this one holds")
+    for i, bn in enumerate(model_state.get("bn_params", []), start=1):
+        for key in ("running_mean", "running_var"):
+            v = bn.get(key)
+            if v is not None and not (isinstance(v, np.ndarray) and v.shape == mine[f"gamma{i}"][0]
+                                      and v.dtype == model.dtype and np.isfinite(v).all()
+                                      and (key == "running_mean" or (v >= 0).all())):
+                raise CLIError(f"{path}: its batchnorm {key} of layer {i} is not a finite "
+                               f"{model.dtype.__name__} vector of {mine[f'gamma{i}'][0]}")
+    model.params.update(params)
+    for name, value in model_state.items():
         setattr(model, name, value)
+    shape = (1, *kwargs["input_dim"]) if kind == "cnn" else (1, kwargs["input_dim"])
+    try:                            # e.g. batchnorm running statistics of the wrong size
+        scores = model.loss(np.zeros(shape, np.float32))
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise CLIError(f"{path}: its model does not run: {type(e).__name__}: {e}") from e
+    if np.shape(scores) != (1, kwargs["num_classes"]):
+        raise CLIError(f"{path}: its model gives scores of shape {np.shape(scores)}, not "
+                       f"(1, {kwargs['num_classes']})")
     return model, meta
 
 
@@ -319,7 +589,16 @@ def cmd_evaluate(args):
     _, _, Xte, yte, classes = load_dataset(dataset, args.data_dir, not args.no_download)
     if args.num_test:
         Xte, yte = Xte[:args.num_test], yte[:args.num_test]
-    X = normalize(to_nchw(Xte), meta["normalization"])
+    X = to_nchw(Xte)
+    norm = meta["normalization"]
+    if len(norm["mean"]) != X.shape[1]:
+        raise CLIError(f"{dataset} images have {X.shape[1]} channel(s) but the model was trained "
+                       f"on {len(norm['mean'])}; evaluate it on the dataset it was trained on")
+    if meta["model_kwargs"]["num_classes"] != len(classes):
+        raise CLIError(f"the model predicts {meta['model_kwargs']['num_classes']} classes but "
+                       f"{dataset} has {len(classes)}; evaluate it on the dataset it was "
+                       f"trained on")
+    X = normalize(X, norm)
     cnn = meta["model"] == "cnn"
     expected = meta["model_kwargs"]["input_dim"]
     expected = tuple(expected) if cnn else expected
@@ -340,13 +619,13 @@ def cmd_evaluate(args):
 
 # ----------------------------------------------------------------------------- main
 
-def build_parser():
+def build_parser(defaults=True):
     parser = argparse.ArgumentParser(
         prog="python -m deep_learning_suite",
         description="CS231n Toolkit: train and evaluate NumPy networks, check gradients.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,gradcheck}")
     p = sub.add_parser("train", help="train a network and write checkpoint, history and plots")
-    add_train_args(p)
+    add_train_args(p, defaults)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a test split")
     p.add_argument("checkpoint", help="a .npz written by `train`, or its --out folder "
@@ -367,6 +646,8 @@ def build_parser():
 def main(argv=None):
     """Entry point of ``python -m deep_learning_suite`` and the ``cs231n-toolkit`` script."""
     args = build_parser().parse_args(argv)
+    if args.command == "train":     # which flags the user typed, for --resume to check
+        args.given = set(vars(build_parser(defaults=False).parse_args(argv))) - {"command", "func"}
     from .checkpoint import CheckpointError
     from .data import CorruptDataError, DatasetNotFoundError
 
@@ -375,3 +656,6 @@ def main(argv=None):
     except (CLIError, DatasetNotFoundError, CorruptDataError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as e:      # its message says what to change
+        print(f"error: training diverged: {e}", file=sys.stderr)
+        return 1

@@ -186,3 +186,186 @@ def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "deep_learning_suite", "--help"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "train" in r.stdout and "gradcheck" in r.stdout
+
+
+# ----------------------------------------------------------------------------- audit fixes
+
+@pytest.fixture(scope="module")
+def bn_run(tmp_path_factory):
+    """A finished fc run with batchnorm (so its model_state holds running statistics)."""
+    out = tmp_path_factory.mktemp("bn")
+    assert main(["train", "--model", "fc", "--hidden-dims", "16,8", "--normalization",
+                 "batchnorm", "--epochs", "1", "--lr", "3e-3", "--out", str(out)] + SMALL) == 0
+    return out
+
+
+def _edited(src, dst, edit):
+    state = load_checkpoint(src)
+    edit(state)
+    save_checkpoint(dst, state)             # a valid checksum: only the contents are wrong
+    return dst
+
+
+def _set(*keys_value):
+    *keys, value = keys_value
+
+    def edit(state):
+        d = state
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+    return edit
+
+
+def _pop(*keys):
+    def edit(state):
+        d = state
+        for k in keys[:-1]:
+            d = d[k]
+        del d[keys[-1]]
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_pop("params", "W2"), "only in the model: W2"),
+    (_set("params", "W9", np.ones(3, np.float32)), "only in the checkpoint: W9"),
+    (_set("params", "W1", np.ones((10, 16), np.float32)), r"W1 is \(10, 16\) float32 in the "
+                                                          r"checkpoint, \(784, 16\) float32"),
+    (lambda s: s["params"].__setitem__("W1", s["params"]["W1"].astype(np.float64)), "float64"),
+    (lambda s: s["params"]["W1"].__setitem__((0, 0), np.nan), "W1 hold NaN"),
+    (_set("meta", "model", "rnn"), "'rnn' model"),
+    (_set("meta", "model", "cnn"), "bad model_kwargs for its cnn model"),
+    (_pop("meta", "model_kwargs"), "no model_kwargs"),
+    (_set("meta", "model_kwargs", "foo", 1), "unknown 'foo'"),
+    (_pop("meta", "model_kwargs", "num_classes"), "no 'num_classes'"),
+    (_set("meta", "model_kwargs", "hidden_dims", [10 ** 12]), "hidden_dims=.*must be"),
+    (_set("meta", "model_kwargs", "hidden_dims", [60000, 60000]), "more than the"),
+    (_set("meta", "model_kwargs", "hidden_dims", [-3, 8]), "hidden_dims=.*must be"),
+    (_set("meta", "model_kwargs", "input_dim", "784"), "input_dim='784' must be"),
+    (_set("meta", "model_kwargs", "normalization", "groupnorm"), "normalization='groupnorm'"),
+    (_set("meta", "dataset", "imagenet"), "trained on 'imagenet'"),
+    (_pop("meta", "normalization"), "normalization must hold"),
+    (_set("meta", "normalization", "std", [0.0]), "std >= 1e-8"),
+    (_set("meta", "normalization", "mean", [float("nan")]), "finite mean"),
+    (_set("meta", "normalization", "mean", ["a"]), "finite mean"),
+    (_set("meta", "normalization", "mean", [0.1, 0.2, 0.3]), "per input channel"),
+    (_pop("params"), "holds no parameters"),
+    (_pop("model_state"), "holds no model_state"),
+    (_set("model_state", "loss", np.ones(1)), "sets 'loss'"),
+    (_set("model_state", "params", {"W1": np.ones(1)}), "sets 'params'"),
+    (_set("model_state", "num_layers", 1), "sets 'num_layers'"),
+    (_set("model_state", "bn_params", [{"mode": "test"}]), "sets 'bn_params'"),
+    (lambda s: s["model_state"]["bn_params"][0].__setitem__("running_mean",
+                                                            np.zeros(1, np.float32)),
+     "running_mean of layer 1"),
+    (lambda s: s["model_state"]["bn_params"][1].__setitem__("running_var", -np.ones(8, np.float32)),
+     "running_var of layer 2"),
+])
+def test_evaluate_refuses_a_checkpoint_whose_contents_do_not_fit(bn_run, edit, match, tmp_path,
+                                                                 capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = _edited(bn_run / "model.npz", tmp_path / "edited.npz", edit)
+    assert main(["evaluate", str(bad), "--num-test", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}") and "Traceback" not in err
+    assert re.search(match, err), err
+
+
+def test_evaluate_still_takes_an_untouched_copy(bn_run, tmp_path, capsys):
+    same = _edited(bn_run / "model.npz", tmp_path / "same.npz", lambda s: None)
+    assert main(["evaluate", str(same), "--num-test", "50"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag, value, match", [
+    ("--lr", "nan", "finite number"), ("--lr", "inf", "finite number"),
+    ("--lr-decay", "inf", "finite number"), ("--weight-scale", "1e999", "finite number"),
+    ("--reg", "nan", "finite number"), ("--weight-decay", "inf", "finite number"),
+    ("--lr", "abc", "invalid float value"),
+    ("--seed", "-1", "between 0 and 4294967295"), ("--seed", str(2 ** 32), "between 0 and"),
+])
+def test_non_finite_floats_and_bad_seeds_are_refused_at_parse_time(flag, value, match, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and re.search(match, err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags", [["--weight-scale", "1e200"], ["--reg", "1e308"]])
+def test_diverged_training_is_a_message_and_exit_1(flags, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--model", "fc", "--hidden-dims", "16", "--epochs", "1",
+            "--out", str(tmp_path / "o")] + flags + SMALL
+    with np.errstate(all="ignore"):
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Lower the learning rate" in err
+
+
+@pytest.mark.parametrize("out, match", [("a_file", "is a file, not a folder"),
+                                        ("a_file/sub", "cannot create the folder")])
+def test_out_that_cannot_be_a_folder_is_a_clear_error(out, match, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("keep me")
+    assert main(["train", "--out", out, "--quiet"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert (tmp_path / "a_file").read_text() == "keep me"
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stopped")
+    assert main(["train", "--model", "fc", "--hidden-dims", "16", "--epochs", "1", "--lr", "2e-3",
+                 "--out", str(out)] + SMALL) == 0
+    return out / "checkpoint_epoch_1.npz"
+
+
+@pytest.mark.parametrize("flags, conflicts", [
+    (["--lr", "0.5", "--model", "cnn"], ["--model cnn but the checkpoint was trained with "
+                                         "--model fc", "--lr 0.5 but the checkpoint was trained "
+                                         "with --lr 0.002"]),
+    (["--hidden-dims", "16,8"], ["--hidden-dims 16,8 but .* with --hidden-dims 16"]),
+    (["--normalization", "batchnorm"], ["--normalization batchnorm but .* --normalization none"]),
+    (["--seed", "3"], ["--seed 3 but .* --seed 0"]),
+    (["--dataset", "mnist"], ["--dataset mnist but .* --dataset sample"]),
+    (["--weight-decay", "0.1", "--update-rule", "adamw"],
+     ["--update-rule adamw but .* --update-rule adam", "--weight-decay 0.1 but .* without "
+                                                       "--weight-decay"]),
+])
+def test_resume_refuses_flags_that_contradict_the_checkpoint(stopped_run, flags, conflicts,
+                                                              tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", str(stopped_run), "--out", str(tmp_path / "o"),
+                 "--quiet"] + flags) == 2
+    err = capsys.readouterr().err
+    for c in conflicts:
+        assert re.search(c, err), (c, err)
+    assert "drop the flag" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags", [[], ["--lr", "2e-3", "--model", "fc", "--hidden-dims", "16"],
+                                   ["--normalization", "none", "--seed", "0", "--epochs", "2"]])
+def test_resume_takes_flags_that_agree_with_the_checkpoint(stopped_run, flags, tmp_path, capsys):
+    assert main(["train", "--resume", str(stopped_run), "--out", str(tmp_path), "--quiet"]
+                + flags) == 0
+    epochs = 2 if "--epochs" in flags else 1
+    assert f"{epochs} epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_set("meta", "args", [1]), "a list, not a table"),
+    (_set("meta", "args", "model", "xyz"), "--model is 'xyz'"),
+    (_set("meta", "args", "batch_size", "64"), "--batch-size is '64'"),
+    (_set("meta", "args", "lr", float("nan")), "--lr is nan"),
+    (_set("meta", "args", "hidden_dims", 16), "--hidden-dims is 16"),
+    (_set("meta", "args", "surprise", 1), "unknown setting 'surprise'"),
+    (_pop("meta", "args", "epochs"), "no --epochs"),
+])
+def test_resume_refuses_damaged_saved_settings(stopped_run, edit, match, tmp_path, capsys,
+                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = _edited(stopped_run, tmp_path / "edited.npz", edit)
+    assert main(["train", "--resume", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}") and re.search(match, err), err
