@@ -11,6 +11,8 @@ and is dropped (and gets zero gradient), so ``input_dim=(1, 28, 28)``,
 ``(3, 31, 31)`` and even filter sizes all work.
 """
 
+import numbers
+
 import numpy as np
 
 from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
@@ -111,9 +113,16 @@ class ThreeLayerConvNet:
 
         Returns
         -------
-        scores : (N, num_classes) when y is None; otherwise ``(loss, grads)`` with
-        ``grads[k]`` shaped like ``params[k]``.
+        scores : (N, num_classes) when y is None; otherwise ``(loss, grads)``: ``loss`` a
+        NumPy scalar of the model's dtype (as ``FullyConnectedNet`` returns with a Python
+        float reg), ``grads[k]`` shaped like ``params[k]`` and of its dtype.
         """
+        reg = self.reg
+        if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not np.isfinite(reg) or reg < 0:
+            raise ValueError(f"ThreeLayerConvNet: reg must be a finite number >= 0, got {reg!r}")
+        # As a Python float, reg takes the model's dtype: a NumPy float64 reg would promote
+        # a float32 model's loss to float64 (NumPy 2 keeps NumPy scalars' precision).
+        reg = float(reg)
         X = np.asarray(X)
         if X.ndim != 4 or X.shape[1:] != self.input_dim:
             raise ValueError(
@@ -154,6 +163,6 @@ class ThreeLayerConvNet:
 
         for k in ("W1", "W2", "W3"):
             W = p[k]
-            loss += 0.5 * self.reg * np.sum(W * W)
-            grads[k] += self.reg * W
+            loss += 0.5 * reg * np.sum(W * W)
+            grads[k] += reg * W
         return loss, grads

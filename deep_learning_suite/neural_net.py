@@ -13,8 +13,12 @@ regularisation strength is an argument of ``loss`` and the penalty is
 ``reg * (sum(W1**2) + sum(W2**2))``, without the 1/2, as that notebook's numbers assume.
 """
 
+import math
+import numbers
+
 import numpy as np
 
+from ._validate import check_labels
 from .layer_utils import affine_relu_backward, affine_relu_forward
 from .layers import affine_backward, affine_forward, softmax_loss
 from .trainer import TrainingDivergedError
@@ -31,22 +35,36 @@ class TwoLayerNet:
     output_size : int, C
     std : float, weights start as ``std * N(0, 1)`` (drawn from NumPy's global stream,
         so ``np.random.seed`` reproduces them); biases at 0
+    dtype : floating dtype, default float64 (the course's); not in the course's signature.
+        The weights are drawn in float64 and then cast, so a float32 net starts from the
+        float64 net's weights rounded.
 
     Attributes
     ----------
-    params : dict, ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,), float64
+    params : dict, ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,), all of one dtype.
+        That dtype decides the precision of ``loss``, ``train`` and ``predict``: inputs are
+        cast to it, so converting the params (``{k: v.astype(np.float32) ...}``) after
+        construction works as well as passing ``dtype``.
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, dtype=np.float64):
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
         for name, n in sizes.items():
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
                 raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {n!r}")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            dtype = None
+        if dtype is None or not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"TwoLayerNet: dtype must be a floating dtype such as np.float32 or "
+                             f"np.float64, got {dtype!r}")
+        # astype(copy=False) leaves the float64 default bit-identical to the course's draws.
         self.params = {
-            "W1": std * np.random.randn(input_size, hidden_size),
-            "b1": np.zeros(hidden_size),
-            "W2": std * np.random.randn(hidden_size, output_size),
-            "b2": np.zeros(output_size),
+            "W1": (std * np.random.randn(input_size, hidden_size)).astype(dtype, copy=False),
+            "b1": np.zeros(hidden_size, dtype=dtype),
+            "W2": (std * np.random.randn(hidden_size, output_size)).astype(dtype, copy=False),
+            "b2": np.zeros(output_size, dtype=dtype),
         }
 
     def loss(self, X, y=None, reg=0.0):
@@ -54,23 +72,30 @@ class TwoLayerNet:
 
         Parameters
         ----------
-        X : ndarray, (N, D)
+        X : ndarray, (N, D), cast to the dtype of ``params`` (float64 unless changed)
         y : ndarray of int, (N,), or None
-        reg : float, the penalty is ``reg * (sum(W1**2) + sum(W2**2))``
+        reg : float >= 0, the penalty is ``reg * (sum(W1**2) + sum(W2**2))``
 
         Returns
         -------
-        scores : (N, C) when ``y`` is None; else ``(loss, grads)`` with ``grads`` keyed like ``params``
+        scores : (N, C) when ``y`` is None; else ``(loss, grads)``: ``loss`` a scalar of the
+            params' dtype, ``grads`` keyed like ``params`` and of their dtype
         """
         p = self.params
-        X = np.asarray(X, dtype=np.float64)
+        reg = _check_rate("loss", "reg", reg)
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != p["W1"].shape[0]:
             raise ValueError(f"TwoLayerNet: X must be (N, {p['W1'].shape[0]}), got shape {X.shape}")
+        # The params' dtype, not float64, so that a float32 net computes in float32; the
+        # layers refuse mixed dtypes rather than silently promoting.
+        X = X.astype(p["W1"].dtype, copy=False)
         hidden, hidden_cache = affine_relu_forward(X, p["W1"], p["b1"])
         scores, scores_cache = affine_forward(hidden, p["W2"], p["b2"])
         if y is None:
             return scores
         data_loss, dscores = softmax_loss(scores, y)
+        # reg is a Python float here, so it takes the params' dtype instead of promoting
+        # a float32 loss (np.float64(5e-6) * float32 is float64 under NumPy 2's rules).
         loss = data_loss + reg * (np.sum(p["W1"] ** 2) + np.sum(p["W2"] ** 2))
         dhidden, dW2, db2 = affine_backward(dscores, scores_cache)
         _, dW1, db1 = affine_relu_backward(dhidden, hidden_cache)
@@ -83,11 +108,11 @@ class TwoLayerNet:
 
         Parameters
         ----------
-        X, y : training data (N, D) and labels (N,)
-        X_val, y_val : validation data and labels
-        learning_rate : float, the step ``params -= learning_rate * grads``
-        learning_rate_decay : float, multiplies the learning rate after each epoch
-        reg : float, passed to ``loss``
+        X, y : training data (N, D) and integer labels (N,), N >= 1
+        X_val, y_val : validation data (M, D) and labels (M,)
+        learning_rate : float >= 0, the step ``params -= learning_rate * grads``
+        learning_rate_decay : float >= 0, multiplies the learning rate after each epoch
+        reg : float >= 0, passed to ``loss``
         num_iters : int, number of steps
         batch_size : int, samples per step, drawn with replacement
         verbose : bool, print the loss every 100 steps
@@ -98,19 +123,42 @@ class TwoLayerNet:
         -------
         stats : dict with ``loss_history`` (per step), ``train_acc_history`` (on the epoch's
             last minibatch) and ``val_acc_history`` (per epoch)
+
+        Raises
+        ------
+        ValueError
+            For a learning rate, decay or reg that is not a finite number >= 0, or data and
+            labels of different lengths, before any step changes ``params``.
+        TrainingDivergedError
+            When the loss stops being finite.
         """
+        # Checked before the loop: a NaN rate would otherwise be applied to the params
+        # (ruining them) before the divergence check sees the NaN loss one step later.
+        learning_rate = _check_rate("train", "learning_rate", learning_rate)
+        learning_rate_decay = _check_rate("train", "learning_rate_decay", learning_rate_decay)
+        reg = _check_rate("train", "reg", reg)
         if isinstance(num_iters, bool) or not isinstance(num_iters, (int, np.integer)) or num_iters < 0:
             raise ValueError(f"train: num_iters must be an integer >= 0, got {num_iters!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"train: batch_size must be a positive integer, got {batch_size!r}")
-        X = np.asarray(X)
+        D, C = self.params["W1"].shape[0], self.params["W2"].shape[1]
+        X, X_val = np.asarray(X), np.asarray(X_val)
+        for name, a in (("X", X), ("X_val", X_val)):
+            if a.ndim != 2 or a.shape[1] != D:
+                raise ValueError(f"train: {name} must be (N, {D}), got shape {a.shape}")
+        # Up front: a short y would fail as an IndexError mid-run, a long one would be
+        # silently truncated, a short y_val would fail to broadcast at the first epoch.
+        y = check_labels(y, X.shape[0], C, name="y")
+        y_val = check_labels(y_val, X_val.shape[0], C, name="y_val")
         num_train = X.shape[0]
+        if num_train == 0 and num_iters > 0:
+            raise ValueError("train: X holds no samples to draw minibatches from")
         iterations_per_epoch = max(num_train // batch_size, 1)
         rng = generator(seed)
         stats = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
         for it in range(num_iters):
             idx = rng.integers(num_train, size=batch_size)
-            X_batch, y_batch = X[idx], np.asarray(y)[idx]
+            X_batch, y_batch = X[idx], y[idx]
             loss, grads = self.loss(X_batch, y_batch, reg=reg)
             if not np.isfinite(loss):
                 raise TrainingDivergedError(f"TwoLayerNet.train: the loss is {loss} at iteration {it + 1}; "
@@ -122,10 +170,28 @@ class TwoLayerNet:
                 print(f"iteration {it} / {num_iters}: loss {loss:f}")
             if it % iterations_per_epoch == 0:
                 stats["train_acc_history"].append(float(np.mean(self.predict(X_batch) == y_batch)))
-                stats["val_acc_history"].append(float(np.mean(self.predict(X_val) == np.asarray(y_val))))
+                stats["val_acc_history"].append(float(np.mean(self.predict(X_val) == y_val)))
                 learning_rate *= learning_rate_decay
         return stats
 
     def predict(self, X):
         """Class labels (N,): the highest score of each row of X."""
         return np.argmax(self.loss(X), axis=1)
+
+
+def _check_rate(what, name, value):
+    """``value`` as a Python float, which must be finite and >= 0.
+
+    A Python float keeps the arithmetic in the params' dtype, where a NumPy float64 scalar
+    would promote float32 results; bools and strings are refused instead of failing later
+    as a UFuncTypeError.
+    """
+    number = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:               # an int too large for a float
+            pass
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ValueError(f"{what}: {name} must be a finite number >= 0, got {value!r}")
+    return number

@@ -71,12 +71,19 @@ def _batch_major(a):
 
 def _weight_grads(da, x_tm, h0, h, Wx):
     """dx (N, T, D), dWx, dWh, db from every step's pre-activation gradient ``da`` (T, N, gH),
-    each as one GEMM over all T * N rows."""
+    each as one GEMM over all T * N rows.
+
+    The reshapes name every length instead of using -1, which NumPy cannot infer for an
+    empty array: with T = 0 (or N = 0) the products are over zero rows, so dWx, dWh and db
+    come out as zeros, the correct gradients of an empty output.
+    """
     T, N, gH = da.shape
+    D, H = Wx.shape[0], h0.shape[1]
     da2 = da.reshape(T * N, gH)
-    prev_h = np.concatenate([h0[None], h[:-1]], axis=0).reshape(T * N, -1)
-    dx = _batch_major((da2 @ Wx.T).reshape(T, N, -1))
-    dWx = x_tm.reshape(T * N, -1).T @ da2
+    # The state before each step; [:T] keeps only h0 ... h[T - 2] (none when T = 0).
+    prev_h = np.concatenate([h0[None], h[:-1]], axis=0)[:T].reshape(T * N, H)
+    dx = _batch_major((da2 @ Wx.T).reshape(T, N, D))
+    dWx = x_tm.reshape(T * N, D).T @ da2
     return dx, dWx, prev_h.T @ da2, da2.sum(axis=0)
 
 
@@ -123,13 +130,15 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
     Returns
     -------
-    h : ndarray, (N, T, H), the hidden state after each timestep
+    h : ndarray, (N, T, H), the hidden state after each timestep; (N, 0, H) for T = 0,
+        whose backward gives zero gradients and ``dh0`` of zeros
     cache : for ``rnn_backward``
     """
     x, h0, Wx, Wh, b = _check_cell("rnn_forward", x, h0, Wx, Wh, b, 1, "(N, T, D)")
     x_tm = _time_major(x)
     T, N, H = x_tm.shape[0], x_tm.shape[1], h0.shape[1]
-    xw = (x_tm.reshape(T * N, -1) @ Wx + b).reshape(T, N, H)
+    # Explicit D: reshape(T * N, -1) cannot infer it when T or N is 0.
+    xw = (x_tm.reshape(T * N, x_tm.shape[2]) @ Wx + b).reshape(T, N, H)
     h = np.empty((T, N, H), dtype=x.dtype)
     prev = h0
     for t in range(T):
@@ -237,13 +246,15 @@ def lstm_forward(x, h0, Wx, Wh, b):
 
     Returns
     -------
-    h : ndarray, (N, T, H), the hidden state after each timestep (cell states are internal)
+    h : ndarray, (N, T, H), the hidden state after each timestep (cell states are internal);
+        (N, 0, H) for T = 0, whose backward gives zero gradients and ``dh0`` of zeros
     cache : for ``lstm_backward``
     """
     x, h0, Wx, Wh, b = _check_cell("lstm_forward", x, h0, Wx, Wh, b, 4, "(N, T, D)")
     x_tm = _time_major(x)
     T, N, H = x_tm.shape[0], x_tm.shape[1], h0.shape[1]
-    xw = (x_tm.reshape(T * N, -1) @ Wx + b).reshape(T, N, 4 * H)
+    # Explicit D: reshape(T * N, -1) cannot infer it when T or N is 0.
+    xw = (x_tm.reshape(T * N, x_tm.shape[2]) @ Wx + b).reshape(T, N, 4 * H)
     h = np.empty((T, N, H), dtype=x.dtype)
     c = np.zeros((T + 1, N, H), dtype=x.dtype)      # c[0] is c0, c[t + 1] step t's
     steps, prev = [], h0
@@ -354,7 +365,9 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     ----------
     x : ndarray, (N, T, V) scores
     y : ndarray of int, (N, T), with 0 <= y < V
-    mask : ndarray of bool, (N, T); True where ``x[n, t]`` counts (0/1 weights also work)
+    mask : ndarray of bool, (N, T); True where ``x[n, t]`` counts. Integers or floats that
+        are all 0 or 1 are accepted as the same; other values (0.5, NaN) are refused, since
+        a weighted or NaN mask would silently scale or poison the loss.
     verbose : bool
         Print the shape of the flattened gradient, as the course's version does.
 
@@ -372,6 +385,16 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
         if a.shape != (N, T):
             raise ValueError(f"temporal_softmax_loss: {name} must be (N, T) = {(N, T)} to match "
                              f"scores {x.shape}, got {a.shape}")
+    if mask.dtype != bool:
+        # One O(N * T) pass, small beside the O(N * T * V) softmax.
+        if mask.dtype.kind not in "iuf":
+            raise ValueError(f"temporal_softmax_loss: mask must be boolean (True where a score "
+                             f"counts) or hold only 0 and 1, got dtype {mask.dtype}")
+        binary = (mask == 0) | (mask == 1)
+        if not binary.all():
+            raise ValueError(f"temporal_softmax_loss: mask must be boolean (True where a score "
+                             f"counts) or hold only 0 and 1, got {mask[~binary][:5].tolist()}; "
+                             f"use a boolean mask such as captions != NULL")
     x2, y2, m = x.reshape(N * T, V), y.ravel(), mask.ravel().astype(x.dtype)
     rows = np.arange(N * T)
     log_probs = log_softmax(x2)

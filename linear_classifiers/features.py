@@ -113,16 +113,31 @@ def rgb_to_hsv(rgb):
 def color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
     """Histogram of the hue of an RGB image.
 
+    As in the course: the hue (in ``[0, 1)``) is scaled by ``xmax`` and binned into
+    ``nbin`` equal bins spanning ``[xmin, xmax]``. With the defaults every pixel is counted.
+    With ``xmin > 0`` the hues below ``xmin`` (reds and every grey, whose hue is 0) fall
+    outside the bins and are not counted, exactly as the course's ``np.histogram`` drops
+    them; with ``xmin < 0`` the bins below 0 stay empty.
+
     Parameters
     ----------
-    im : ndarray, (H, W, 3) RGB with values in ``[xmin, xmax]``
+    im : ndarray, (H, W, 3) RGB with finite values in ``[xmin, xmax]``
     nbin : int, number of equal-width hue bins
-    xmin, xmax : the range of the pixel values (hue is measured on ``[0, xmax]`` too)
-    normalized : bool, return the fraction of pixels per bin (sums to 1) instead of counts
+    xmin, xmax : finite numbers, the range of the pixel values and of the bins
+    normalized : bool, return the fraction of the counted pixels per bin (the course's
+        ``density * bin width``), which sums to 1, instead of counts. When no pixel is
+        counted (``xmin > 0`` and every hue below it, or an image with no pixels) the
+        fractions are undefined and all zeros are returned, not the 0 / 0 = NaN of
+        ``density=True``.
 
     Returns
     -------
     hist : ndarray, (nbin,) float64
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite pixels, which have no hue (they would be counted as hue 0).
     """
     im = _image(im, "color_histogram_hsv")
     if im.ndim != 3:
@@ -130,12 +145,26 @@ def color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
                          f"a grey image has no hue")
     if not (isinstance(nbin, (int, np.integer)) and nbin >= 1):
         raise ValueError(f"color_histogram_hsv: nbin must be a positive int, got {nbin!r}")
+    for name, v in (("xmin", xmin), ("xmax", xmax)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(v):
+            raise ValueError(f"color_histogram_hsv: {name} must be a finite number, got {v!r}")
     if not xmax > xmin:
         raise ValueError(f"color_histogram_hsv: xmax must exceed xmin, got xmin={xmin}, xmax={xmax}")
+    # rgb_to_hsv maps NaN to hue 0 (its comparisons are all False), so a NaN image would
+    # pass as a red or grey one.
+    if not np.isfinite(im).all():
+        raise ValueError(f"color_histogram_hsv: the image holds {np.count_nonzero(~np.isfinite(im))} "
+                         f"NaN or infinite values, which have no hue")
     hue = rgb_to_hsv((im - xmin) / (xmax - xmin))[..., 0] * xmax
     hist, _ = np.histogram(hue, bins=np.linspace(xmin, xmax, nbin + 1))
     hist = hist.astype(np.float64)
-    return hist / hue.size if normalized else hist
+    if not normalized:
+        return hist
+    counted = hist.sum()
+    # Divided by the pixels counted, not all pixels: the same for the defaults, where
+    # every hue lies in the bins, and the course's sum of 1 when xmin > 0 drops some.
+    return hist / counted if counted else hist
 
 
 def extract_features(imgs, feature_fns, verbose=False):

@@ -118,3 +118,25 @@ def test_rejects_bad_shapes(rng):
         ThreeLayerConvNet(input_dim=(3, 1, 1), filter_size=1)
     with pytest.raises(ValueError, match="num_filters"):
         ThreeLayerConvNet(num_filters=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reg", [0.25, np.float64(0.25), np.float32(0.25), 1, np.int64(0)])
+def test_loss_is_a_scalar_of_the_model_dtype_whatever_the_reg_type(rng, dtype, reg):
+    # A NumPy float64 reg used to make a float32 model's loss float64 (NumPy 2's promotion).
+    model = tiny_model(reg=reg, dtype=dtype)
+    X = rng.standard_normal((3, 3, 6, 6))
+    y = np.array([0, 1, 3])
+    loss, grads = model.loss(X, y)
+    assert isinstance(loss, dtype)
+    assert all(g.dtype == dtype for g in grads.values())
+    model.reg = float(reg)
+    ref, _ = model.loss(X, y)
+    assert loss == ref
+
+
+@pytest.mark.parametrize("reg", [float("nan"), -0.1, "0.1", None, True])
+def test_rejects_bad_reg(rng, reg):
+    model = tiny_model(reg=reg)
+    with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
+        model.loss(rng.standard_normal((2, 3, 6, 6)), np.array([0, 1]))

@@ -116,3 +116,36 @@ def test_backward_rejects_wrong_shape(rng):
     _, cache = dropout_forward(rng.standard_normal((3, 4)), {"mode": "train", "p": 0.5})
     with pytest.raises(ValueError, match=r"\(4, 3\).*\(3, 4\)"):
         dropout_backward(np.ones((4, 3)), cache)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+@pytest.mark.parametrize("dtype, p", [(np.float32, 1e-300), (np.float32, 1e-40), (np.float16, 1e-5),
+                                      (np.float64, 1e-310)])
+def test_rejects_a_keep_probability_whose_scale_overflows_the_dtype(rng, mode, dtype, p):
+    # float32: 1e-300 rounds to 0 and 1e-40 gives 1 / p > 3.4e38; the mask held NaN and inf.
+    x = rng.standard_normal((4, 4)).astype(dtype)
+    with pytest.raises(ValueError, match=r"too small for .* x: the kept units' scale 1 / p is not finite"):
+        dropout_forward(x, {"mode": mode, "p": p, "seed": 0})
+
+
+@pytest.mark.parametrize("dtype, p", [(np.float32, 1e-38), (np.float16, 1e-4), (np.float64, 1e-300)])
+def test_tiny_representable_keep_probability_gives_a_finite_mask(rng, dtype, p):
+    x = rng.standard_normal((4, 4)).astype(dtype)
+    _, (_, mask) = dropout_forward(x, {"mode": "train", "p": p, "seed": 0})
+    assert mask.dtype == dtype and np.all(np.isfinite(mask))
+
+
+@pytest.mark.parametrize("dout, match", [
+    (np.ones((4, 3)), r"dout shape \(4, 3\) differs from x shape \(3, 4\)"),
+    (np.ones(12), r"dout shape \(12,\) differs from x shape \(3, 4\)"),
+    (np.ones((3, 4), np.float32), r"dout is float32 but the forward's x is float64"),
+])
+def test_test_mode_backward_checks_dout_against_the_forward(rng, dout, match):
+    x = rng.standard_normal((3, 4))
+    _, cache = dropout_forward(x, {"mode": "test", "p": 0.5})
+    with pytest.raises(ValueError, match=match):
+        dropout_backward(dout, cache)
+    good = rng.standard_normal((3, 4))
+    assert dropout_backward(good, cache) is good
+    # The course's two-element test-mode cache still works: nothing to check against.
+    assert dropout_backward(dout, ({"mode": "test", "p": 0.5}, None)) is dout

@@ -119,3 +119,89 @@ def test_bad_input_and_divergence_are_reported(toy):
         net.train(X, y, X, y, num_iters=-1)
     with pytest.raises(TrainingDivergedError, match="lower learning_rate"), np.errstate(all="ignore"):
         net.train(X, y, X, y, learning_rate=1e300, num_iters=5)
+
+
+@pytest.mark.parametrize("how", ["dtype", "astype"])
+def test_float32_net_computes_in_float32(toy, how):
+    net64, X, y = toy
+    if how == "dtype":
+        state = np.random.get_state()
+        try:
+            np.random.seed(0)
+            net = TwoLayerNet(4, 10, 3, std=1e-1, dtype=np.float32)
+        finally:
+            np.random.set_state(state)
+    else:
+        net = TwoLayerNet(4, 10, 3)
+        net.params = {k: v.astype(np.float32) for k, v in net64.params.items()}
+    for k in net.params:                                   # the float64 weights, rounded
+        assert net.params[k].dtype == np.float32
+        assert np.array_equal(net.params[k], net64.params[k].astype(np.float32))
+    scores = net.loss(X)                                   # float64 X is cast to the params'
+    assert scores.dtype == np.float32
+    assert np.allclose(scores, net64.loss(X), atol=1e-5)
+    loss, grads = net.loss(X, y, reg=np.float64(0.05))     # a NumPy float64 reg must not promote
+    assert isinstance(loss, np.float32) and abs(loss - 1.30378789133) < 1e-5
+    assert all(g.dtype == np.float32 for g in grads.values())
+    stats = net.train(X, y, X, y, learning_rate=np.float64(1e-1), reg=np.float64(5e-6), num_iters=20,
+                      seed=0)
+    assert all(v.dtype == np.float32 for v in net.params.values())
+    assert stats["loss_history"][-1] < stats["loss_history"][0]
+    assert net.predict(X.astype(np.float32)).shape == (5,)
+
+
+def test_float64_default_is_unchanged(toy):
+    net, X, y = toy
+    assert all(v.dtype == np.float64 for v in net.params.values())
+    loss, _ = net.loss(X.astype(np.float32), y, reg=0.05)  # float32 X is cast up, as before
+    assert isinstance(loss, np.float64)
+    with pytest.raises(ValueError, match="dtype must be a floating dtype"):
+        TwoLayerNet(4, 10, 3, dtype=np.int64)
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "learning_rate_decay", "reg"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1e-3, np.float32("nan"), "1e-3", True, None])
+def test_train_rejects_bad_rates_before_any_step(toy, name, value):
+    net, X, y = toy
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match=rf"train: {name} must be a finite number >= 0"):
+        net.train(X, y, X, y, num_iters=3, batch_size=2, **{name: value})
+    assert all(np.array_equal(net.params[k], before[k]) for k in before)
+
+
+@pytest.mark.parametrize("value", [np.float64(1e-1), np.float32(1e-1), 1, np.int64(0)])
+def test_train_accepts_numpy_and_integer_rates(toy, value):
+    net, X, y = toy
+    stats = net.train(X, y, X, y, learning_rate=value, learning_rate_decay=value, num_iters=3, seed=0)
+    assert len(stats["loss_history"]) == 3
+    assert all(isinstance(v, float) for v in stats["loss_history"])
+
+
+@pytest.mark.parametrize("reg", [float("nan"), -0.1, "0.05"])
+def test_loss_rejects_bad_reg(toy, reg):
+    net, X, y = toy
+    with pytest.raises(ValueError, match="loss: reg must be a finite number >= 0"):
+        net.loss(X, y, reg=reg)
+
+
+@pytest.mark.parametrize("which, n, match", [
+    ("y", 3, r"y must be a 1-D array of 5 labels"),            # was an IndexError mid-run
+    ("y", 8, r"y must be a 1-D array of 5 labels"),            # was silently accepted
+    ("y_val", 2, r"y_val must be a 1-D array of 5 labels"),    # was a broadcasting error
+    ("y_val", 7, r"y_val must be a 1-D array of 5 labels"),
+])
+def test_train_rejects_labels_of_the_wrong_length(toy, which, n, match):
+    net, X, y = toy
+    labels = {"y": y, "y_val": y}
+    labels[which] = np.resize(y, n)
+    with pytest.raises(ValueError, match=match):
+        net.train(X, labels["y"], X, labels["y_val"], num_iters=3, batch_size=10, seed=0)
+
+
+def test_train_rejects_bad_data_shapes(toy):
+    net, X, y = toy
+    with pytest.raises(ValueError, match=r"train: X_val must be \(N, 4\), got shape \(5, 3\)"):
+        net.train(X, y, X[:, :3], y, num_iters=1)
+    with pytest.raises(ValueError, match="X holds no samples"):
+        net.train(X[:0], y[:0], X, y, num_iters=1)
+    assert net.train(X[:0], y[:0], X, y, num_iters=0)["loss_history"] == []

@@ -348,3 +348,44 @@ def test_backward_rejects_a_gradient_of_the_wrong_shape(rng):
     out, cache = lstm_forward(*inputs)
     with pytest.raises(ValueError, match=r"dh must have the forward output's shape \(2, 5, 4\)"):
         lstm_backward(out[:, :4], cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("N, T", [(3, 0), (0, 4), (0, 0)])
+def test_empty_sequences_give_empty_outputs_and_zero_gradients(rng, kind, N, T, dtype):
+    # T = 0 used to fail with "cannot reshape array of size 0": the output is empty, so
+    # every gradient is zero; dh0 is zero too, since no step reads h0.
+    forward, backward = (rnn_forward, rnn_backward) if kind == "rnn" else (lstm_forward, lstm_backward)
+    D, H = 3, 4
+    inputs = _cell_inputs(rng, N, D, H, 1 if kind == "rnn" else 4, T=T, dtype=dtype)
+    out, cache = forward(*inputs)
+    assert out.shape == (N, T, H) and out.dtype == dtype
+    grads = backward(np.zeros((N, T, H), dtype), cache)
+    for g, a in zip(grads, inputs):
+        assert g.shape == a.shape and g.dtype == dtype and not g.any()
+    with pytest.raises(ValueError, match="dh must have the forward output's shape"):
+        backward(np.zeros((N, T + 1, H), dtype), cache)
+
+
+@pytest.mark.parametrize("mask, match", [
+    (np.full((2, 3), np.nan), r"hold only 0 and 1, got \[nan"),
+    (np.full((2, 3), 0.5), r"hold only 0 and 1, got \[0.5"),
+    (np.array([[1, 2, 0], [0, 1, 1]]), r"got \[2\]"),
+    (np.array([[1, -1, 0], [0, 1, 1]], np.int8), r"got \[-1\]"),
+    (np.full((2, 3), "a"), r"got dtype <U1"),
+    (np.full((2, 3), None), r"got dtype object"),
+])
+def test_temporal_softmax_loss_rejects_a_mask_not_boolean_or_0_1(mask, match):
+    with pytest.raises(ValueError, match=r"mask must be boolean .*" + match):
+        temporal_softmax_loss(np.zeros((2, 3, 4)), np.zeros((2, 3), int), mask)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.float32, np.float64])
+def test_temporal_softmax_loss_takes_a_0_1_mask_as_the_boolean_one(rng, dtype):
+    x = rng.standard_normal((3, 4, 5))
+    y = rng.integers(5, size=(3, 4))
+    mask = rng.random((3, 4)) > 0.4
+    loss, dx = temporal_softmax_loss(x, y, mask)
+    loss2, dx2 = temporal_softmax_loss(x, y, mask.astype(dtype))
+    assert loss2 == loss and np.array_equal(dx2, dx)

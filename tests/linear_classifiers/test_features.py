@@ -152,3 +152,60 @@ def test_svm_on_hog_features_beats_raw_pixels():
                             s["X_test"].reshape(len(s["X_test"]), -1) / 255.0)
     assert hog_acc > 0.85
     assert hog_acc > raw_acc + 0.01
+
+
+def course_color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
+    """The course's color_histogram_hsv, verbatim but for our rgb_to_hsv (matplotlib's)."""
+    bins = np.linspace(xmin, xmax, nbin + 1)
+    hsv = rgb_to_hsv(im / xmax) * xmax
+    imhist, bin_edges = np.histogram(hsv[:, :, 0], bins=bins, density=normalized)
+    return imhist * np.diff(bin_edges)
+
+
+@pytest.mark.parametrize("nbin", [10, 7, 1])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_color_histogram_defaults_give_the_course_numbers(rng, nbin, dtype):
+    im = rng.integers(0, 256, size=(32, 32, 3)).astype(dtype)
+    im[:4] = 128                                            # some greys: hue 0
+    ours = color_histogram_hsv(im, nbin=nbin)
+    assert np.allclose(ours, course_color_histogram_hsv(im.astype(np.float64), nbin=nbin), rtol=0, atol=1e-15)
+    assert np.array_equal(ours, color_histogram_hsv(im, nbin=nbin, normalized=False) / im[..., 0].size)
+
+
+@pytest.mark.parametrize("im, kwargs", [
+    (np.full((4, 4, 3), 128.0), {"xmin": 1}),               # grey: hue 0 < xmin, nothing counted
+    (np.tile([200.0, 10.0, 10.0], (4, 4, 1)), {"xmin": 50}),  # red, hue 0
+    (np.zeros((0, 5, 3)), {}),                               # no pixels at all
+])
+def test_color_histogram_with_nothing_counted_is_zeros_not_nan(im, kwargs):
+    with np.errstate(all="raise"):
+        hist = color_histogram_hsv(im, **kwargs)
+    assert np.array_equal(hist, np.zeros(10))
+    assert np.array_equal(color_histogram_hsv(im, normalized=False, **kwargs), np.zeros(10))
+
+
+def test_color_histogram_with_xmin_sums_to_one_over_the_counted_hues(rng):
+    # As the course's density * width: the hues below xmin are dropped and the rest sum to 1.
+    im = rng.uniform(1, 255, size=(16, 16, 3))
+    im[:8] = [200, 10, 10]                                   # half the image red, hue 0 < xmin
+    hist = color_histogram_hsv(im, xmin=1)
+    counts = color_histogram_hsv(im, xmin=1, normalized=False)
+    assert counts.sum() < 16 * 16 and hist.sum() == pytest.approx(1.0)
+    assert np.allclose(hist, counts / counts.sum())
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_color_histogram_rejects_non_finite_pixels(bad, dtype):
+    im = np.full((4, 4, 3), 100.0, dtype)
+    im[1, 2, 0] = bad                                        # NaN used to count as hue 0
+    with pytest.raises(ValueError, match="holds 1 NaN or infinite values, which have no hue"):
+        color_histogram_hsv(im)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"xmax": np.nan}, "xmax must be a finite number"),
+                                           ({"xmax": np.inf}, "xmax must be a finite number"),
+                                           ({"xmin": "0"}, "xmin must be a finite number")])
+def test_color_histogram_rejects_a_bad_range(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        color_histogram_hsv(np.full((4, 4, 3), 100.0), **kwargs)
