@@ -35,6 +35,18 @@ def check_param(name, a, dtype):
     return check_float(name, a)
 
 
+def check_reg(what, reg):
+    """``reg`` as a Python float, which must be finite and >= 0.
+
+    A Python float takes the model's dtype, where a NumPy float64 reg would promote a float32
+    model's loss to float64 (NumPy 2 keeps NumPy scalars' precision).
+    """
+    if isinstance(reg, bool) or not isinstance(reg, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(reg) or reg < 0:
+        raise ValueError(f"{what}: reg must be a finite number >= 0, got {reg!r}")
+    return float(reg)
+
+
 def check_same_dtype(what, ref_name, dtype, **arrays):
     """Require each of ``arrays`` to have ``dtype``, the dtype of ``ref_name``.
 

@@ -11,10 +11,9 @@ and is dropped (and gets zero gradient), so ``input_dim=(1, 28, 28)``,
 ``(3, 31, 31)`` and even filter sizes all work.
 """
 
-import numbers
-
 import numpy as np
 
+from ._validate import check_reg
 from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from .layer_utils import affine_relu_backward, affine_relu_forward
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
@@ -117,12 +116,7 @@ class ThreeLayerConvNet:
         NumPy scalar of the model's dtype (as ``FullyConnectedNet`` returns with a Python
         float reg), ``grads[k]`` shaped like ``params[k]`` and of its dtype.
         """
-        reg = self.reg
-        if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not np.isfinite(reg) or reg < 0:
-            raise ValueError(f"ThreeLayerConvNet: reg must be a finite number >= 0, got {reg!r}")
-        # As a Python float, reg takes the model's dtype: a NumPy float64 reg would promote
-        # a float32 model's loss to float64 (NumPy 2 keeps NumPy scalars' precision).
-        reg = float(reg)
+        reg = check_reg("ThreeLayerConvNet", self.reg)
         X = np.asarray(X)
         if X.ndim != 4 or X.shape[1:] != self.input_dim:
             raise ValueError(

@@ -7,6 +7,7 @@ Architecture, for ``L = len(hidden_dims) + 1`` layers::
 
 import numpy as np
 
+from ._validate import check_reg
 from .batchnorm import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
 from .dropout import dropout_backward, dropout_forward
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
@@ -188,10 +189,11 @@ class FullyConnectedNet:
                 dh, grads[f"gamma{i}"], grads[f"beta{i}"] = layernorm_backward(dh, norm_cache)
             dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, fc_cache)
 
+        reg = check_reg(type(self).__name__, self.reg)
         for i in range(1, L + 1):
             W = self.params[f"W{i}"]
-            loss += 0.5 * self.reg * np.sum(W * W)
-            grads[f"W{i}"] += self.reg * W
+            loss += 0.5 * reg * np.sum(W * W)
+            grads[f"W{i}"] += reg * W
         return loss, grads
 
     def save(self, fname):

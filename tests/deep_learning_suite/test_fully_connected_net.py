@@ -309,3 +309,21 @@ def test_older_dropout_argument_is_the_keep_ratio(rng):
         FullyConnectedNet([H1], input_dim=D, num_classes=C, dropout=0.5, dropout_keep_ratio=0.75)
     with pytest.raises(ValueError, match="use dropout=1 for no dropout"):
         FullyConnectedNet([H1], input_dim=D, num_classes=C, dropout=0)
+
+
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+def test_numpy_scalar_reg_keeps_a_float32_loss(normalization):
+    # np.float64 reg (from np.logspace) would promote the loss of a float32 model under NumPy 2.
+    rng = np.random.default_rng(0)
+    model = FullyConnectedNet([6, 5], input_dim=4, num_classes=3, normalization=normalization,
+                              reg=np.logspace(-3, -1, 3)[1], dtype=np.float32, seed=0)
+    loss, grads = model.loss(rng.standard_normal((7, 4)).astype(np.float32), rng.integers(0, 3, 7))
+    assert loss.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+
+
+@pytest.mark.parametrize("reg", [-0.1, float("nan"), "0.1", None])
+def test_bad_reg_is_refused_when_the_loss_reads_it(reg):
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, seed=0)
+    model.reg = reg
+    with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
+        model.loss(np.ones((2, 4)), np.array([0, 1]))
