@@ -308,7 +308,10 @@ def saved_settings(path):
                        f"from a checkpoint written by `train`, or start a new run")
     # A setting newer than the checkpoint: the run had that flag's default.
     defaults = {**vars(_train_parser().parse_args([])), **DEFAULTS[saved["model"]]}
-    return {k: saved[k] if k in saved else defaults.get(k) for k in _RESUMED + ("epochs",)}
+    settings = {k: saved[k] if k in saved else defaults.get(k) for k in _RESUMED + ("epochs",)}
+    done = state.get("epoch")
+    settings["epochs_done"] = done if isinstance(done, int) and not isinstance(done, bool) else 0
+    return settings
 
 
 def _train_parser(defaults=True):
@@ -339,6 +342,10 @@ def _apply_resume(args):
         setattr(args, key, saved[key])
     if args.epochs is None:
         args.epochs = saved["epochs"]
+    if args.epochs < saved["epochs_done"]:  # the Solver would train nothing and rewrite the outputs
+        raise CLIError(f"--resume {args.resume}: --epochs {args.epochs} but the checkpoint has "
+                       f"already trained {saved['epochs_done']} epochs; --epochs is the total, so "
+                       f"give at least {saved['epochs_done']} (more extends the run)")
     if args.out is None:            # continuing a run means writing on into its own folder
         args.out = str(Path(args.resume).parent)
 
@@ -619,8 +626,16 @@ def cmd_evaluate(args):
 
 # ----------------------------------------------------------------------------- main
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets the one-line error every other mistake gets, not the usage
+    block first (subcommands' parsers are of this class too)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(defaults=True):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m deep_learning_suite",
         description="CS231n Toolkit: train and evaluate NumPy networks, check gradients.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,gradcheck}")

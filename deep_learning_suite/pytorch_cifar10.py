@@ -10,7 +10,8 @@ every one atomically (a crash or full disk mid-write leaves the previous version
 the share of its wall time the GPU spent in kernels (a low share means the host cannot launch
 work fast enough: ``--cuda-graph`` takes the host out of the step; ``--compile``, which fuses
 kernels, did not help on the H100, see below). An epoch whose training loss is not finite
-stops the run (``TrainingDivergedError``, exit status 2) before its checkpoint is written.
+stops the run (``TrainingDivergedError``, exit status 1; a usage error exits with 2)
+before its checkpoint is written.
 
 This module is the command line (flags, the per-model recipe tables, resume checks) and the
 place the reasoning below lives; the code is in five sibling modules, each importable alone:
@@ -373,9 +374,12 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args)
-    except (UsageError, TrainingDivergedError) as e:
+    except UsageError as e:
         print(f"pytorch_cifar10: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as e:      # 1, as the NumPy CLI: not a flag to fix
+        print(f"pytorch_cifar10: error: {e}", file=sys.stderr)
+        return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -17,5 +17,5 @@ def test_readme_python_block_runs(index, capsys):
     namespace = {}
     exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), namespace)
     if "solver" in namespace:        # the training example: it must actually learn
-        assert namespace["solver"].best_val_acc > 0.8
+        assert namespace["solver"].best_val_acc > 0.8     # the text says 0.833
         assert "best validation accuracy" in capsys.readouterr().out

@@ -369,3 +369,23 @@ def test_resume_refuses_damaged_saved_settings(stopped_run, edit, match, tmp_pat
     assert main(["train", "--resume", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}") and re.search(match, err), err
+
+
+def test_a_bad_flag_gets_one_line_not_the_usage_block(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--lr", "nan"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --lr: must be a finite number" in err[0]
+    assert "see python -m deep_learning_suite train --help" in err[0]
+
+
+def test_resume_refuses_fewer_epochs_than_already_trained(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "fc", "--hidden-dims", "16", "--epochs", "2", "--out", str(out)]
+                + SMALL) == 0
+    before = (out / "model.npz").read_bytes()
+    assert main(["train", "--resume", str(out / "checkpoint_epoch_2.npz"), "--epochs", "1",
+                 "--quiet"]) == 2
+    assert "already trained 2 epochs; --epochs is the total" in capsys.readouterr().err
+    assert (out / "model.npz").read_bytes() == before          # nothing rewritten

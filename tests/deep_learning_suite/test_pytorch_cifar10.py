@@ -684,7 +684,7 @@ def test_impossible_runs_fail_cleanly(capsys, tmp_path, flags, words):
 def test_a_diverging_run_stops_with_a_clear_error(capsys, tmp_path):
     argv = [a for a in TINY if a != "0.5"]
     argv.remove("--lr")
-    assert pc.main(argv + ["--lr", "1e12", "--epochs", "2", "--out", str(tmp_path)]) == 2
+    assert pc.main(argv + ["--lr", "1e12", "--epochs", "2", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "train loss is nan in epoch 1 of 2" in err and "Lower --lr (now 1e+12)" in err
     assert "no checkpoint of this run was written" in err
