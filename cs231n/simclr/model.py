@@ -7,6 +7,6 @@ notebook's ``Classifier`` (``Model().f`` then ``nn.Linear(2048, num_class)``) wo
 ``Model(feature_dim, arch="resnet18")`` gives the toolkit's lighter 512-wide encoder.
 """
 
-from deep_learning_suite.simclr import Model
+from deep_learning_suite.simclr_model import Model
 
 __all__ = ["Model"]

@@ -126,7 +126,7 @@ TORCH_COURSE_NAMES = {
         "simclr": ["CIFAR10Pair"],
     },
     "cs231n.simclr.utils": {"simclr": ["train", "train_val", "test"]},
-    "cs231n.simclr.model": {"simclr": ["Model"]},
+    "cs231n.simclr.model": {"simclr_model": ["Model"]},
     "cs231n.gaussian_diffusion": {
         "diffusion": ["GaussianDiffusion", "extract", "linear_beta_schedule", "cosine_beta_schedule",
                       "sigmoid_beta_schedule", "get_beta_schedule"],
