@@ -521,7 +521,6 @@ def test_every_file_is_fsynced_before_it_replaces_the_old_one(tmp_path, monkeypa
     assert all(n >= 1 for n in per_file.values()), per_file
 
 
-
 def test_resume_with_the_default_precision_is_accepted(capsys, tmp_path):
     # train() resolves --precision auto (fp32 on CPU) before saving; asking for the default
     # again on resume must not read as a clash, while a different explicit value still does.
