@@ -85,6 +85,17 @@ def add_bias_column(X):
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 
+def _seed(text):
+    """A seed for ``np.random.default_rng``: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive(kind):
     def parse(text):
         value = kind(text)
@@ -130,7 +141,7 @@ def build_parser():
                    help="what the models see: pixels (default), hog, or hog+color (RGB images only)")
     p.add_argument("--hog-cell-size", type=_positive(int), default=8,
                    help="HOG cell side in pixels (default 8, the course's for 32x32; 4 suits 28x28)")
-    p.add_argument("--seed", type=int, default=0, help="seeds subsampling and SGD (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seeds subsampling and SGD (default: 0)")
     p.add_argument("--skip-knn", action="store_true", help="train only the linear models")
     return p
 

@@ -128,3 +128,12 @@ def test_featurize_standardises_with_the_training_statistics(rng):
     assert np.allclose(F_train.mean(axis=0), 0, atol=1e-10)
     assert np.allclose(F_train.std(axis=0)[varying], 1)
     assert np.all(np.isfinite(F_test))
+
+
+@pytest.mark.parametrize("seed, words", [("-1", "must be >= 0, got -1"), ("1.5", "whole number >= 0")])
+def test_a_bad_seed_names_the_flag(seed, words, capsys):
+    # np.random.default_rng(-1) used to say only "expected non-negative integer"
+    with pytest.raises(SystemExit) as exc:
+        main(["--seed", seed])
+    assert exc.value.code == 2
+    assert f"argument --seed: {words}" in capsys.readouterr().err
