@@ -130,7 +130,7 @@ def test_featurize_standardises_with_the_training_statistics(rng):
     assert np.all(np.isfinite(F_test))
 
 
-@pytest.mark.parametrize("seed, words", [("-1", "must be >= 0, got -1"), ("1.5", "whole number >= 0")])
+@pytest.mark.parametrize("seed, words", [("-1", "must be >= 0, got -1"), ("1.5", "must be a whole number >= 0")])
 def test_a_bad_seed_names_the_flag(seed, words, capsys):
     # np.random.default_rng(-1) used to say only "expected non-negative integer"
     with pytest.raises(SystemExit) as exc:
