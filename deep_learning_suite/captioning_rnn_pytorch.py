@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ._validate import check_int
+from .captioning_rnn import check_vocabulary
 from .rnn_layers_pytorch import (
     affine_forward,
     lstm_forward,
@@ -88,9 +89,7 @@ class CaptioningRNN:
                  cell_type="rnn", dtype=torch.float32, device=None, seed=None):
         if cell_type not in _GATES:
             raise ValueError(f"CaptioningRNN: invalid cell_type {cell_type!r}; use 'rnn' or 'lstm'")
-        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
-            raise ValueError("CaptioningRNN: word_to_idx must be a dict of word -> index that "
-                             "holds '<NULL>', the padding token")
+        check_vocabulary("CaptioningRNN", word_to_idx)    # the NumPy model's rules
         D, W, H = (check_int("CaptioningRNN", name, n, 1) for name, n in
                    (("input_dim", input_dim), ("wordvec_dim", wordvec_dim), ("hidden_dim", hidden_dim)))
         self.cell_type = cell_type

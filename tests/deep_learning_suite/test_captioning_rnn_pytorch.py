@@ -295,3 +295,13 @@ def test_solver_refuses_data_without_training_arrays():
     with pytest.raises(ValueError, match="'train_features' is missing"):
         CaptioningSolverPytorch(model, {"train_captions": np.zeros((2, 3), int),
                                         "train_image_idxs": np.zeros(2, int)})
+
+
+@pytest.mark.parametrize("word_to_idx, message", [
+    ({"<NULL>": 5, "<START>": 1, "<END>": 2}, r"\{'<NULL>': 5\} lie outside"),
+    ({"<NULL>": "0", "<START>": 1}, "values must be integer indices"),
+    ({"<NULL>": 0, "<START>": 0, "<END>": 1}, "one index to several words"),
+])
+def test_the_vocabulary_meets_the_numpy_models_rules(word_to_idx, message):
+    with pytest.raises(ValueError, match=message):
+        CaptioningRNN(word_to_idx, input_dim=4, wordvec_dim=3, hidden_dim=5)
