@@ -53,7 +53,7 @@ def _check_point(x, h, who):
         raise ValueError(f"{who}: x has dtype {x.dtype}, so x + h would be truncated to an "
                          "integer; pass x.astype(np.float64)")
     try:
-        ok = np.ndim(h) == 0 and math.isfinite(h) and h > 0
+        ok = not isinstance(h, bool) and np.ndim(h) == 0 and math.isfinite(h) and h > 0
     except TypeError:
         ok = False
     if not ok:
@@ -66,6 +66,29 @@ def _unchanged(who, ix, old, h, x):
     fix = "a larger h" if x.dtype.itemsize >= 8 else "a larger h or x.astype(np.float64)"
     return ValueError(f"{who}: x[{where}] = {old} is unchanged by a step of h={h} in {x.dtype}, "
                       f"so its gradient would read 0; use {fix}")
+
+
+def _centred(f, x, ix, h, who, output):
+    """``output(f(x))`` with ``x[ix]`` moved to ``old + h`` and to ``old - h`` (then restored),
+    and the step between those two points as stored.
+
+    In float32 ``old + h`` rounds: at ``x = 100`` a step of 1e-5 is stored as 7.6e-6, at 200 as
+    1.5e-5, so dividing by ``2 * h`` would be off by a quarter or a half. Dividing by the step
+    actually taken (the difference of two nearby floats is exact) keeps the quotient right.
+    """
+    old = x[ix]
+    points, values = [], []
+    try:
+        for delta in (h, -h):
+            x[ix] = old + delta
+            if x[ix] == old:
+                raise _unchanged(who, ix, old, h, x)
+            points.append(x[ix])
+            values.append(output(f(x), who))
+    finally:
+        x[ix] = old
+    step = 2 * h if x.dtype.kind == "c" else float(points[0]) - float(points[1])
+    return values[0], values[1], step
 
 
 def _scalar(v, who):
@@ -125,17 +148,8 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        fxph = _scalar(f(x), who)
-        x[ix] = old - h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        fxmh = _scalar(f(x), who)
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        fxph, fxmh, step = _centred(f, x, ix, h, who, _scalar)
+        grad[ix] = (fxph - fxmh) / step
         if verbose:
             print(ix, grad[ix])
         it.iternext()
@@ -167,17 +181,8 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        pos = _output(f(x), who)
-        x[ix] = old - h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        neg = _output(f(x), who)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        pos, neg, step = _centred(f, x, ix, h, who, _output)
+        grad[ix] = np.sum((pos - neg) * df) / step
         it.iternext()
     return grad
 
@@ -225,17 +230,8 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
     errors = []
     for _ in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        fxph = _scalar(f(x), who)
-        x[ix] = old - h
-        if x[ix] == old:
-            raise _unchanged(who, ix, old, h, x)
-        fxmh = _scalar(f(x), who)
-        x[ix] = old
-        num = (fxph - fxmh) / (2 * h)
+        fxph, fxmh, step = _centred(f, x, ix, h, who, _scalar)
+        num = (fxph - fxmh) / step
         ana = analytic_grad[ix]
         err = abs(num - ana) / max(1e-12, abs(num) + abs(ana))
         errors.append(float(err))

@@ -238,3 +238,35 @@ def test_rel_error_takes_torch_tensors():
     torch = pytest.importorskip("torch")
     assert rel_error(torch.ones(3, dtype=torch.float64), np.ones((3, 1))) == 0.0
     assert np.isclose(rel_error(torch.tensor(2.0), np.array([2.0, 6.0])), 0.5)
+
+
+@pytest.mark.parametrize("value", [1.0, 100.0, 200.0, 250.0])
+def test_float32_steps_that_round_still_give_the_right_slope(value):
+    # In float32, 100 + 1e-5 is stored 7.6e-6 above 100 and 200 + 1e-5 1.5e-5 above 200:
+    # dividing by 2h instead of the step taken read slopes of 0.76 and 1.53 for a slope of 1.
+    # (f sums in float64 so that only the step's rounding is under test.)
+    x = np.full(3, value, np.float32)
+
+    def f(v):
+        return float(v.astype(np.float64).sum())
+    assert np.allclose(eval_numerical_gradient(f, x, verbose=False), 1.0, rtol=1e-6)
+    assert np.allclose(eval_numerical_gradient_array(lambda v: 2 * v.astype(np.float64), x,
+                                                     np.ones(3)), 2.0, rtol=1e-6)
+    errors = grad_check_sparse(f, x, np.ones(3, np.float32), num_checks=3, seed=0, verbose=False)
+    assert max(errors) < 1e-6
+    assert np.array_equal(x, np.full(3, value, np.float32))      # x restored
+
+
+def test_x_is_restored_when_f_raises():
+    x = np.arange(3.0)
+
+    def f(v):
+        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        eval_numerical_gradient(f, x, verbose=False)
+    assert np.array_equal(x, np.arange(3.0))
+
+
+def test_h_true_is_refused():
+    with pytest.raises(ValueError, match="h must be a positive finite number, got True"):
+        eval_numerical_gradient(lambda v: float(v.sum()), np.ones(2), h=True)
