@@ -34,6 +34,7 @@ import numpy as np
 from .trainer import TrainingDivergedError, update_rule_names
 
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
+MAX_LAYERS = 1000       # hidden layers of an fc model (trained_model checks the same)
 # Defaults per model, chosen so that `train --model cnn --dataset sample` reaches >= 85 % test
 # accuracy in well under a minute on two quiet CPU cores.
 DEFAULTS = {
@@ -135,6 +136,8 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,128, got {text!r}")
     if any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    if len(dims) > MAX_LAYERS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LAYERS} hidden layers, got {len(dims)}")
     return dims
 
 
@@ -375,6 +378,10 @@ def cmd_train(args):
     Xtr, Xval, Xte = (normalize(X, norm) for X in (Xtr, Xval, Xte))
 
     kind, kwargs = model_spec(args, Xtr.shape[1:])
+    from .trained_model import MAX_PARAMS, num_params
+    if num_params(kind, kwargs) > MAX_PARAMS:   # evaluate would refuse what this run writes
+        raise CLIError(f"this {kind} model would have {num_params(kind, kwargs):,} parameters; "
+                       f"the command line trains and evaluates at most {MAX_PARAMS:,}")
     np.random.seed(args.seed)       # models without a seed argument draw their weights here
     model = build_model(kind, kwargs)
     meta = {"model": kind, "model_kwargs": kwargs, "normalization": norm,

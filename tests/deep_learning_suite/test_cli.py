@@ -238,7 +238,7 @@ def _pop(*keys):
     (_pop("meta", "model_kwargs"), "no model_kwargs"),
     (_set("meta", "model_kwargs", "foo", 1), "unknown 'foo'"),
     (_pop("meta", "model_kwargs", "num_classes"), "no 'num_classes'"),
-    (_set("meta", "model_kwargs", "hidden_dims", [10 ** 12]), "hidden_dims=.*must be"),
+    (_set("meta", "model_kwargs", "hidden_dims", [10 ** 12]), "more than the"),
     (_set("meta", "model_kwargs", "hidden_dims", [60000, 60000]), "more than the"),
     (_set("meta", "model_kwargs", "hidden_dims", [-3, 8]), "hidden_dims=.*must be"),
     (_set("meta", "model_kwargs", "input_dim", "784"), "input_dim='784' must be"),
@@ -389,3 +389,24 @@ def test_resume_refuses_fewer_epochs_than_already_trained(tmp_path, capsys):
                  "--quiet"]) == 2
     assert "already trained 2 epochs; --epochs is the total" in capsys.readouterr().err
     assert (out / "model.npz").read_bytes() == before          # nothing rewritten
+
+
+def test_evaluate_accepts_every_model_train_writes(tmp_path, capsys):
+    # 101 hidden layers, each small: the per-list and per-size caps once refused these.
+    out = tmp_path / "deep"
+    assert main(["train", "--model", "fc", "--hidden-dims", ",".join(["8"] * 101), "--epochs", "1",
+                 "--out", str(out)] + SMALL) == 0
+    assert main(["evaluate", str(out), "--num-test", "50"]) == 0
+
+
+def test_train_refuses_more_hidden_layers_than_evaluate_loads(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--model", "fc", "--hidden-dims", ",".join(["4"] * 1001)] + SMALL)
+    assert exit_.value.code == 2
+    assert "at most 1000 hidden layers" in capsys.readouterr().err
+
+
+def test_train_refuses_more_parameters_than_evaluate_loads(tmp_path, capsys):
+    assert main(["train", "--model", "fc", "--hidden-dims", "200000,200000", "--out",
+                 str(tmp_path / "x")] + SMALL) == 2
+    assert "the command line trains and evaluates at most 100,000,000" in capsys.readouterr().err
