@@ -59,6 +59,16 @@ def test_file_gets_the_usual_permissions(tmp_path, rng):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
+def test_saving_never_touches_the_process_umask(tmp_path, rng, monkeypatch):
+    # Setting the umask to read it would race with other threads creating files: for that
+    # moment their files would be created without the user's umask.
+    def no_umask(mask):
+        raise AssertionError("atomic_write changed the umask")
+    monkeypatch.setattr(os, "umask", no_umask)
+    path = save_checkpoint(tmp_path / "p.npz", sample_state(rng))
+    assert path.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == ["p.npz"]
+
+
 def test_object_arrays_are_refused(tmp_path):
     with pytest.raises(TypeError, match="only numeric arrays"):
         save_checkpoint(tmp_path / "x.npz", {"a": np.array([{"x": 1}], dtype=object)})

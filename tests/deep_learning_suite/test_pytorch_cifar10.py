@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -478,19 +477,19 @@ def test_a_write_failing_midway_keeps_the_previous_file(tmp_path, monkeypatch, n
     run_in_process(argv)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert set(before) == set(RUN_FILES)
-    real_mkstemp, real_fdopen, doomed = tempfile.mkstemp, os.fdopen, set()
+    real_open, real_fdopen, doomed = os.open, os.fdopen, set()
 
-    def mkstemp(*a, **kw):
-        fd, tmp = real_mkstemp(*a, **kw)
-        if Path(tmp).name.startswith(f".{name}."):
+    def os_open(path, *a, **kw):        # atomic_write creates its temporary file with os.open
+        fd = real_open(path, *a, **kw)
+        if Path(path).name.startswith(f".{name}.") and Path(path).name.endswith(".tmp"):
             doomed.add(fd)
-        return fd, tmp
+        return fd
 
     def fdopen(fd, *a, **kw):
         f = real_fdopen(fd, *a, **kw)
         return DiskFull(f) if fd in doomed else f
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "open", os_open)
     monkeypatch.setattr(os, "fdopen", fdopen)
     monkeypatch.setattr(DiskFull, "failed", 0)
     # torch.save reports the failed write as a RuntimeError of its own ("unexpected pos")
