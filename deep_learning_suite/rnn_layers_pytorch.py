@@ -303,7 +303,8 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     ----------
     x : tensor, (N, T, V) scores
     y : tensor (or array) of int, (N, T), with 0 <= y < V
-    mask : tensor (or array) of bool, (N, T); True where ``x[n, t]`` counts (0/1 weights work too)
+    mask : tensor (or array) of bool, (N, T); True where ``x[n, t]`` counts (0/1 numbers work
+        too; any other value is refused)
     verbose : bool
         Print the shape of the flattened scores (the NumPy version prints its gradient's).
 
@@ -324,6 +325,13 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
         if tuple(a.shape) != (N, T):
             raise ValueError(f"{what}: {name} must be (N, T) = {(N, T)} to match scores "
                              f"{tuple(x.shape)}, got {tuple(a.shape)}")
+    if mask.dtype != torch.bool:
+        # As the NumPy version: a weight of 2, -1 or NaN would scale, flip or poison the loss.
+        binary = (mask == 0) | (mask == 1)
+        if not bool(binary.all()):
+            raise ValueError(f"{what}: mask must be boolean (True where a score counts) or hold "
+                             f"only 0 and 1, got {mask[~binary][:5].tolist()}; use a boolean "
+                             f"mask such as captions != NULL")
     x_flat = x.reshape(N * T, V)
     if verbose:
         print("x_flat: ", tuple(x_flat.shape))

@@ -345,3 +345,15 @@ def _z(*shape, dtype=torch.float64):
 def test_bad_inputs_get_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("bad", [2.0, -1.0, float("nan"), 0.5])
+def test_temporal_softmax_loss_refuses_a_mask_that_is_not_0_or_1(bad):
+    # As the NumPy layer: a -1 mask gave a negative loss, NaN a NaN one.
+    x = torch.zeros(2, 3, 4, dtype=torch.float64)
+    y = torch.zeros(2, 3, dtype=torch.long)
+    mask = torch.ones(2, 3, dtype=torch.float64)
+    mask[1, 2] = bad
+    with pytest.raises(ValueError, match="mask must be boolean .* or hold only 0 and 1"):
+        temporal_softmax_loss(x, y, mask)
+    assert float(temporal_softmax_loss(x, y, torch.ones(2, 3, dtype=torch.uint8))) > 0
