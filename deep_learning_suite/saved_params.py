@@ -91,6 +91,8 @@ def _check_params(params):
     for k, v in params.items():
         if not isinstance(k, str) or not k:
             raise TypeError(f"parameter names must be non-empty strings, got {k!r}")
+        if "\x00" in k:        # zipfile cuts member names at a NUL: it would not load back
+            raise ValueError(f"parameter name {k!r} holds a NUL character; rename it")
         if not isinstance(v, np.ndarray):
             raise TypeError(f"parameter {k!r} must be an ndarray, got {type(v).__name__}")
         if v.dtype.kind not in _NUMERIC_KINDS:
@@ -152,6 +154,25 @@ def _read_npy_header(fp, path, where):
                            f"which saved parameters never use")
 
 
+def _read_into(member, arr, chunk=1 << 24):
+    """Fill ``arr``'s bytes from ``member`` a chunk at a time; returns the bytes read.
+
+    Into the array itself (writable, as training updates parameters in place), in 16 MB
+    pieces: a single ``read`` would hold a second, temporary copy of the whole parameter.
+    """
+    if arr.size == 0:
+        return 0
+    buf = memoryview(arr.reshape(-1, order="A").view(np.uint8))
+    got = 0
+    while got < len(buf):
+        piece = member.read(min(chunk, len(buf) - got))
+        if not piece:
+            break
+        buf[got:got + len(piece)] = piece
+        got += len(piece)
+    return got
+
+
 def _read_zip(path):
     """Our format: every member ``<name>.npy``, a numeric array whose size its header states."""
     params = {}
@@ -178,12 +199,10 @@ def _read_zip(path):
                         raise SavedParamsError(
                             f"{path}: {where} claims shape {shape} of {dtype} ({nbytes} bytes) but "
                             f"holds {info.file_size - member.tell()}; the file is truncated or corrupt")
-                    data = member.read(nbytes)
-                if len(data) != nbytes:
+                    arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+                    got = _read_into(member, arr)
+                if got != nbytes:
                     raise SavedParamsError(f"{path}: {where} is truncated")
-                # bytearray: a writable array, as training updates parameters in place.
-                arr = np.frombuffer(bytearray(data), dtype=dtype)
-                arr = arr.reshape(shape, order="F" if fortran else "C")
                 params[name] = arr.astype(dtype.newbyteorder("="), copy=False)
     except SavedParamsError:
         raise

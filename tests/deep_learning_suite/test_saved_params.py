@@ -404,3 +404,22 @@ def test_the_module_reuses_the_data_modules_restricted_unpickler():
     from deep_learning_suite.data import NumpyOnlyUnpickler
 
     assert issubclass(saved_params._ParamsUnpickler, NumpyOnlyUnpickler)
+
+
+def test_a_name_with_a_nul_is_refused_before_anything_is_written(tmp_path):
+    # zipfile cuts member names at a NUL, so such a file saved fine and failed to load.
+    with pytest.raises(ValueError, match="NUL character"):
+        save_params("p.npy", {"a\x00b": np.ones(2)}, folder=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_parameters_read_in_many_chunks_come_back_exactly(tmp_path, monkeypatch, order):
+    # Read a chunk at a time into the array, so loading needs one copy of the data, not two.
+    real = saved_params._read_into
+    monkeypatch.setattr(saved_params, "_read_into", lambda m, a: real(m, a, chunk=7))
+    W = np.asarray(np.random.default_rng(0).standard_normal((13, 11)), order=order)
+    save_params("p.npy", {"W": W, "b": np.arange(5.0)}, folder=tmp_path)
+    loaded = load_params("p.npy", folder=tmp_path)
+    assert np.array_equal(loaded["W"], W) and np.array_equal(loaded["b"], np.arange(5.0))
+    assert loaded["W"].flags.writeable
