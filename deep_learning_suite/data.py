@@ -265,16 +265,37 @@ def load_CIFAR10(root, dtype=np.float64):
     -------
     Xtr : (50000, 32, 32, 3);  Ytr : int64 (50000,);  Xte : (10000, 32, 32, 3);  Yte : (10000,)
     """
+    Xtr, Ytr = load_CIFAR10_split(root, train=True, dtype=dtype)
+    Xte, Yte = load_CIFAR10_split(root, train=False, dtype=dtype)
+    return Xtr, Ytr, Xte, Yte
+
+
+def load_CIFAR10_split(root, train=True, dtype=np.float64):
+    """One half of CIFAR-10, reading only its batch files (``data_batch_1..5`` or ``test_batch``).
+
+    Parameters
+    ----------
+    root : str or Path
+        The ``cifar-10-batches-py`` folder itself; it must be complete.
+    train : bool
+        The 50000 training images, or (False) the 10000 test images.
+    dtype : numpy dtype
+        dtype of the returned images; ``np.uint8`` gives the raw bytes.
+
+    Returns
+    -------
+    X : (N, 32, 32, 3);  y : int64 (N,)
+    """
     root = Path(root)
     missing = [b for b in CIFAR10_BATCHES if not (root / b).is_file()]
     if missing:
         raise DatasetNotFoundError(
             f"{root} is not a complete {CIFAR10_FOLDER} folder: {missing} missing; it must hold "
             f"data_batch_1..5 and test_batch")
-    xs, ys = zip(*(load_CIFAR_batch(root / b) for b in CIFAR10_BATCHES[:5]))
-    Xte, Yte = load_CIFAR_batch(root / "test_batch")
-    Xtr, Ytr = np.concatenate(xs), np.concatenate(ys)
-    return Xtr.astype(dtype, copy=False), Ytr, Xte.astype(dtype, copy=False), Yte
+    names = CIFAR10_BATCHES[:5] if train else ("test_batch",)
+    xs, ys = zip(*(load_CIFAR_batch(root / b) for b in names))
+    X, y = (xs[0], ys[0]) if len(xs) == 1 else (np.concatenate(xs), np.concatenate(ys))
+    return X.astype(dtype, copy=False), y
 
 
 def _is_cifar_dir(p):

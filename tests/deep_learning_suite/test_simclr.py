@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -710,3 +711,15 @@ def test_knn_monitor_refuses_test_labels_out_of_range(labels, c):
     test = [(torch.randn(2, 4), torch.tensor(labels))]
     with pytest.raises(ValueError, match=rf"test labels must be in 0\.\.{c - 1}.*batch 1"):
         simclr.test(_Projector(), bank, test, 1, 1, c=c, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("train, files", [(True, [f"data_batch_{i}" for i in range(1, 6)]),
+                                          (False, ["test_batch"])])
+def test_cifar10_pair_reads_only_the_half_it_holds(tmp_path, monkeypatch, train, files):
+    # The notebook builds three datasets; each used to read all six batch files.
+    from deep_learning_suite import data
+    write_cifar(tmp_path / "cifar-10-batches-py", n=4)
+    read, real = [], data.load_CIFAR_batch
+    monkeypatch.setattr(data, "load_CIFAR_batch", lambda f: read.append(Path(f).name) or real(f))
+    ds = simclr.CIFAR10Pair(root=tmp_path, train=train)
+    assert read == files and len(ds) == 4 * len(files)
