@@ -23,6 +23,7 @@ import torch
 from ._validate import check_int
 from .captioning_rnn import check_vocabulary
 from .rnn_layers_pytorch import (
+    _index_tensor,
     affine_forward,
     lstm_forward,
     lstm_step_forward,
@@ -139,16 +140,8 @@ class CaptioningRNN:
         if captions.dim() != 2 or captions.shape[0] != N or captions.shape[1] < 2:
             raise ValueError(f"{what}: captions must be (N, T) with N = {N} (one per feature row) "
                              f"and T >= 2, got shape {tuple(captions.shape)}")
-        if captions.dtype.is_floating_point or captions.dtype.is_complex or captions.dtype == torch.bool:
-            raise ValueError(f"{what}: captions must hold integer word indices, got dtype "
-                             f"{captions.dtype}; convert with captions.long()")
-        V = len(self.word_to_idx)
-        captions = captions.to(device=self.params["W_proj"].device, dtype=torch.long)
-        bad = captions[(captions < 0) | (captions >= V)]
-        if bad.numel():
-            raise ValueError(f"{what}: captions holds indices out of range: {bad[:5].tolist()} "
-                             f"(expected 0 <= index < {V}, the vocabulary size)")
-        return captions
+        return _index_tensor(what, "captions", captions, len(self.word_to_idx),
+                             self.params["W_proj"].device)
 
     def loss(self, features, captions):
         """Training loss for images ``features`` and their ``captions``.
