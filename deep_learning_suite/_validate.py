@@ -35,16 +35,30 @@ def check_param(name, a, dtype):
     return check_float(name, a)
 
 
-def check_reg(what, reg):
-    """``reg`` as a Python float, which must be finite and >= 0.
+def check_real(what, name, value, low=-np.inf, high=np.inf):
+    """``value`` as a Python float, which must be finite and in ``[low, high]``.
 
-    A Python float takes the model's dtype, where a NumPy float64 reg would promote a float32
-    model's loss to float64 (NumPy 2 keeps NumPy scalars' precision).
+    Hyperparameters (learning rates, reg, eps, momentum) go through here. A Python float
+    takes the dtype of the arrays it scales, where an ``np.float64`` (from ``np.logspace``, say)
+    would promote float32 weights or outputs to float64 under NumPy 2; a string such as "1e-3"
+    from a config file, a bool or None is refused rather than failing later in a ufunc.
     """
-    if isinstance(reg, bool) or not isinstance(reg, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"{what}: reg must be a finite number >= 0, got {reg!r}")
-    return float(reg)
+    number = None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        try:
+            number = float(value)
+        except OverflowError:               # an int too large for a float
+            pass
+    if number is None or not (np.isfinite(number) and low <= number <= high):
+        where = "" if (low, high) == (-np.inf, np.inf) else \
+            f" >= {low:g}" if high == np.inf else f" in [{low:g}, {high:g}]"
+        raise ValueError(f"{what}: {name} must be a finite number{where}, got {value!r}")
+    return number
+
+
+def check_reg(what, reg):
+    """``reg`` as a Python float, finite and >= 0 (see ``check_real``)."""
+    return check_real(what, "reg", reg, 0.0)
 
 
 def check_same_dtype(what, ref_name, dtype, **arrays):

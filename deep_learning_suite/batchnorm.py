@@ -14,7 +14,7 @@ gradient used by ``batchnorm_backward_alt`` is in ``deep_learning_suite/README.m
 
 import numpy as np
 
-from ._validate import check_float, check_mode, check_ndim, check_param, check_same_dtype
+from ._validate import check_float, check_mode, check_ndim, check_param, check_real, check_same_dtype
 
 
 def _check_scale_shift(what, gamma, beta, shape, x):
@@ -37,23 +37,10 @@ def _check_dout(what, dout, shape, dtype):
     check_same_dtype(what, "the forward's x", dtype, dout=dout)
 
 
-def _setting(what, param, key, default, low, high=None):
-    """``param[key]`` as a Python float in [low, high].
-
-    A Python float keeps a float32 batch float32, where an ``np.float64`` eps or momentum
-    would promote the output (NumPy 2); a negative eps would make ``sqrt(var + eps)`` NaN.
-    """
-    value = (param or {}).get(key, default)
-    try:
-        if isinstance(value, (str, bytes)):
-            raise TypeError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: {key} must be a real number, got {value!r}") from None
-    if not (low <= number <= (np.inf if high is None else high)) or not np.isfinite(number):
-        where = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{what}: {key} must be finite and {where}, got {value!r}")
-    return number
+def _setting(what, param, key, default, low, high=np.inf):
+    """``param[key]`` as a Python float in [low, high] (``check_real``): an ``np.float64`` eps or
+    momentum would promote a float32 batch, a negative eps make ``sqrt(var + eps)`` NaN."""
+    return check_real(what, key, (param or {}).get(key, default), low, high)
 
 
 def _normalized_backward(dxhat, xhat, inv_std, axis):

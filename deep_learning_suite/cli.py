@@ -254,8 +254,8 @@ _RESUMED = ("model", "dataset", "batch_size", "update_rule", "lr", "lr_decay", "
             "num_filters", "filter_size", "hidden_dim", "seed", "num_train", "num_val")
 
 
-def _is_count(v, most=None):
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0 and (most is None or v <= most)
+def _is_count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
 def _is_real(v):

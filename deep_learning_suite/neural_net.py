@@ -13,12 +13,9 @@ regularisation strength is an argument of ``loss`` and the penalty is
 ``reg * (sum(W1**2) + sum(W2**2))``, without the 1/2, as that notebook's numbers assume.
 """
 
-import math
-import numbers
-
 import numpy as np
 
-from ._validate import check_labels
+from ._validate import check_labels, check_real, check_reg
 from .layer_utils import affine_relu_backward, affine_relu_forward
 from .layers import affine_backward, affine_forward, softmax_loss
 from .trainer import TrainingDivergedError
@@ -82,7 +79,7 @@ class TwoLayerNet:
             params' dtype, ``grads`` keyed like ``params`` and of their dtype
         """
         p = self.params
-        reg = _check_rate("loss", "reg", reg)
+        reg = check_reg("loss", reg)
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != p["W1"].shape[0]:
             raise ValueError(f"TwoLayerNet: X must be (N, {p['W1'].shape[0]}), got shape {X.shape}")
@@ -134,9 +131,9 @@ class TwoLayerNet:
         """
         # Checked before the loop: a NaN rate would otherwise be applied to the params
         # (ruining them) before the divergence check sees the NaN loss one step later.
-        learning_rate = _check_rate("train", "learning_rate", learning_rate)
-        learning_rate_decay = _check_rate("train", "learning_rate_decay", learning_rate_decay)
-        reg = _check_rate("train", "reg", reg)
+        learning_rate = check_real("train", "learning_rate", learning_rate, 0.0)
+        learning_rate_decay = check_real("train", "learning_rate_decay", learning_rate_decay, 0.0)
+        reg = check_reg("train", reg)
         if isinstance(num_iters, bool) or not isinstance(num_iters, (int, np.integer)) or num_iters < 0:
             raise ValueError(f"train: num_iters must be an integer >= 0, got {num_iters!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -177,21 +174,3 @@ class TwoLayerNet:
     def predict(self, X):
         """Class labels (N,): the highest score of each row of X."""
         return np.argmax(self.loss(X), axis=1)
-
-
-def _check_rate(what, name, value):
-    """``value`` as a Python float, which must be finite and >= 0.
-
-    A Python float keeps the arithmetic in the params' dtype, where a NumPy float64 scalar
-    would promote float32 results; bools and strings are refused instead of failing later
-    as a UFuncTypeError.
-    """
-    number = None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:               # an int too large for a float
-            pass
-    if number is None or not math.isfinite(number) or number < 0:
-        raise ValueError(f"{what}: {name} must be a finite number >= 0, got {value!r}")
-    return number

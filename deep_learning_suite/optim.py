@@ -17,7 +17,7 @@ hyperparameters takes the same steps (the tests check this).
 
 import numpy as np
 
-from ._validate import check_float, check_same_dtype
+from ._validate import check_float, check_real, check_same_dtype
 
 
 def _start(name, w, dw, config):
@@ -34,22 +34,9 @@ def _start(name, w, dw, config):
 
 
 def _hyper(name, config, key, default):
-    """``config[key]`` (``default`` at first) as a Python float.
-
-    A NumPy scalar such as ``np.logspace(-4, -2, 5)[0]`` is an ``np.float64``, and under
-    NumPy 2 ``np.float64 * float32 array`` is float64: one step would silently turn float32
-    weights into float64. A Python float takes the array's dtype.
-    """
-    value = config.setdefault(key, default)
-    try:
-        if isinstance(value, (str, bytes)):     # "1e-3" from a config file is a bug to surface
-            raise TypeError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: config['{key}'] must be a real number, got {value!r}") from None
-    if not np.isfinite(number):
-        raise ValueError(f"{name}: config['{key}'] is {number}; it must be finite")
-    return number
+    """``config[key]`` (``default`` at first) as a Python float: an ``np.float64`` learning rate
+    (``np.logspace(-4, -2, 5)[0]``) would turn float32 weights into float64 (NumPy 2)."""
+    return check_real(name, f"config['{key}']", config.setdefault(key, default))
 
 
 def _state(config, key, w):

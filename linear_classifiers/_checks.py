@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from deep_learning_suite._validate import check_float, check_labels, check_ndim
+from deep_learning_suite._validate import check_reg as _check_reg
 
 
 def check_loss_inputs(W, X, y, reg, what):
@@ -42,9 +43,8 @@ def check_loss_inputs(W, X, y, reg, what):
 
 
 def check_reg(reg, what):
-    """``reg`` must be a finite real number >= 0."""
-    if not isinstance(reg, numbers.Real) or not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"{what}: reg must be a finite number >= 0, got {reg!r}")
+    """``reg`` must be a finite real number >= 0 (the package's one check, argument order kept)."""
+    _check_reg(what, reg)
 
 
 def check_features(name, X, num_features=None):
