@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from .imagenet import SQUEEZENET_MEAN, SQUEEZENET_STD, _pil
-from .simclr import check_finite_loss
+from .trainer import check_finite_loss
 
 _CLIP_MISSING = ("OpenAI CLIP is not installed: pip install git+https://github.com/openai/CLIP.git "
                  "(or openai-clip), or set deep_learning_suite.clip_dino.clip to an object whose "

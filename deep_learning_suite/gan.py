@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .simclr import check_finite_loss
+from .trainer import check_finite_loss
 
 NOISE_DIM = 96
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from deep_learning_suite.data import CIFAR10_CLASSES, find_cifar10_dir, load_CIFAR10_split
 from deep_learning_suite.simclr_model import (ARCHS, RESNET50_LAYERS, RESNET50_WIDTHS,  # noqa: F401
                                               Bottleneck, Model, resnet50_encoder)
-from deep_learning_suite.trainer import TrainingDivergedError
+from deep_learning_suite.trainer import check_finite_loss
 
 _EPS = 1e-12  # norm floor, as in F.normalize: a zero vector gets similarity 0, not NaN
 
@@ -243,29 +243,6 @@ class CIFAR10Pair(torch.utils.data.Dataset):
 
 
 # --------------------------------------------------------------------------- loops
-
-def check_finite_loss(loss, what, where, advice):
-    """Raise :class:`TrainingDivergedError` when ``loss`` is NaN or infinite.
-
-    The training loops call this between computing a loss and stepping, so that one bad
-    batch cannot write NaN into the parameters (after that, every later loss is NaN too).
-    The loops call ``loss.item()`` for their logs anyway, so the check adds no device sync.
-
-    Parameters
-    ----------
-    loss : 0-dim tensor
-    what : str, the loss's name in the message, e.g. ``"contrastive loss"``
-    where : str, where it happened, e.g. ``"in epoch 2 of 10 at batch 5"``
-    advice : str, what to try
-
-    Raises
-    ------
-    TrainingDivergedError
-        With the message ``"{what} is {value} {where}; {advice}"``.
-    """
-    if not torch.isfinite(loss):
-        raise TrainingDivergedError(f"{what} is {loss.item()} {where}; {advice}")
-
 
 def _first_and_target(batch):
     # Loaders give (x, target) or CIFAR10Pair's (x_i, x_j, target): keep the first view.

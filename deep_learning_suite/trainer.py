@@ -21,6 +21,7 @@ loss stops being finite.
 
 import copy
 import glob
+import math
 import os
 import re
 import time
@@ -101,6 +102,30 @@ def _param_mismatch(theirs, mine, their_class, my_class):
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; the model holds the best parameters seen so far."""
+
+
+def check_finite_loss(loss, what, where, advice):
+    """Raise :class:`TrainingDivergedError` when ``loss`` is NaN or infinite.
+
+    The training loops call this between computing a loss and stepping, so that one bad
+    batch cannot write NaN into the parameters (after that, every later loss is NaN too).
+    The loops call ``loss.item()`` for their logs anyway, so the check adds no device sync.
+
+    Parameters
+    ----------
+    loss : a 0-dim tensor, a NumPy scalar or a float
+    what : str, the loss's name in the message, e.g. ``"contrastive loss"``
+    where : str, where it happened, e.g. ``"in epoch 2 of 10 at batch 5"``
+    advice : str, what to try
+
+    Raises
+    ------
+    TrainingDivergedError
+        With the message ``"{what} is {value} {where}; {advice}"``.
+    """
+    value = float(loss)
+    if not math.isfinite(value):
+        raise TrainingDivergedError(f"{what} is {value} {where}; {advice}")
 
 
 class Solver:
