@@ -13,7 +13,9 @@ rounded. The random choices are made in the same order and from the same distrib
 Randomness comes from a ``torch.Generator`` owned by :class:`Compose`, so two pipelines built
 with the same seed give the same views for the same sequence of calls, and nothing touches
 the global RNGs. A DataLoader with worker processes copies the pipeline into each worker in
-the same state; call :meth:`Compose.reseed` from a ``worker_init_fn`` to decorrelate them.
+the parent's state, afresh each epoch; so that workers and epochs do not replay one another's
+views, a pipeline running in a worker reseeds itself from the worker's seed (see
+:class:`Compose`).
 """
 
 import math
@@ -244,11 +246,19 @@ class Compose:
     """Apply ``transforms`` in order, passing each this pipeline's generator.
 
     ``seed=None`` seeds the generator from fresh OS entropy.
+
+    In a DataLoader worker process, the first call (and the first after the worker's seed
+    changes) reseeds the generator from the worker's seed mixed with this pipeline's seed.
+    The worker's seed differs per worker and per epoch (DataLoader draws a base seed each
+    epoch, from its ``generator`` or torch's global RNG), so workers and epochs get fresh
+    views, reproducible when both that and the pipeline's seed are fixed. With
+    ``num_workers=0`` nothing is reseeded: the one generator runs on across epochs.
     """
 
     def __init__(self, transforms, seed=None):
         self.transforms = list(transforms)
         self.generator = torch.Generator()
+        self._worker_seed = None     # the worker seed last mixed in; None in the main process
         self.reseed(seed)
 
     def reseed(self, seed=None):
@@ -256,8 +266,19 @@ class Compose:
             self.generator.seed()
         else:
             self.generator.manual_seed(int(seed))
+        self._seed = self.generator.initial_seed()
+
+    def _reseed_for_worker(self):
+        # Each worker unpickles the parent's pipeline, generator state included, so without
+        # this every worker, every epoch, would draw the parent's next views.
+        info = torch.utils.data.get_worker_info()
+        if info is not None and info.seed != self._worker_seed:
+            self._worker_seed = info.seed
+            mixed = np.random.SeedSequence([info.seed, self._seed]).generate_state(1, np.uint64)[0]
+            self.generator.manual_seed(int(mixed))
 
     def __call__(self, img):
+        self._reseed_for_worker()
         x = img
         for t in self.transforms:
             x = t(x, self.generator)

@@ -308,6 +308,27 @@ def test_cifar10_pair_gives_two_views_of_one_image(rng):
     assert raw[0] is data[1] or np.array_equal(raw[0], data[1])
 
 
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_loader_draws_fresh_views_in_every_worker_and_epoch(rng, num_workers):
+    # Eight copies of one image: any two equal views mean a repeated random draw. Worker
+    # processes get copies of the pipeline in one state, and each epoch copies the parent's
+    # again; the views must still all differ, and be reproducible under fixed seeds.
+    data = np.stack([_image(rng)] * 8)
+
+    def two_epochs(seed):
+        ds = simclr.CIFAR10Pair(data, list(range(8)), aug.compute_train_transform(seed=seed))
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=num_workers,
+                                             generator=torch.Generator().manual_seed(0))
+        return torch.stack([torch.cat([torch.cat(b[:2]) for b in loader]) for _ in range(2)])
+
+    views = two_epochs(5)
+    assert views.shape == (2, 16, 3, 32, 32)
+    assert torch.unique(views.flatten(2).flatten(0, 1), dim=0).shape[0] == 32
+    assert torch.equal(two_epochs(5), views)
+    other = two_epochs(6)          # the pipeline's seed still matters inside workers
+    assert not any(torch.equal(a, b) for a in other.flatten(0, 1) for b in views.flatten(0, 1))
+
+
 def test_cifar10_pair_wraps_a_dataset_of_pairs(rng):
     items = [(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), i) for i in range(3)]
     ds = simclr.CIFAR10Pair(items, transform=aug.compute_test_transform())
