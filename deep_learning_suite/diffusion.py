@@ -312,6 +312,9 @@ class GaussianDiffusion(nn.Module):
     def sample(self, batch_size=16, return_all_timesteps=False, model_kwargs=None):
         """Images drawn by walking back all ``num_timesteps`` steps from N(0, I).
 
+        As in the course, the model is not switched to eval mode: call ``model.eval()`` first,
+        or the Unet's dropout stays on while sampling.
+
         Returns
         -------
         (batch_size, C, S, S) tensor in [0, 1], or (batch_size, T + 1, C, S, S) with every
@@ -371,6 +374,7 @@ class GaussianDiffusion(nn.Module):
                     model_kwargs=None):
         """Images drawn in ``sampling_steps`` DDIM steps, evenly spaced over the T steps the model
         was trained with: far fewer network calls than ``sample``, from the same trained model.
+        Like ``sample``, it leaves the model in the mode it is in (call ``model.eval()`` first).
 
         Returns
         -------

@@ -211,6 +211,19 @@ def test_sample_shapes_and_range(all_steps):
     torch.testing.assert_close(final, torch.full_like(final, 0.65))   # (0.3 + 1) / 2
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_sampling_leaves_the_models_mode_alone(training):
+    # As in the course: sample and ddim_sample run the model in the mode it is in, so
+    # model.eval() before sampling is the caller's call (it turns the Unet's dropout off).
+    modes = []
+    model = Recorder(lambda x, t: (modes.append(model.training), torch.zeros_like(x))[1])
+    model.train(training)
+    d = diffusion(model, T=4)
+    d.sample(batch_size=1)
+    d.ddim_sample(batch_size=1, sampling_steps=2)
+    assert modes == [training] * 6 and model.training is training
+
+
 def test_training_a_small_unet_lowers_the_loss():
     torch.manual_seed(0)
     target = torch.zeros(8, 3, 8, 8)

@@ -1,4 +1,6 @@
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,12 @@ def test_a_float64_batch_for_a_float32_unet_is_refused_by_the_diffusion_loss():
     d = GaussianDiffusion(unet(), image_size=4, timesteps=10)
     with pytest.raises(ValueError, match=r"x_start is torch.float64 but the model's parameters are torch.float32"):
         d.p_losses(torch.rand(2, 3, 4, 4, dtype=torch.float64))
+
+
+def test_the_declared_torch_floor_has_the_autocast_query_the_dtype_checks_use():
+    # Unet._check and GaussianDiffusion._check_model_dtype call torch.is_autocast_enabled(device_type),
+    # which torch 2.4 added (before it the function took no argument); CPU fused SGD, which the
+    # CIFAR-10 trainer uses, is also 2.4's. pyproject.toml must not promise older versions.
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    floors = re.findall(r'"torch>=([0-9.]+)"', text)
+    assert floors and all(tuple(int(v) for v in f.split(".")[:2]) >= (2, 4) for f in floors), floors
