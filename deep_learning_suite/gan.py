@@ -111,7 +111,24 @@ def generator(noise_dim=NOISE_DIM, seed=None):
 
 def bce_loss(input, target):
     """Mean binary cross-entropy of logits ``input`` against 0/1 ``target``, computed stably
-    as ``max(s, 0) - s * y + log(1 + exp(-|s|))``."""
+    as ``max(s, 0) - s * y + log(1 + exp(-|s|))``.
+
+    Parameters
+    ----------
+    input : tensor of logits, e.g. a discriminator's (N, 1) scores
+    target : float tensor of 0/1 labels, one per score, in any shape: (N,) or (N, 1)
+
+    ``input`` is reshaped to ``target``'s shape, so the course's calls with (N, 1) scores and
+    ``torch.ones(N)`` labels work (the course's helper squeezes ``input``, which for N = 1
+    would leave a 0-d tensor). Returns a 0-d tensor, the mean over the N terms.
+    """
+    if input.shape != target.shape:
+        if input.numel() != target.numel():
+            raise ValueError(
+                f"bce_loss: input has {input.numel()} scores (shape {tuple(input.shape)}) but "
+                f"target has {target.numel()} labels (shape {tuple(target.shape)}); pass one "
+                f"label per score, e.g. torch.ones_like(input)")
+        input = input.reshape(target.shape)
     return F.binary_cross_entropy_with_logits(input, target)
 
 
@@ -183,7 +200,8 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
     show_every : int
         Every this many iterations, print the losses and keep 16 generated images.
     device : torch.device, optional
-        Where to compute (default: where D's parameters are).
+        Where to compute (default: where D's parameters are). The images and the noise are
+        cast to the dtype of D's parameters (float32 unless the models were converted).
     history : list, optional
         When given, ``(iteration, d_loss, g_loss)`` is appended to it at every iteration.
 
@@ -201,6 +219,7 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
         (or the loader is empty), so nothing would be trained.
     """
     device = device or next(D.parameters()).device
+    dtype = next(D.parameters()).dtype
     images, it = [], 0
     if history is None:
         history = []
@@ -215,15 +234,15 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
             used += 1
             where = f"at iteration {it} (epoch {epoch + 1} of {num_epochs})"
             D_solver.zero_grad()
-            real = preprocess_img(x.to(device, torch.float32))
-            fake = G(sample_noise(batch_size, noise_size).to(device)).detach()
+            real = preprocess_img(x.to(device, dtype))
+            fake = G(sample_noise(batch_size, noise_size).to(device, dtype)).detach()
             d_error = discriminator_loss(D(real), D(fake.view(batch_size, 1, 28, 28)))
             check_finite_loss(d_error, "the discriminator loss", where, advice)
             d_error.backward()
             D_solver.step()
 
             G_solver.zero_grad()
-            fake = G(sample_noise(batch_size, noise_size).to(device))
+            fake = G(sample_noise(batch_size, noise_size).to(device, dtype))
             g_error = generator_loss(D(fake.view(batch_size, 1, 28, 28)))
             check_finite_loss(g_error, "the generator loss", where, advice)
             g_error.backward()

@@ -183,3 +183,38 @@ def test_run_a_gan_refuses_a_loader_whose_batches_are_all_skipped(sizes, batch_s
     with pytest.raises(ValueError, match="yielded no batches"):
         gan.run_a_gan(D, G, gan.get_optimizer(D), gan.get_optimizer(G), gan.discriminator_loss,
                       gan.generator_loss, [], batch_size=batch_size, verbose=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_run_a_gan_computes_in_the_models_dtype(dtype):
+    # The loader's float32 images and the noise follow the networks' dtype, as the device does.
+    torch.manual_seed(0)
+    D, G = gan.discriminator().to(dtype), gan.generator().to(dtype)
+    loader = [(torch.rand(4, 1, 28, 28), None)] * 2
+    history = []
+    images = gan.run_a_gan(D, G, gan.get_optimizer(D), gan.get_optimizer(G), gan.discriminator_loss,
+                           gan.generator_loss, loader, show_every=1, batch_size=4, num_epochs=1,
+                           verbose=False, history=history)
+    assert len(history) == 2 and all(np.isfinite(d) and np.isfinite(g) for _, d, g in history)
+    assert images[0].dtype == {torch.float32: np.float32, torch.float64: np.float64}[dtype]
+    assert all(p.dtype == dtype for p in [*D.parameters(), *G.parameters()])
+
+
+@pytest.mark.parametrize("logits_shape, target_shape", [
+    ((4, 1), (4,)),          # the course's call: D's (N, 1) scores against torch.ones(N)
+    ((1, 1), (1,)),          # N = 1, where the course's squeeze() would leave a 0-d tensor
+    ((4,), (4, 1)),
+    ((4, 1), (4, 1)),
+])
+def test_bce_loss_takes_scores_and_targets_of_one_size_in_any_shape(rng, logits_shape, target_shape):
+    s = torch.tensor(rng.standard_normal(logits_shape))
+    y = torch.tensor(rng.integers(0, 2, target_shape), dtype=s.dtype)
+    flat_s, flat_y = s.reshape(-1), y.reshape(-1)
+    want = (flat_s.clamp(min=0) - flat_s * flat_y + torch.log1p(torch.exp(-flat_s.abs()))).mean()
+    assert torch.isclose(gan.bce_loss(s, y), want)
+
+
+def test_bce_loss_refuses_scores_and_targets_of_different_sizes():
+    with pytest.raises(ValueError, match=r"bce_loss: input has 4 scores \(shape \(4, 1\)\) but target "
+                                         r"has 3 labels \(shape \(3,\)\)"):
+        gan.bce_loss(torch.zeros(4, 1), torch.ones(3))
