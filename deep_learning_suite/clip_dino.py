@@ -41,8 +41,10 @@ except ImportError:
 FRAME_SIZE = 480
 GRID = 60
 
-# Drawn once from a private generator, so the colours never depend on (or move) the global RNG.
-SEGMENTATION_COLORS = np.random.default_rng(42).integers(0, 256, size=(10, 3), dtype=np.uint8)
+# The course's colours (np.random.seed(42); np.random.randint(0, 256, (10, 3), dtype=np.uint8)),
+# drawn once from a private RandomState seeded the same way, so they never depend on (or move)
+# the global RNG.
+SEGMENTATION_COLORS = np.random.RandomState(42).randint(0, 256, size=(10, 3), dtype=np.uint8)
 SEGMENTATION_COLORS.setflags(write=False)
 
 

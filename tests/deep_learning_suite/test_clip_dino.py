@@ -230,6 +230,19 @@ def test_overlay_colours_are_fixed_distinct_and_leave_the_global_rng_alone():
     np.testing.assert_array_equal(after[1], state[1])
 
 
+def test_overlay_colours_are_the_courses():
+    # The course draws its palette with np.random.seed(42); np.random.randint(0, 256, (10, 3),
+    # dtype=np.uint8), so overlays look the same as the notebook's.
+    state = np.random.get_state()
+    try:
+        np.random.seed(42)
+        course = np.random.randint(0, 256, (10, 3), dtype=np.uint8)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_array_equal(cd.SEGMENTATION_COLORS, course)
+    np.testing.assert_array_equal(palette(), course)
+
+
 @pytest.mark.parametrize("mask,image,alpha,match", [
     (np.zeros((4, 5), int), np.zeros((4, 6, 3), np.uint8), 0.5, "differ"),
     (np.zeros((4, 5), int), np.zeros((4, 5, 3), np.float32), 0.5, "uint8"),
