@@ -30,6 +30,13 @@ def _image(im, what):
     return im.astype(np.float64, copy=False)
 
 
+def _check_finite(im, what, why):
+    """Refuse NaN or infinite pixels, saying how many and ``why`` they cannot be used."""
+    if not np.isfinite(im).all():
+        raise ValueError(f"{what}: the image holds {np.count_nonzero(~np.isfinite(im))} "
+                         f"NaN or infinite values, {why}")
+
+
 def rgb2gray(rgb):
     """Luma ``0.299 R + 0.587 G + 0.114 B`` of an ``(..., 3)`` image."""
     return np.asarray(rgb, dtype=np.float64) @ _LUMA
@@ -55,8 +62,15 @@ def hog_feature(im, cell_size=8, orientations=9):
     feature : ndarray, (H // cell_size * (W // cell_size) * orientations,) float64: the
         mean magnitude per pixel of each (cell row, cell column, bin), in that order.
         For a 32x32 image: 4 * 4 * 9 = 144 values.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite pixels, whose gradients have no direction.
     """
     g = _image(im, "hog_feature")
+    # A NaN gradient has no direction: its bin index would be a garbage integer.
+    _check_finite(g, "hog_feature", "which have no gradient direction")
     g = rgb2gray(g) if g.ndim == 3 else g
     if not (isinstance(cell_size, (int, np.integer)) and cell_size >= 1):
         raise ValueError(f"hog_feature: cell_size must be a positive int, got {cell_size!r}")
@@ -153,9 +167,7 @@ def color_histogram_hsv(im, nbin=10, xmin=0, xmax=255, normalized=True):
         raise ValueError(f"color_histogram_hsv: xmax must exceed xmin, got xmin={xmin}, xmax={xmax}")
     # rgb_to_hsv maps NaN to hue 0 (its comparisons are all False), so a NaN image would
     # pass as a red or grey one.
-    if not np.isfinite(im).all():
-        raise ValueError(f"color_histogram_hsv: the image holds {np.count_nonzero(~np.isfinite(im))} "
-                         f"NaN or infinite values, which have no hue")
+    _check_finite(im, "color_histogram_hsv", "which have no hue")
     hue = rgb_to_hsv((im - xmin) / (xmax - xmin))[..., 0] * xmax
     hist, _ = np.histogram(hue, bins=np.linspace(xmin, xmax, nbin + 1))
     hist = hist.astype(np.float64)

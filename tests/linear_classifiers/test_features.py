@@ -73,6 +73,15 @@ def test_hog_rejects_bad_input(im, kwargs, msg):
         hog_feature(im, **kwargs)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(16, 16), (16, 16, 3)])
+def test_hog_rejects_non_finite_pixels(bad, shape):
+    im = np.full(shape, 100.0)
+    im[(5, 5) + (0,) * (im.ndim - 2)] = bad                 # was garbage bins and a cast warning
+    with pytest.raises(ValueError, match="hog_feature: the image holds 1 NaN or infinite values"):
+        hog_feature(im)
+
+
 def test_rgb_to_hsv_matches_matplotlib(rng):
     colors = pytest.importorskip("matplotlib.colors")
     rgb = rng.random((500, 3))
