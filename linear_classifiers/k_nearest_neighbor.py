@@ -8,17 +8,19 @@ import numpy as np
 
 from deep_learning_suite._validate import check_ndim
 
-from ._checks import check_class_labels, check_positive_int
+from ._checks import check_class_labels, check_positive_int, nonfinite_data_advice, nonfinite_rows
 
 # predict() bounds the distance matrix it holds at once to this many entries (128 MiB in float64).
 MAX_DISTANCES_PER_CHUNK = 2**24
 
 
 def _as_features(name, X, num_features=None):
-    """Return ``X`` as a 2-D float array; integer pixels become float64.
+    """Return ``X`` as a 2-D float array of finite values; integer pixels become float64.
 
     Integers are converted (rather than rejected) because raw uint8 images are the
-    natural input to kNN, and ``a - b`` on uint8 would silently wrap around.
+    natural input to kNN, and ``a - b`` on uint8 would silently wrap around. NaN or inf
+    is refused: its distances are NaN, and one such training row makes the centring mean,
+    so every no-loop distance, NaN, with predictions that look fine.
     """
     X = np.asarray(X)
     if X.dtype == bool or np.issubdtype(X.dtype, np.integer):
@@ -31,6 +33,10 @@ def _as_features(name, X, num_features=None):
             f"{name} has shape {X.shape} but the training data has D = {num_features} "
             f"features; pass ({X.shape[0]}, {num_features}), preprocessed like the training data"
         )
+    bad = nonfinite_rows(X)
+    if bad.size:
+        raise ValueError(f"{name} holds NaN or inf in {bad.size} row(s), e.g. rows {bad[:5].tolist()}: "
+                         f"kNN has no distance to them; {nonfinite_data_advice(name)}")
     return X
 
 
@@ -242,7 +248,7 @@ def cross_validate_k(X, y, k_choices, num_folds=5):
     ----------
     X : ndarray, (N, D)
     y : ndarray of int, (N,)
-    k_choices : iterable of int
+    k_choices : iterable of int; a repeated k is evaluated once (the first-seen order is kept)
     num_folds : int, 2 <= num_folds <= N
 
     Returns
@@ -255,7 +261,8 @@ def cross_validate_k(X, y, k_choices, num_folds=5):
     num_folds = check_positive_int("num_folds", num_folds, "cross_validate_k")
     if not 2 <= num_folds <= N:
         raise ValueError(f"cross_validate_k: num_folds must be between 2 and N = {N}, got {num_folds}")
-    k_choices = [check_positive_int("k", k, "cross_validate_k") for k in k_choices]
+    # dict.fromkeys drops repeats in order: each k gets num_folds accuracies, not a multiple.
+    k_choices = list(dict.fromkeys(check_positive_int("k", k, "cross_validate_k") for k in k_choices))
     if not k_choices:
         raise ValueError("cross_validate_k: k_choices is empty")
     smallest_train = N - (N + num_folds - 1) // num_folds

@@ -12,7 +12,8 @@ from deep_learning_suite._validate import check_labels
 from deep_learning_suite.saved_params import load_params, save_params
 from deep_learning_suite.utils import generator
 
-from ._checks import check_class_labels, check_features, check_positive_int, check_reg
+from ._checks import (check_class_labels, check_features, check_positive_int, check_reg,
+                      nonfinite_data_advice, nonfinite_rows)
 from .linear_svm import svm_loss_vectorized
 from .softmax import softmax_loss_vectorized
 
@@ -57,10 +58,10 @@ class LinearClassifier:
         Warns
         -----
         TrainingDivergedWarning
-            The loss or gradient became NaN or infinite (learning rate or reg too high):
-            training stops there, ``W`` is the last weights whose loss was finite and
-            ``loss_history`` ends with that loss. Turn it into an error with
-            ``warnings.simplefilter("error", TrainingDivergedWarning)``.
+            The loss or gradient became NaN or infinite (learning rate or reg too high, or
+            NaN/inf in ``X``, which the message then names): training stops there, ``W`` is
+            the last weights whose loss was finite and ``loss_history`` ends with that loss.
+            Turn it into an error with ``warnings.simplefilter("error", TrainingDivergedWarning)``.
         """
         X = check_features("X", X)
         num_train, dim = X.shape
@@ -91,16 +92,23 @@ class LinearClassifier:
         for it in range(num_iters):
             # Sampling with replacement is cheaper than a permutation and allows batch_size > N.
             idx = rng.integers(num_train, size=batch_size)
-            loss, grad = self.loss(X[idx], y[idx], reg)
+            X_batch = X[idx]
+            loss, grad = self.loss(X_batch, y[idx], reg)
             if not (np.isfinite(loss) and np.isfinite(grad).all()):
                 # A warning, not an error: a hyperparameter sweep (the course's grid has a
                 # diverging corner) must go on to its other settings.
                 self.W = last_good
-                warnings.warn(
-                    f"train: the loss became {float(loss)} at iteration {it} of {num_iters} "
-                    f"(learning_rate={learning_rate:g}, reg={reg:g}); training stopped there "
-                    f"and W is the last weights with a finite loss. Lower the learning rate "
-                    f"(or reg)", TrainingDivergedWarning, stacklevel=2)
+                stopped = (f"the loss became {float(loss)} at iteration {it} of {num_iters}; training "
+                           f"stopped there and W is the last weights with a finite loss")
+                # The data is looked at only now, in the failing batch, so finite data costs nothing.
+                bad = np.unique(idx[nonfinite_rows(X_batch)])
+                if bad.size:
+                    message = (f"train: X holds NaN/inf in rows {bad[:5].tolist()}, so {stopped}; "
+                               f"{nonfinite_data_advice('X')}")
+                else:
+                    message = (f"train: {stopped} (learning_rate={learning_rate:g}, reg={reg:g}). "
+                               f"Lower the learning rate (or reg)")
+                warnings.warn(message, TrainingDivergedWarning, stacklevel=2)
                 break
             loss_history.append(float(loss))
             last_good = self.W

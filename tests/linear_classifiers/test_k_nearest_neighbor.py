@@ -260,3 +260,29 @@ def test_ties_go_to_the_smaller_label_with_gaps_between_labels():
     assert knn.predict_labels(dists, k=4).tolist() == [40]       # 2-2 -> 40
     assert knn.predict_labels(dists[:, ::-1].copy(), k=3).tolist() == [7]  # three-way tie
     assert knn.predict_labels(dists, k=1).dtype == np.int64
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["train", "predict", "distances", "cross_validate_k"])
+def test_non_finite_rows_are_refused_with_their_indices(rng, bad, where):
+    X = rng.standard_normal((20, 3))
+    y = np.arange(20) % 2
+    X_bad = X.copy()
+    X_bad[4, 1] = X_bad[11, 0] = bad               # a NaN row made every no-loop distance NaN
+    with pytest.raises(ValueError, match=r"X holds NaN or inf in 2 row\(s\), e\.g\. rows \[4, 11\]"):
+        if where == "train":
+            KNearestNeighbor().train(X_bad, y)
+        elif where == "predict":
+            KNearestNeighbor().train(X, y).predict(X_bad)
+        elif where == "distances":
+            KNearestNeighbor().train(X, y).compute_distances_two_loops(X_bad)
+        else:
+            cross_validate_k(X_bad, y, [1, 3], num_folds=2)
+
+
+def test_cross_validation_counts_a_repeated_k_once(rng):
+    X, y = rng.standard_normal((30, 2)), np.arange(30) % 3
+    acc = cross_validate_k(X, y, [3, 1, 3, np.int64(1)], num_folds=3)
+    assert list(acc) == [3, 1]                     # first-seen order
+    assert all(len(v) == 3 for v in acc.values())  # one accuracy per fold, not two
+    assert acc == cross_validate_k(X, y, [3, 1], num_folds=3)

@@ -132,6 +132,21 @@ def test_divergence_warns_stops_and_keeps_the_last_finite_weights(rng, cls):
     assert model.predict(X).shape == (50,)
 
 
+@pytest.mark.parametrize("cls", [LinearSVM, Softmax])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_in_the_data_is_blamed_on_the_data_not_the_learning_rate(rng, cls, bad):
+    X = rng.standard_normal((100, 5))
+    y = rng.integers(3, size=100)
+    X[7, 2] = X[42, 0] = bad                      # e.g. features divided by a zero std
+    model = cls()
+    with np.errstate(all="ignore"), pytest.warns(TrainingDivergedWarning,
+                                                 match=r"X holds NaN/inf in rows \[7, 42\]") as caught:
+        history = model.train(X, y, learning_rate=1e-3, num_iters=100, batch_size=500, seed=0)
+    message = str(caught[0].message)
+    assert "learning rate" not in message and "np.isfinite" in message
+    assert history == [] and np.all(np.isfinite(model.W))
+
+
 def test_a_sweep_with_a_diverging_corner_runs_to_the_end(sample):
     # The course's SVM grid: lr 5e-5 with reg 5e4 multiplies W by -4 per step and overflows.
     X_train, y_train, X_val, y_val = sample
