@@ -127,7 +127,10 @@ class TwoLayerNet:
             For a learning rate, decay or reg that is not a finite number >= 0, or data and
             labels of different lengths, before any step changes ``params``.
         TrainingDivergedError
-            When the loss stops being finite.
+            When the loss stops being finite: ``params`` are then the last parameters whose
+            loss was finite, and the error's ``stats`` attribute holds the stats so far. Its
+            message blames the data when the failing minibatch holds NaN or inf (a feature
+            divided by a zero std, say), the learning rate otherwise.
         """
         # Checked before the loop: a NaN rate would otherwise be applied to the params
         # (ruining them) before the divergence check sees the NaN loss one step later.
@@ -153,16 +156,19 @@ class TwoLayerNet:
         iterations_per_epoch = max(num_train // batch_size, 1)
         rng = generator(seed)
         stats = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
+        last_good = dict(self.params)   # the newest parameters whose loss was finite
         for it in range(num_iters):
             idx = rng.integers(num_train, size=batch_size)
             X_batch, y_batch = X[idx], y[idx]
             loss, grads = self.loss(X_batch, y_batch, reg=reg)
             if not np.isfinite(loss):
-                raise TrainingDivergedError(f"TwoLayerNet.train: the loss is {loss} at iteration {it + 1}; "
-                                            f"lower learning_rate (now {learning_rate:g}) or std")
+                self.params.update(last_good)
+                raise self._diverged(loss, it, X_batch, idx, learning_rate, stats)
             stats["loss_history"].append(float(loss))
+            last_good = dict(self.params)
+            # New arrays, not in-place updates, so last_good stays intact.
             for name in self.params:
-                self.params[name] -= learning_rate * grads[name]
+                self.params[name] = self.params[name] - learning_rate * grads[name]
             if verbose and it % 100 == 0:
                 print(f"iteration {it} / {num_iters}: loss {loss:f}")
             if it % iterations_per_epoch == 0:
@@ -170,6 +176,23 @@ class TwoLayerNet:
                 stats["val_acc_history"].append(float(np.mean(self.predict(X_val) == y_val)))
                 learning_rate *= learning_rate_decay
         return stats
+
+    @staticmethod
+    def _diverged(loss, it, X_batch, idx, learning_rate, stats):
+        """The ``TrainingDivergedError`` for a non-finite loss, blaming the data when the
+        minibatch holds NaN or inf (looked at only now, so finite data costs nothing)."""
+        bad = np.unique(idx[~np.isfinite(X_batch).all(axis=1)])
+        what = f"TwoLayerNet.train: the loss is {loss} at iteration {it + 1}"
+        kept = "training stopped and params hold the last parameters with a finite loss"
+        if bad.size:
+            error = TrainingDivergedError(
+                f"{what}: X holds NaN/inf in rows {bad[:5].tolist()}; {kept}. Fix the data (find "
+                f"every such row with np.flatnonzero(~np.isfinite(X).all(axis=1))); a feature "
+                f"divided by a zero std gives 0 / 0 = NaN: divide by std + 1e-8 instead")
+        else:
+            error = TrainingDivergedError(f"{what}; {kept}: lower learning_rate (now {learning_rate:g}) or std")
+        error.stats = stats
+        return error
 
     def predict(self, X):
         """Class labels (N,): the highest score of each row of X."""

@@ -205,3 +205,34 @@ def test_train_rejects_bad_data_shapes(toy):
     with pytest.raises(ValueError, match="X holds no samples"):
         net.train(X[:0], y[:0], X, y, num_iters=1)
     assert net.train(X[:0], y[:0], X, y, num_iters=0)["loss_history"] == []
+
+
+@pytest.mark.parametrize("learning_rate", [1e300, 1e150])
+def test_divergence_restores_the_last_parameters_with_a_finite_loss(toy, learning_rate):
+    net, X, y = toy
+    start = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(TrainingDivergedError, match="lower learning_rate") as caught, np.errstate(all="ignore"):
+        net.train(X, y, X, y, learning_rate=learning_rate, num_iters=50, batch_size=3, seed=0)
+    stats = caught.value.stats                                # what train would have returned so far
+    finite = stats["loss_history"]
+    assert 1 <= len(finite) < 50 and np.all(np.isfinite(finite))
+    assert all(np.all(np.isfinite(v)) for v in net.params.values())
+    # The parameters kept are those after len(finite) - 1 steps: the last whose loss was finite.
+    replay = TwoLayerNet(4, 10, 3)
+    replay.params = start
+    with np.errstate(all="ignore"):
+        replay.train(X, y, X, y, learning_rate=learning_rate, num_iters=len(finite) - 1, batch_size=3, seed=0)
+    assert all(np.array_equal(net.params[k], replay.params[k]) for k in start)
+    assert net.predict(X).shape == (5,)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_in_the_data_is_blamed_on_the_data_not_the_learning_rate(toy, bad):
+    net, X, y = toy
+    X = X.copy()
+    X[2, 1] = bad                                            # e.g. a feature divided by a zero std
+    with pytest.raises(TrainingDivergedError, match=r"X holds NaN/inf in rows \[2\]") as caught, \
+            np.errstate(all="ignore"):
+        net.train(X, y, X, y, num_iters=10, batch_size=20, seed=0)
+    assert "learning_rate" not in str(caught.value)
+    assert all(np.all(np.isfinite(v)) for v in net.params.values())
