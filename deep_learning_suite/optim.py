@@ -9,7 +9,9 @@ dw : ndarray
 config : dict or None
     Hyperparameters, filled in with the defaults below via ``setdefault``, plus the
     rule's state (velocity, moment estimates...), created as zeros of w's dtype on the
-    first call. Pass the returned config back in at the next step.
+    first call. Pass the returned config back in at the next step. A hyperparameter must lie where
+    the rule works, else ``ValueError``: ``learning_rate``, ``epsilon`` and ``weight_decay``
+    >= 0, ``momentum`` in [0, 1], ``decay_rate``, ``beta1`` and ``beta2`` in [0, 1).
 
 Learning rates follow PyTorch's conventions, so ``torch.optim`` with the same
 hyperparameters takes the same steps (the tests check this).
@@ -33,10 +35,25 @@ def _start(name, w, dw, config):
     return w, dw, config
 
 
-def _hyper(name, config, key, default):
-    """``config[key]`` (``default`` at first) as a Python float: an ``np.float64`` learning rate
-    (``np.logspace(-4, -2, 5)[0]``) would turn float32 weights into float64 (NumPy 2)."""
-    return check_real(name, f"config['{key}']", config.setdefault(key, default))
+def _hyper(name, config, key, default, low=-np.inf, high=np.inf, below=False):
+    """``config[key]`` (``default`` at first) as a Python float in ``[low, high]``, or in
+    ``[low, high)`` when ``below``.
+
+    A Python float, because an ``np.float64`` learning rate (``np.logspace(-4, -2, 5)[0]``)
+    would turn float32 weights into float64 (NumPy 2). The bounds refuse settings that
+    cannot work rather than letting them turn the weights to NaN or junk a step later:
+    ``beta1 = 1`` divides the bias correction by ``1 - beta1**t = 0``, ``decay_rate = 1``
+    keeps RMSProp's cache at 0 and steps by ``learning_rate * dw / epsilon``.
+    """
+    value = config.setdefault(key, default)
+    if not below:
+        return check_real(name, f"config['{key}']", value, low, high)
+    # check_real's bounds are closed: it checks the number, the open interval is checked here.
+    number = check_real(name, f"config['{key}']", value)
+    if not low <= number < high:
+        raise ValueError(f"{name}: config['{key}'] must be a finite number in [{low:g}, {high:g}), "
+                         f"got {value!r}")
+    return number
 
 
 def _state(config, key, w):
@@ -59,7 +76,7 @@ def sgd(w, dw, config=None):
     config: ``learning_rate`` (1e-2).
     """
     w, dw, config = _start("sgd", w, dw, config)
-    lr = _hyper("sgd", config, "learning_rate", 1e-2)
+    lr = _hyper("sgd", config, "learning_rate", 1e-2, 0.0)
     return w - lr * dw, config
 
 
@@ -72,8 +89,8 @@ def sgd_momentum(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
     """
     w, dw, config = _start("sgd_momentum", w, dw, config)
-    lr = _hyper("sgd_momentum", config, "learning_rate", 1e-2)
-    mu = _hyper("sgd_momentum", config, "momentum", 0.9)
+    lr = _hyper("sgd_momentum", config, "learning_rate", 1e-2, 0.0)
+    mu = _hyper("sgd_momentum", config, "momentum", 0.9, 0.0, 1.0)
     v = mu * _state(config, "velocity", w) - lr * dw
     config["velocity"] = v
     return w + v, config
@@ -89,8 +106,8 @@ def nesterov_momentum(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``momentum`` (0.9); state ``velocity``.
     """
     w, dw, config = _start("nesterov_momentum", w, dw, config)
-    lr = _hyper("nesterov_momentum", config, "learning_rate", 1e-2)
-    mu = _hyper("nesterov_momentum", config, "momentum", 0.9)
+    lr = _hyper("nesterov_momentum", config, "learning_rate", 1e-2, 0.0)
+    mu = _hyper("nesterov_momentum", config, "momentum", 0.9, 0.0, 1.0)
     v_prev = _state(config, "velocity", w)
     v = mu * v_prev - lr * dw
     config["velocity"] = v
@@ -107,9 +124,9 @@ def rmsprop(w, dw, config=None):
     config: ``learning_rate`` (1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8); state ``cache``.
     """
     w, dw, config = _start("rmsprop", w, dw, config)
-    lr = _hyper("rmsprop", config, "learning_rate", 1e-2)
-    decay = _hyper("rmsprop", config, "decay_rate", 0.99)
-    eps = _hyper("rmsprop", config, "epsilon", 1e-8)
+    lr = _hyper("rmsprop", config, "learning_rate", 1e-2, 0.0)
+    decay = _hyper("rmsprop", config, "decay_rate", 0.99, 0.0, 1.0, below=True)
+    eps = _hyper("rmsprop", config, "epsilon", 1e-8, 0.0)
     cache = decay * _state(config, "cache", w) + (1 - decay) * (dw * dw)
     config["cache"] = cache
     return w - lr * dw / (np.sqrt(cache) + eps), config
@@ -117,10 +134,10 @@ def rmsprop(w, dw, config=None):
 
 def _adam_step(name, w, dw, config):
     """Advance Adam's moments in ``config`` and return the step ``-lr * m_hat / (sqrt(v_hat) + eps)``."""
-    lr = _hyper(name, config, "learning_rate", 1e-3)
-    beta1 = _hyper(name, config, "beta1", 0.9)
-    beta2 = _hyper(name, config, "beta2", 0.999)
-    eps = _hyper(name, config, "epsilon", 1e-8)
+    lr = _hyper(name, config, "learning_rate", 1e-3, 0.0)
+    beta1 = _hyper(name, config, "beta1", 0.9, 0.0, 1.0, below=True)
+    beta2 = _hyper(name, config, "beta2", 0.999, 0.0, 1.0, below=True)
+    eps = _hyper(name, config, "epsilon", 1e-8, 0.0)
     config.setdefault("t", 0)
     m = beta1 * _state(config, "m", w) + (1 - beta1) * dw
     v = beta2 * _state(config, "v", w) + (1 - beta2) * (dw * dw)
@@ -156,6 +173,6 @@ def adamw(w, dw, config=None):
     config: as ``adam``, plus ``weight_decay`` (1e-2).
     """
     w, dw, config = _start("adamw", w, dw, config)
-    decay = _hyper("adamw", config, "weight_decay", 1e-2)
+    decay = _hyper("adamw", config, "weight_decay", 1e-2, 0.0)
     step = _adam_step("adamw", w, dw, config)
     return w * (1 - float(config["learning_rate"]) * decay) + step, config

@@ -262,3 +262,45 @@ def test_rejects_state_of_another_dtype(rule, key):
     _, config = rule(np.ones(3), np.ones(3))
     with pytest.raises(ValueError, match=f"config\\['{key}'\\] is float64 but w is float32"):
         rule(np.ones(3, np.float32), np.ones(3, np.float32), config)
+
+
+@pytest.mark.parametrize("rule, key, value, interval", [
+    (sgd, "learning_rate", -1e-3, ">= 0"),
+    (adam, "learning_rate", -1e-3, ">= 0"),
+    (sgd_momentum, "momentum", -0.1, r"in \[0, 1\]"),
+    (sgd_momentum, "momentum", 1.5, r"in \[0, 1\]"),
+    (nesterov_momentum, "momentum", 2.0, r"in \[0, 1\]"),
+    (rmsprop, "decay_rate", 1.0, r"in \[0, 1\)"),       # the cache stays 0: steps of lr * dw / eps
+    (rmsprop, "decay_rate", -0.1, r"in \[0, 1\)"),
+    (rmsprop, "epsilon", -1e-8, ">= 0"),
+    (adam, "epsilon", -1e-8, ">= 0"),
+    (adam, "beta1", 1.0, r"in \[0, 1\)"),              # was NaN: the bias correction divides by 0
+    (adam, "beta1", 1.5, r"in \[0, 1\)"),              # was a silently wrong step
+    (adam, "beta1", -0.1, r"in \[0, 1\)"),
+    (adam, "beta2", 1.0, r"in \[0, 1\)"),
+    (adamw, "beta2", 1.0, r"in \[0, 1\)"),
+    (adamw, "weight_decay", -1e-2, ">= 0"),
+])
+def test_rejects_impossible_hyperparameters(rule, key, value, interval):
+    w = np.ones(3)
+    with pytest.raises(ValueError, match=rf"config\['{key}'\] must be a finite number {interval}, got {value}"):
+        rule(w, np.array([1.0, 0.0, -1.0]), {key: value})
+    assert np.array_equal(w, np.ones(3))
+
+
+@pytest.mark.parametrize("rule, config", [
+    (sgd, {"learning_rate": 0.0}),
+    (sgd_momentum, {"learning_rate": 5e-3, "momentum": 0.9}),        # the course's settings
+    (sgd_momentum, {"learning_rate": 0, "momentum": 0.0}),
+    (nesterov_momentum, {"momentum": 1.0}),
+    (rmsprop, {"learning_rate": 1e-4, "decay_rate": 0.99}),
+    (rmsprop, {"decay_rate": 0.0, "epsilon": 0.0}),
+    (adam, {"learning_rate": 1e-2, "beta1": 0.9, "beta2": 0.999}),
+    (adam, {"beta1": 0.0, "beta2": 0.0, "epsilon": 0.0}),            # torch.optim allows eps = 0 too
+    (adam, {"beta1": np.float32(0.999), "beta2": np.float32(0.9999)}),
+    (adamw, {"weight_decay": 0.0, "learning_rate": 0.0}),
+])
+def test_accepts_every_setting_inside_the_bounds(rule, config):
+    w, config = rule(np.ones(3), np.array([1.0, 0.5, -1.0]), dict(config))
+    w, _ = rule(w, np.array([1.0, 0.5, -1.0]), config)
+    assert np.all(np.isfinite(w))
