@@ -17,7 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._validate import check_int
+from .captioning_rnn import check_vocabulary
 from .captioning_solver import check_caption_data, run_epochs
+from .captioning_solver_pytorch import _positive
 from .coco import sample_coco_minibatch
 from .trainer import TrainingDivergedError
 from .transformer_layers import PositionalEncoding, TransformerDecoder, TransformerDecoderLayer
@@ -31,7 +34,8 @@ class CaptioningTransformer(nn.Module):
     ----------
     word_to_idx : dict of str -> int
         The vocabulary, V = ``len(word_to_idx)`` words, with ``'<NULL>'`` (padding; its
-        embedding stays zero) and, for ``sample``, ``'<START>'`` (and ``'<END>'``).
+        embedding stays zero) and, for ``sample``, ``'<START>'`` (and ``'<END>'``); checked
+        as the ``CaptioningRNN`` checks it (see ``captioning_rnn.check_vocabulary``).
     input_dim : int
         D, the size of one image feature vector.
     wordvec_dim : int
@@ -50,9 +54,10 @@ class CaptioningTransformer(nn.Module):
     def __init__(self, word_to_idx, input_dim, wordvec_dim, num_heads=4, num_layers=2,
                  max_length=50, dim_feedforward=2048, dropout=0.1):
         super().__init__()
-        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
-            raise ValueError("CaptioningTransformer: word_to_idx must be a dict of word -> index "
-                             "that holds '<NULL>', the padding token")
+        # Before any layer is made: a <START> outside 0..V-1 would otherwise fail only in
+        # sample(), as "captions holds indices out of range", and a <NULL> outside it in
+        # nn.Embedding, as a bare AssertionError.
+        check_vocabulary("CaptioningTransformer", word_to_idx)
         self.word_to_idx = word_to_idx
         self.idx_to_word = {i: w for w, i in word_to_idx.items()}
         self.vocab_size = len(word_to_idx)
@@ -65,8 +70,10 @@ class CaptioningTransformer(nn.Module):
         self.positional_encoding = PositionalEncoding(wordvec_dim, dropout=dropout, max_len=max_length)
         layer = TransformerDecoderLayer(wordvec_dim, num_heads, dim_feedforward, dropout)
         self.transformer = TransformerDecoder(layer, num_layers=num_layers)
-        self.output = nn.Linear(wordvec_dim, self.vocab_size)
+        # In the course's order: _init_weights is applied before `output` exists, so `output`
+        # keeps nn.Linear's default init, and a seeded construction draws the course's weights.
         self.apply(self._init_weights)
+        self.output = nn.Linear(wordvec_dim, self.vocab_size)
 
     @staticmethod
     def _init_weights(module):
@@ -178,35 +185,44 @@ class CaptioningSolverTransformer:
     data : dict with ``train_captions``, ``train_image_idxs``, ``train_features`` (``load_coco_data``)
     idx_to_word : list or dict, kept for decoding samples
     learning_rate : float, default 1e-3
+        Positive and finite.
     batch_size : int, default 100
+        Positive; a whole-number float such as 25.0 is taken as its int, 2.5 or True is refused.
     num_epochs : int, default 10
-        An epoch is ``max(N // batch_size, 1)`` minibatches.
+        Non-negative. An epoch is ``max(N // batch_size, 1)`` minibatches.
     print_every : int, default 10
+        Positive.
     verbose : bool, default True
     seed : int, optional
         Seeds the minibatch draws (None follows ``np.random.seed``); dropout follows
         ``torch.manual_seed``.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, an option of the wrong kind, or ``data`` without consistent
+        training arrays (see ``check_caption_data``).
     """
 
     _OPTIONS = {"learning_rate": 1e-3, "batch_size": 100, "num_epochs": 10, "print_every": 10,
                 "verbose": True, "seed": None}
 
     def __init__(self, model, data, idx_to_word, **kwargs):
+        who = "CaptioningSolverTransformer"
         unknown = sorted(set(kwargs) - set(self._OPTIONS))
         if unknown:
-            raise ValueError(f"CaptioningSolverTransformer: unrecognized option(s) {unknown}; valid "
-                             f"options are {sorted(self._OPTIONS)}")
-        check_caption_data("CaptioningSolverTransformer", data)
+            raise ValueError(f"{who}: unrecognized option(s) {unknown}; valid options are "
+                             f"{sorted(self._OPTIONS)}")
+        check_caption_data(who, data)
         opts = {**self._OPTIONS, **kwargs}
         self.model, self.data, self.idx_to_word = model, data, idx_to_word
-        self.learning_rate = opts["learning_rate"]
-        self.batch_size = int(opts["batch_size"])
-        self.num_epochs = int(opts["num_epochs"])
-        self.print_every = opts["print_every"]
-        self.verbose = opts["verbose"]
-        if self.batch_size <= 0 or self.num_epochs < 0:
-            raise ValueError(f"CaptioningSolverTransformer: batch_size must be positive and "
-                             f"num_epochs non-negative, got {self.batch_size} and {self.num_epochs}")
+        # As CaptioningSolverPytorch checks them, before int() would turn 2.5 into a batch of
+        # 2 or 0.5 epochs into none; print_every picks iterations by t % print_every.
+        self.learning_rate = _positive(who, "learning_rate", opts["learning_rate"])
+        self.batch_size = check_int(who, "batch_size", opts["batch_size"], 1)
+        self.num_epochs = check_int(who, "num_epochs", opts["num_epochs"], 0)
+        self.print_every = check_int(who, "print_every", opts["print_every"], 1)
+        self.verbose = bool(opts["verbose"])
         self.optim = torch.optim.Adam(self.model.parameters(), self.learning_rate)
         self.rng = generator(opts["seed"])
         self.epoch = 0

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,11 @@ from deep_learning_suite.captioning_transformer import (  # noqa: E402
 )
 from deep_learning_suite.coco import decode_captions  # noqa: E402
 from deep_learning_suite.trainer import TrainingDivergedError  # noqa: E402
+from deep_learning_suite.transformer_layers import (  # noqa: E402
+    PositionalEncoding,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+)
 from tests._coco_files import coco_arrays  # noqa: E402
 
 VOCAB = {"<NULL>": 0, "<START>": 1, "<END>": 2, "a": 3, "cat": 4, "dog": 5}
@@ -139,3 +146,79 @@ def test_sample_stops_each_caption_at_its_end(monkeypatch):
     captions = model.sample(np.zeros((2, 4), np.float32), max_length=7)
     d, e = VOCAB["dog"], VOCAB["<END>"]
     np.testing.assert_array_equal(captions, [[d, d, e, 0, 0, 0, 0], [d, d, d, d, e, 0, 0]])
+
+
+def test_construction_draws_the_weights_in_the_courses_order():
+    # The course applies _init_weights (N(0, 0.02) weights, zero biases) before it makes
+    # `output`, which so keeps PyTorch's default init, and a seeded construction draws every
+    # weight in that order: the same seed gives the course's model.
+    model = _model()
+    bound = 1 / math.sqrt(8)                       # nn.Linear's default: U(-1/sqrt(W), 1/sqrt(W))
+    w, b = model.output.weight, model.output.bias
+    assert w.abs().max() <= bound and b.abs().max() <= bound
+    assert w.std() > 0.1 and b.abs().min() > 0     # not N(0, 0.02), bias not zeroed
+    torch.manual_seed(0)
+    course = torch.nn.Module()
+    course.visual_projection = torch.nn.Linear(4, 8)
+    course.embedding = torch.nn.Embedding(len(VOCAB), 8, padding_idx=VOCAB["<NULL>"])
+    course.positional_encoding = PositionalEncoding(8, max_len=12)
+    course.transformer = TransformerDecoder(TransformerDecoderLayer(8, 2, dim_feedforward=16), num_layers=2)
+    course.apply(CaptioningTransformer._init_weights)
+    course.output = torch.nn.Linear(8, len(VOCAB))
+    mine, theirs = dict(model.named_parameters()), dict(course.named_parameters())
+    assert list(mine) == list(theirs)
+    for name in mine:
+        assert torch.equal(mine[name], theirs[name]), name
+
+
+@pytest.mark.parametrize("vocab, message", [
+    ({"<NULL>": 0, "<START>": 7, "a": 2}, r"indices must be 0..2, but \{'<START>': 7\} lie outside"),
+    ({"<NULL>": 5, "<START>": 1, "a": 2}, r"\{'<NULL>': 5\} lie outside"),
+    ({"<NULL>": 0, "<START>": 1, "<END>": -1}, r"\{'<END>': -1\} lie outside"),
+    ({"<NULL>": 0, "a": "1", "b": 2}, "values must be integer indices"),
+    ({"<NULL>": 0, "a": 1, "b": 1}, "one index to several words"),
+    (["<NULL>"], "must be a dict of word -> index"),
+    ({"a": 0}, "holds '<NULL>'"),
+])
+def test_the_vocabulary_is_checked_when_the_model_is_made(vocab, message):
+    # Checked as the CaptioningRNN checks it, rather than failing later in sample() (a <START>
+    # of 7 is "captions holds indices out of range") or in nn.Embedding (a bare AssertionError).
+    with pytest.raises(ValueError, match="CaptioningTransformer: .*" + message):
+        CaptioningTransformer(vocab, input_dim=4, wordvec_dim=8, num_heads=2, num_layers=1,
+                              max_length=12, dim_feedforward=16)
+
+
+def test_the_notebooks_vocabulary_with_a_gap_is_accepted():
+    model = CaptioningTransformer({"<NULL>": 0, "cat": 2, "dog": 3}, input_dim=4, wordvec_dim=8,
+                                  num_heads=2, num_layers=1, max_length=12, dim_feedforward=16)
+    assert model.vocab_size == 3
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("print_every", 0, "print_every must be a positive integer, got 0"),
+    ("print_every", 2.5, "print_every must be a positive integer, got 2.5"),
+    ("batch_size", 2.5, "batch_size must be a positive integer, got 2.5"),
+    ("batch_size", True, "batch_size must be a positive integer, got True"),
+    ("batch_size", 0, "batch_size must be a positive integer, got 0"),
+    ("num_epochs", 0.5, "num_epochs must be a non-negative integer, got 0.5"),
+    ("num_epochs", -1, "num_epochs must be a non-negative integer, got -1"),
+    ("learning_rate", "1e-3", "learning_rate must be a positive number, got '1e-3'"),
+    ("learning_rate", 0, "learning_rate must be a positive number, got 0"),
+    ("learning_rate", -1e-3, "learning_rate must be a positive number"),
+    ("learning_rate", float("nan"), "learning_rate must be a positive number, got nan"),
+])
+def test_solver_options_of_the_wrong_kind_are_refused(option, value, message):
+    # As CaptioningSolverPytorch checks them: print_every = 0 used to divide by zero after the
+    # first update, 2.5 or True were truncated to a batch size, 0.5 epochs to none.
+    data = coco_arrays()
+    with pytest.raises(ValueError, match=r"CaptioningSolverTransformer: " + message):
+        CaptioningSolverTransformer(_model(input_dim=16), data, data["idx_to_word"], **{option: value})
+
+
+def test_whole_number_solver_options_become_ints():
+    data = coco_arrays()
+    solver = CaptioningSolverTransformer(_model(input_dim=16), data, data["idx_to_word"], batch_size=np.int64(5),
+                                         num_epochs=2.0, print_every=3.0, learning_rate=np.float32(1e-3))
+    assert (solver.batch_size, solver.num_epochs, solver.print_every) == (5, 2, 3)
+    assert all(type(v) is int for v in (solver.batch_size, solver.num_epochs, solver.print_every))
+    assert type(solver.learning_rate) is float
