@@ -88,8 +88,17 @@ class MultiHeadAttention(nn.Module):
     def forward(self, query, key, value, attn_mask=None):
         """Attend from ``query`` (N, S, E) to ``key`` and ``value`` (N, T, E).
 
-        ``attn_mask`` (S, T): where it is 0 (or False), query position i may not attend to key
-        position j. Returns (N, S, E).
+        ``attn_mask`` (S, T), optional: ``attn_mask[i, j]`` 0 (or False) blocks query position
+        i from key position j, and nonzero (True) allows it, as in the course; a causal mask is
+        ``torch.tril(torch.ones(S, S))``. This is not ``torch.nn.MultiheadAttention``'s
+        convention, where True blocks and a float mask is added to the scores (0 = allowed).
+        Every query row must allow at least one key. Returns (N, S, E).
+
+        Raises
+        ------
+        ValueError
+            Inputs or mask of the wrong shape, or a mask row that blocks every key (its
+            softmax would be over nothing: NaN in the output and the gradients).
         """
         # Cheap shape checks (no data is touched), so that a wrong width is named here rather
         # than surfacing as "mat1 and mat2 shapes cannot be multiplied" inside a Linear.
@@ -102,9 +111,23 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"MultiHeadAttention: query {tuple(query.shape)}, key {tuple(key.shape)} "
                              f"and value {tuple(value.shape)} must be (N, S, E), (N, T, E), (N, T, E)")
         T = value.shape[1]
-        if attn_mask is not None and tuple(attn_mask.shape) != (S, T):
-            raise ValueError(f"MultiHeadAttention: attn_mask must be (S, T) = {(S, T)}, got "
-                             f"{tuple(attn_mask.shape)}")
+        if attn_mask is not None:
+            attn_mask = torch.as_tensor(attn_mask, device=query.device)     # a NumPy mask works too
+            if tuple(attn_mask.shape) != (S, T):
+                raise ValueError(f"MultiHeadAttention: attn_mask must be (S, T) = {(S, T)}, got "
+                                 f"{tuple(attn_mask.shape)}")
+            # A row that allows no key has a softmax over nothing: NaN, silently, in the output
+            # and every gradient. Reading the (S, T) mask costs one sync on a GPU. With no key
+            # at all (T = 0) nothing is blocked: the output is the projection's bias, not NaN.
+            allowed = (attn_mask != 0).any(dim=1)
+            if T and not allowed.all():
+                rows = (~allowed).nonzero().flatten().tolist()
+                shown = f"{rows[:10]}" + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+                raise ValueError(f"MultiHeadAttention: attn_mask allows no key for query row(s) "
+                                 f"{shown}, whose attention would be NaN. Here 0 (or False) blocks "
+                                 f"and nonzero (True) allows, unlike torch.nn.MultiheadAttention's "
+                                 f"masks (True or -inf blocks); a causal mask is "
+                                 f"torch.tril(torch.ones(S, S))")
         H, d = self.n_head, self.head_dim
         q = self.query(query).view(N, S, H, d).transpose(1, 2)      # N, H, S, d
         k = self.key(key).view(N, T, H, d).transpose(1, 2)          # N, H, T, d

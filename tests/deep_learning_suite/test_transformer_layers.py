@@ -179,3 +179,43 @@ def test_num_heads_must_be_a_positive_int(num_heads):
 def test_inputs_of_the_wrong_width_are_named(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("mask, rows", [
+    (torch.tensor([[1, 0, 0], [0, 0, 0], [1, 1, 1]]), r"\[1\]"),
+    (torch.tensor([[True, False, False], [False, False, False], [False, False, False]]), r"\[1, 2\]"),
+    (torch.zeros(3, 3), r"\[0, 1, 2\]"),      # torch's float convention (0 = allowed) reads as all blocked
+])
+def test_a_query_row_with_no_allowed_key_is_refused(mask, rows):
+    # Its softmax would be over nothing: a NaN row, silently, in the output and the gradients.
+    attn = MultiHeadAttention(8, 2)
+    q = torch.randn(1, 3, 8)
+    with pytest.raises(ValueError, match=r"attn_mask allows no key for query row\(s\) " + rows +
+                       r".*0 \(or False\) blocks"):
+        attn(q, q, q, attn_mask=mask)
+
+
+@pytest.mark.parametrize("make_mask", [
+    lambda: torch.tril(torch.ones(4, 4)),                       # the course's (float)
+    lambda: torch.tril(torch.ones(4, 4, dtype=torch.bool)),     # CaptioningTransformer's
+    lambda: torch.tril(torch.ones(4, 4, dtype=torch.long)),
+    lambda: np.tril(np.ones((4, 4))),
+])
+def test_the_courses_causal_masks_are_accepted(make_mask):
+    # Each query sees keys 0..i: the output is finite and each position ignores later keys.
+    torch.manual_seed(4)
+    attn = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 4, 8)
+    mask = make_mask()
+    out = attn(x, x, x, attn_mask=mask)
+    later = x.clone()
+    later[:, 3] += 5
+    assert torch.isfinite(out).all()
+    assert torch.allclose(attn(later, later, later, attn_mask=mask)[:, :3], out[:, :3])
+
+
+def test_a_mask_over_no_keys_is_no_error():
+    # T = 0 keys: the output is the projection of nothing (no NaN), with or without a mask.
+    attn = MultiHeadAttention(4, 2).eval()
+    q, kv = torch.randn(1, 2, 4), torch.zeros(1, 0, 4)
+    assert torch.equal(attn(q, kv, kv, attn_mask=torch.ones(2, 0)), attn(q, kv, kv))
