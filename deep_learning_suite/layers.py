@@ -59,7 +59,7 @@ def affine_backward(dout, cache):
         raise ValueError(f"affine_backward: dout must have shape {(N, w.shape[1])}, got {dout.shape}")
     check_same_dtype("affine_backward", "the forward's x", x.dtype, dout=dout)
     dx = (dout @ w.T).reshape(x.shape)
-    dw = x.reshape(N, -1).T @ dout
+    dw = x.reshape(N, w.shape[0]).T @ dout      # D explicit: -1 cannot be inferred when N = 0
     db = dout.sum(axis=0)
     return dx, dw, db
 

@@ -338,7 +338,9 @@ def temporal_affine_forward(x, w, b):
     x = check_ndim("x", check_float("x", x), 3, "(N, T, D)")
     N, T, D = x.shape
     out, cache = affine_forward(x.reshape(N * T, D), w, b)
-    return out.reshape(N, T, -1), (cache, x.shape)
+    # Explicit widths: -1 cannot be inferred from an empty array (T = 0 after an rnn_forward
+    # of no steps, or N = 0).
+    return out.reshape(N, T, out.shape[1]), (cache, x.shape)
 
 
 def temporal_affine_backward(dout, cache):
@@ -351,7 +353,8 @@ def temporal_affine_backward(dout, cache):
     affine_cache, shape = cache
     M = affine_cache[1].shape[1]
     _check_grad("temporal_affine_backward", "dout", dout, shape[:2] + (M,), affine_cache[0].dtype)
-    dx, dw, db = affine_backward(dout.reshape(-1, M), affine_cache)
+    # Explicit widths, so that empty batches, T = 0 and M = 0 give empty or zero gradients.
+    dx, dw, db = affine_backward(dout.reshape(shape[0] * shape[1], M), affine_cache)
     return dx.reshape(shape), dw, db
 
 

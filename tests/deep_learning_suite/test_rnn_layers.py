@@ -389,3 +389,23 @@ def test_temporal_softmax_loss_takes_a_0_1_mask_as_the_boolean_one(rng, dtype):
     loss, dx = temporal_softmax_loss(x, y, mask)
     loss2, dx2 = temporal_softmax_loss(x, y, mask.astype(dtype))
     assert loss2 == loss and np.array_equal(dx2, dx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, T, D, M", [(3, 0, 4, 5), (0, 2, 4, 5), (0, 0, 4, 5), (2, 3, 4, 0), (2, 3, 0, 5)])
+def test_temporal_affine_on_empty_sizes(rng, N, T, D, M, dtype):
+    # The vocabulary layer after an rnn_forward of T = 0 (or an empty batch): it used to fail
+    # with "cannot reshape array of size 0". Nothing flows through, so dx and dw are zero and
+    # db sums no timestep.
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, T, D), (D, M), (M,)))
+    out, cache = temporal_affine_forward(x, w, b)
+    assert out.shape == (N, T, M) and out.dtype == dtype
+    assert np.allclose(out, np.einsum("ntd,dm->ntm", x, w) + b)
+    dout = rng.standard_normal((N, T, M)).astype(dtype)
+    dx, dw, db = temporal_affine_backward(dout, cache)
+    for g, a, want in ((dx, x, dout @ w.T), (dw, w, np.einsum("ntd,ntm->dm", x, dout)),
+                       (db, b, dout.sum(axis=(0, 1)))):
+        assert g.shape == a.shape and g.dtype == dtype
+        assert np.allclose(g, want)
+    with pytest.raises(ValueError, match="dout must have the forward output's shape"):
+        temporal_affine_backward(np.zeros((N, T + 1, M), dtype), cache)
