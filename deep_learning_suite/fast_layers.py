@@ -284,10 +284,11 @@ def max_pool_forward_fast(x, pool_param):
     position ``k = i * pool_width + j`` inside the window. Each pass also
     records, where the new element is strictly greater, that ``k`` now holds
     the maximum: visiting positions in row-major order with a strict ``>``
-    leaves the first maximum in row-major order, the naive tie rule. The
-    backward then routes each gradient with one comparison per position
-    instead of recomputing the equality masks. The passes run split over the
-    batch on the ``over_batch`` threads.
+    leaves the first maximum in row-major order, the naive tie rule. A window
+    holding NaN has the maximum NaN and, as ``np.argmax`` in the naive version,
+    its first NaN as the position. The backward then routes each gradient
+    with one comparison per position instead of recomputing the equality
+    masks. The passes run split over the batch on the ``over_batch`` threads.
 
     Returns
     -------
@@ -309,19 +310,32 @@ def max_pool_forward_fast(x, pool_param):
             b1 = min(b0 + block, hi)
             cols = np.ascontiguousarray(windows[:, :, b0:b1]).reshape(PH * PW, b1 - b0, C, H_out, W_out)
             o, a = out[b0:b1], argmax[b0:b1]
-            np.copyto(o, cols[0])
-            a.fill(0)
+            if PH * PW == 1:
+                np.copyto(o, cols[0])
+                a.fill(0)
+            else:
+                # Positions 0 and 1 in one step: cols[1] > cols[0] is the position, 0 or 1.
+                np.maximum(cols[0], cols[1], out=o)  # not a copy where greater: NaN propagates like np.max
+                np.greater(cols[1], cols[0], out=a)
             wins = np.empty(o.shape, dtype=bool)
             moved = np.empty(o.shape, dtype=a.dtype)
-            for k in range(1, PH * PW):
+            for k in range(2, PH * PW):
                 np.greater(cols[k], o, out=wins)
-                np.maximum(o, cols[k], out=o)  # not copyto(where=wins): keeps NaN propagating like np.max
+                np.maximum(o, cols[k], out=o)
                 # a = where(wins, k, a) without copyto(where=), which is 30x slower on a random
                 # mask: k exceeds every earlier position, so a = max(a, wins * k).
                 np.multiply(wins, a.dtype.type(k), out=moved)
                 np.maximum(a, moved, out=a)
+            # NaN is never greater, so a window holding NaN has kept the position of its largest
+            # number before the first NaN; np.argmax (the naive rule) takes the first NaN. The
+            # min of the in-cache block is NaN exactly when some window is; the one step saved
+            # above pays for it.
+            if o.size and np.isnan(o.min()):
+                nan = np.isnan(o)
+                a[nan] = np.isnan(cols[:, nan]).argmax(axis=0)
 
-    block = max(1, _POOL_BLOCK // (PH * PW * C * H_out * W_out))
+    # At least 1: an empty channel axis (C = 0) would make the divisor 0.
+    block = max(1, _POOL_BLOCK // max(1, PH * PW * C * H_out * W_out))
     over_batch(reduce, N, out.size * PH * PW)
     return out, (x.shape, argmax, out.dtype, (PH, PW, stride, H_out, W_out))
 
@@ -330,7 +344,7 @@ def max_pool_backward_fast(dout, cache):
     """Backward of ``max_pool_forward_fast``: same tie rule as the naive version.
 
     Each window's gradient goes to one element, the first maximum in row-major
-    order inside the window, as recorded by the forward.
+    order inside the window (its first NaN if it holds one), as recorded by the forward.
 
     Returns
     -------
@@ -359,3 +373,44 @@ def max_pool_backward_fast(dout, cache):
 
     over_batch(route, x_shape[0], dx.size + dout.size * PH * PW)
     return dx
+
+
+# --------------------------------------------------------------------------- the course's other names
+# The course's fast_layers.py has two convolutions (strides, im2col) and two max pools
+# (reshape for windows that tile the input, im2col otherwise), and its *_fast functions
+# pick one. Here one implementation serves each layer, under all the course's names; each
+# backward takes the cache of any forward of its layer.
+conv_forward_strides = conv_forward_fast
+conv_backward_strides = conv_backward_fast
+conv_forward_im2col = conv_forward_fast
+conv_backward_im2col = conv_backward_fast
+max_pool_forward_im2col = max_pool_forward_fast
+max_pool_backward_im2col = max_pool_backward_fast
+max_pool_backward_reshape = max_pool_backward_fast
+
+
+def max_pool_forward_reshape(x, pool_param):
+    """The course's max pool for square windows that tile x; computed by ``max_pool_forward_fast``.
+
+    Keeps the course's precondition, ``pool_height == pool_width == stride`` with H and W
+    multiples of it, so that code written against the course's version fails the same way.
+
+    Returns
+    -------
+    out : ndarray, (N, C, H / stride, W / stride)
+    cache : opaque, for ``max_pool_backward_reshape`` (or ``max_pool_backward_fast``)
+
+    Raises
+    ------
+    ValueError
+        The windows are not square or not ``stride`` apart (the course's "Invalid pool
+        params"), or do not divide H and W; ``max_pool_forward_fast`` takes any pool.
+    """
+    _, PH, PW, stride, _, _ = pool_geometry(x, pool_param)  # also: the sizes divide evenly
+    if not PH == PW == stride:
+        raise ValueError(
+            f"max_pool_forward_reshape: the reshape pool needs square windows that tile x, "
+            f"pool_height == pool_width == stride, got pool_height={PH}, pool_width={PW}, "
+            f"stride={stride}; max_pool_forward_fast (or max_pool_forward_im2col) takes any pool"
+        )
+    return max_pool_forward_fast(x, pool_param)

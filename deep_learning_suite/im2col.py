@@ -44,6 +44,21 @@ PARALLEL_MIN_SIZE = 1 << 18
 _executor = None
 
 
+def _forget_executor():
+    """Drop the thread pool in a forked child: the child inherits the object but not its threads.
+
+    Work submitted to the inherited pool would never run (``multiprocessing`` with
+    ``fork``, after the parent used the fast layers, hung forever); ``over_batch``
+    starts a fresh pool on the child's first parallel pass instead.
+    """
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; without fork there is nothing to reset
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def over_batch(fn, N, size):
     """Call ``fn(lo, hi)`` on slices ``[lo, hi)`` covering ``range(N)``, on up to ``MAX_THREADS`` threads.
 
@@ -217,4 +232,3 @@ def add_bias(y, bias):
 
     over_batch(add, y.shape[0], y.size)
     return y
-

@@ -1,3 +1,5 @@
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,7 @@ from deep_learning_suite.fast_layers import (
     max_pool_forward_fast,
 )
 from deep_learning_suite import fast_layers
+from deep_learning_suite import im2col as im2col_module
 from deep_learning_suite.im2col import col2im, im2col, padded_buffer, row_length
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
@@ -292,3 +295,71 @@ def test_fast_layers_accept_non_contiguous_views(rng):
         d = rng.standard_normal(o.shape)
         assert np.array_equal(o, on)
         assert rel_error(max_pool_backward_fast(d, c), max_pool_backward_naive(d, cn)) <= 1e-9
+
+
+# Windows with NaN: (values of one 2x2 window in row-major order). np.argmax, and so the
+# naive backward and torch, treat NaN as the maximum and pick the first NaN.
+NAN_WINDOWS = [
+    [1.0, np.nan, 3.0, 2.0],        # NaN before the maximum
+    [1.0, 5.0, 3.0, np.nan],        # NaN after the maximum
+    [np.nan, 5.0, np.nan, 2.0],     # two NaNs: the first one
+    [4.0, 4.0, 1.0, np.nan],        # a tie, then NaN
+    [np.nan, np.nan, np.nan, np.nan],
+    [-np.inf, np.nan, np.inf, 0.0],
+]
+
+
+@pytest.mark.parametrize("window", NAN_WINDOWS)
+def test_max_pool_fast_routes_nan_windows_like_naive(window):
+    pp = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    x = np.array(window).reshape(1, 1, 2, 2)
+    dout = np.ones((1, 1, 1, 1))
+    out_n, cache_n = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert np.array_equal(out_f, out_n, equal_nan=True)
+    assert np.array_equal(max_pool_backward_fast(dout, cache_f), max_pool_backward_naive(dout, cache_n))
+
+
+@pytest.mark.parametrize("x_shape, pool", POOL_CASES)
+def test_max_pool_fast_with_scattered_nans_matches_naive(rng, x_shape, pool):
+    # NaNs among ties and ordinary values, on every pool geometry (tiling and overlapping).
+    PH, PW, stride = pool
+    pp = {"pool_height": PH, "pool_width": PW, "stride": stride}
+    x = rng.integers(0, 3, size=x_shape).astype(np.float64)
+    x[rng.random(x_shape) < 0.2] = np.nan
+    out_n, cache_n = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert np.isnan(out_n).any() and np.array_equal(out_f, out_n, equal_nan=True)
+    dout = rng.integers(1, 100, size=out_n.shape).astype(np.float64)
+    assert np.array_equal(max_pool_backward_fast(dout, cache_f), max_pool_backward_naive(dout, cache_n))
+
+
+@pytest.mark.parametrize("x_shape", [(0, 3, 4, 4), (2, 0, 4, 4), (0, 0, 4, 4)])
+@pytest.mark.parametrize("pool", [(2, 2, 2), (3, 3, 1)])
+def test_max_pool_fast_on_an_empty_batch_or_channel_axis(x_shape, pool):
+    pp = dict(zip(("pool_height", "pool_width", "stride"), pool))
+    x = np.zeros(x_shape)
+    out_n, _ = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert out_f.shape == out_n.shape
+    dx = max_pool_backward_fast(np.zeros(out_f.shape), cache_f)
+    assert dx.shape == x_shape
+
+
+def _pool_once(x):
+    return max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method")
+def test_fast_layers_work_in_a_child_forked_after_the_parent_used_them(rng, monkeypatch):
+    # multiprocessing with fork copies the parent's thread pool object but not its threads: a
+    # child that handed work to it waited forever. Two threads even on a one-core machine,
+    # and a batch big enough to be split over them.
+    monkeypatch.setattr(im2col_module, "MAX_THREADS", 2)
+    x = rng.standard_normal((64, 8, 32, 32))
+    assert x.size > im2col_module.PARALLEL_MIN_SIZE
+    expected = _pool_once(x)  # the parent's threads start here
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        # A timeout, not a hang, when the child deadlocks.
+        out = pool.apply_async(_pool_once, (x,)).get(timeout=30)
+    assert np.array_equal(out, expected)
