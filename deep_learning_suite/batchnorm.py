@@ -319,7 +319,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
             f"into G = {G} equal groups; pick G among the divisors of {C}"
         )
     eps = _setting("spatial_groupnorm_forward", gn_param, "eps", 1e-5, 0.0)
-    grouped = x.reshape(N, G, -1)
+    # Explicit sizes: reshape cannot infer a -1 when N = 0.
+    grouped = x.reshape(N, G, C // G * H * W)
     mu = grouped.mean(axis=2, keepdims=True)
     xmu = grouped - mu
     inv_std = 1.0 / np.sqrt((xmu * xmu).mean(axis=2, keepdims=True) + eps)
@@ -337,9 +338,8 @@ def spatial_groupnorm_backward(dout, cache):
     """
     xhat, inv_std, gamma, shape = cache
     _check_dout("spatial_groupnorm_backward", dout, shape, xhat.dtype)
-    N, G = xhat.shape[:2]
     dbeta = dout.sum(axis=(0, 2, 3), keepdims=True)
     dgamma = (dout * xhat.reshape(shape)).sum(axis=(0, 2, 3), keepdims=True)
-    dxhat = (dout * gamma).reshape(N, G, -1)
+    dxhat = (dout * gamma).reshape(xhat.shape)
     dx = _normalized_backward(dxhat, xhat, inv_std, axis=2).reshape(shape)
     return dx, dgamma, dbeta

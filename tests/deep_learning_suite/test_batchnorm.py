@@ -416,3 +416,15 @@ def test_integer_gamma_beta_as_in_the_spatial_batchnorm_cell(rng, dtype):
     assert all(g.dtype == dtype for g in spatial_batchnorm_backward(np.ones_like(out), cache))
     out2, _ = layernorm_forward(x[:, :, 0, 0], np.asarray([1, 2, 3]), np.asarray([0, 0, 0]), {})
     assert out2.dtype == dtype
+
+
+@pytest.mark.parametrize("G", [1, 2, 6])
+def test_groupnorm_on_an_empty_batch(G):
+    # Statistics are per sample, so an empty batch is an empty result (as in torch), not an error.
+    x = np.zeros((0, 6, 3, 3), np.float32)
+    gamma, beta = np.ones((1, 6, 1, 1), np.float32), np.zeros((1, 6, 1, 1), np.float32)
+    out, cache = spatial_groupnorm_forward(x, gamma, beta, G, {})
+    assert out.shape == x.shape and out.dtype == np.float32
+    dx, dgamma, dbeta = spatial_groupnorm_backward(np.zeros_like(out), cache)
+    assert dx.shape == x.shape
+    assert np.array_equal(dgamma, np.zeros_like(gamma)) and np.array_equal(dbeta, np.zeros_like(beta))
