@@ -13,7 +13,7 @@ and is dropped (and gets zero gradient), so ``input_dim=(1, 28, 28)``,
 
 import numpy as np
 
-from ._validate import check_reg
+from ._validate import check_real, check_reg
 from .fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from .layer_utils import affine_relu_backward, affine_relu_forward
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
@@ -34,7 +34,7 @@ class ThreeLayerConvNet:
         Width of the hidden affine layer.
     num_classes : int
         Number of scores per input.
-    weight_scale : float
+    weight_scale : float >= 0
         Weights start as ``weight_scale * N(0, 1)``, biases at 0.
     reg : float
         L2 strength: the loss gains ``0.5 * reg * sum(W**2)`` over W1, W2, W3.
@@ -72,6 +72,7 @@ class ThreeLayerConvNet:
         for name, v in list(sizes.items()) + [("input_dim", d) for d in input_dim]:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"{name} must hold positive integers, got {v!r}")
+        weight_scale = check_real("ThreeLayerConvNet", "weight_scale", weight_scale, 0.0)
         C, H, W = (int(d) for d in input_dim)
         self.input_dim = (C, H, W)
         self.pad = (filter_size - 1) // 2

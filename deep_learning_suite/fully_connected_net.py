@@ -5,9 +5,11 @@ Architecture, for ``L = len(hidden_dims) + 1`` layers::
     {affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax
 """
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from ._validate import check_reg
+from ._validate import check_int, check_real, check_reg
 from .batchnorm import batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward
 from .dropout import dropout_backward, dropout_forward
 from .layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
@@ -22,7 +24,8 @@ class FullyConnectedNet:
     Parameters
     ----------
     hidden_dims : list of int
-        Width of each hidden layer; ``[]`` gives a linear softmax classifier.
+        Width of each hidden layer (any sequence: list, tuple, 1-D array); ``[]`` gives
+        a linear softmax classifier.
     input_dim : int
         D, the size of one flattened input.
     num_classes : int
@@ -34,14 +37,16 @@ class FullyConnectedNet:
     reg : float
         L2 strength: the loss gains ``0.5 * reg * sum(W**2)`` over the weight matrices.
         Read at every ``loss`` call, so it may be changed after construction.
-    weight_scale : float
+    weight_scale : float >= 0
         Weights start as ``weight_scale * N(0, 1)``; biases and betas at 0, gammas at 1.
     dtype : numpy dtype
         Parameters, inputs and gradients use this dtype (float64 for gradient checks).
-    seed : int or None
-        Seeds the weight initialisation and fixes the dropout mask. With None the
-        weights come from NumPy's global generator, so ``np.random.seed`` before
-        construction reproduces them, as in CS231n.
+    seed : int >= 0 or None
+        Seeds the weight initialisation and fixes the dropout masks: hidden layer ``i``
+        (from 1) draws its mask from seed ``seed + i - 1``, so each layer drops its own
+        units, and the same ones at every call (what makes a gradient check possible).
+        With None the weights and masks come from NumPy's global generator, so
+        ``np.random.seed`` reproduces them, as in CS231n.
     use_batchnorm : bool
         Older spelling of ``normalization='batchnorm'``.
     dropout : float or None
@@ -55,7 +60,8 @@ class FullyConnectedNet:
     bn_params : list of dict
         One per hidden layer when normalising (running statistics live here).
     dropout_param : dict
-        ``{'mode', 'p'[, 'seed']}``, empty without dropout.
+        ``{'mode', 'p'[, 'seed']}``, empty without dropout; ``seed`` is the first hidden
+        layer's, each later layer adds 1 to it (read at every ``loss`` call).
     """
 
     def __init__(
@@ -88,20 +94,30 @@ class FullyConnectedNet:
             normalization = "batchnorm"
         if normalization not in _NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
-        if not 0 < dropout_keep_ratio <= 1:
+        what = type(self).__name__
+        keep = check_real(what, "dropout" if dropout is not None else "dropout_keep_ratio", dropout_keep_ratio)
+        if not 0 < keep <= 1:
             raise ValueError(
                 f"dropout_keep_ratio is the probability of KEEPING a unit, 0 < p <= 1 (1 = no dropout), "
                 f"got {dropout_keep_ratio!r}"
             )
+        weight_scale = check_real(what, "weight_scale", weight_scale, 0.0)
+        if seed is not None:
+            seed = check_int(what, "seed", seed, 0)
+        if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Iterable) \
+                or (isinstance(hidden_dims, np.ndarray) and hidden_dims.ndim != 1):
+            raise ValueError(f"hidden_dims must be a list of hidden-layer widths, e.g. [5] for one layer of 5 "
+                             f"units or [] for none, got {hidden_dims!r}")
+        hidden_dims = list(hidden_dims)
         dims = [input_dim, *hidden_dims, num_classes]
         if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in dims):
             raise ValueError(
                 f"input_dim, hidden_dims and num_classes must be positive integers, got "
-                f"input_dim={input_dim!r}, hidden_dims={list(hidden_dims)!r}, num_classes={num_classes!r}"
+                f"input_dim={input_dim!r}, hidden_dims={hidden_dims!r}, num_classes={num_classes!r}"
             )
 
         self.normalization = normalization
-        self.use_dropout = dropout_keep_ratio != 1
+        self.use_dropout = keep != 1
         self.reg = reg
         self.num_layers = len(dims) - 1
         self.dtype = dtype
@@ -120,10 +136,10 @@ class FullyConnectedNet:
                 self.params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
                 self.params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
 
-        # The same mask at every call when seeded: that is what makes a gradient check possible.
+        # The same masks at every call when seeded: that is what makes a gradient check possible.
         self.dropout_param = {}
         if self.use_dropout:
-            self.dropout_param = {"mode": "train", "p": dropout_keep_ratio}
+            self.dropout_param = {"mode": "train", "p": keep}
             if seed is not None:
                 self.dropout_param["seed"] = seed
 
@@ -144,7 +160,15 @@ class FullyConnectedNet:
         scores : (N, C), when y is None (test mode: running statistics, no dropout);
         otherwise (loss, grads) with grads[k] shaped like params[k].
         """
-        X = np.asarray(X).astype(self.dtype, copy=False)
+        X = np.asarray(X)
+        D = self.params["W1"].shape[0]
+        if X.ndim < 2 or np.prod(X.shape[1:]) != D:
+            raise ValueError(
+                f"{type(self).__name__} expects X of shape (N, d_1, ..., d_k) with d_1 * ... * d_k = "
+                f"input_dim = {D}, got X of shape {X.shape}; reshape X to (N, {D}) or build the "
+                f"model with the input_dim of the data"
+            )
+        X = X.astype(self.dtype, copy=False)
         mode = "test" if y is None else "train"
         if self.use_dropout:
             self.dropout_param["mode"] = mode
@@ -167,7 +191,7 @@ class FullyConnectedNet:
             h, relu_cache = relu_forward(h)
             drop_cache = None
             if self.use_dropout:
-                h, drop_cache = dropout_forward(h, self.dropout_param)
+                h, drop_cache = dropout_forward(h, self._layer_dropout_param(i))
             caches.append((fc_cache, norm_cache, relu_cache, drop_cache))
         L = self.num_layers
         scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
@@ -195,6 +219,14 @@ class FullyConnectedNet:
             loss += 0.5 * reg * np.sum(W * W)
             grads[f"W{i}"] += reg * W
         return loss, grads
+
+    def _layer_dropout_param(self, i):
+        """``dropout_param`` for hidden layer ``i``: with a seed, layer i's own, ``seed + i - 1``.
+
+        One seed for every layer would drop the same units in all hidden layers of one width.
+        """
+        seed = self.dropout_param.get("seed")
+        return self.dropout_param if seed is None else {**self.dropout_param, "seed": seed + i - 1}
 
     def save(self, fname):
         """Save ``params`` to ``fname``, as the course's ``save`` does, without pickle.

@@ -140,3 +140,10 @@ def test_rejects_bad_reg(rng, reg):
     model = tiny_model(reg=reg)
     with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
         model.loss(rng.standard_normal((2, 3, 6, 6)), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("weight_scale", ["1e-3", None, float("nan"), -1e-3])
+def test_rejects_a_weight_scale_that_is_not_a_non_negative_number(weight_scale):
+    with pytest.raises(ValueError, match=r"ThreeLayerConvNet: weight_scale must be a finite number >= 0"):
+        ThreeLayerConvNet(input_dim=(3, 6, 6), num_filters=2, filter_size=3, hidden_dim=4,
+                          weight_scale=weight_scale)

@@ -183,6 +183,51 @@ def test_rejects_bad_dims():
         FullyConnectedNet([5, 0], input_dim=3)
 
 
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"dropout_keep_ratio": "0.5"}, r"dropout_keep_ratio must be a finite number, got '0.5'"),
+    ({"dropout_keep_ratio": None}, r"dropout_keep_ratio must be a finite number, got None"),
+    ({"dropout_keep_ratio": float("nan")}, r"dropout_keep_ratio must be a finite number"),
+    ({"dropout": "0.5"}, r"dropout must be a finite number, got '0.5'"),
+    ({"weight_scale": "1e-3"}, r"weight_scale must be a finite number >= 0, got '1e-3'"),
+    ({"weight_scale": None}, r"weight_scale must be a finite number >= 0, got None"),
+    ({"weight_scale": -1e-3}, r"weight_scale must be a finite number >= 0"),
+    ({"weight_scale": float("inf")}, r"weight_scale must be a finite number >= 0"),
+])
+def test_rejects_options_that_are_not_numbers(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        FullyConnectedNet([5], input_dim=3, **kwargs)
+
+
+@pytest.mark.parametrize("hidden_dims", [5, None, "100", np.array(5)])
+def test_rejects_hidden_dims_that_are_not_a_list(hidden_dims):
+    with pytest.raises(ValueError, match=r"hidden_dims must be a list of hidden-layer widths.*\[5\]"):
+        FullyConnectedNet(hidden_dims, input_dim=10)
+
+
+def test_hidden_dims_may_be_any_sequence_of_ints():
+    shapes = [{k: v.shape for k, v in FullyConnectedNet(dims, input_dim=4, num_classes=3, seed=0).params.items()}
+              for dims in ([6, 5], (6, 5), np.array([6, 5]), range(6, 4, -1))]
+    assert all(s == shapes[0] for s in shapes)
+    # A zero weight scale (all-zero weights) is a valid experiment.
+    assert not np.any(FullyConnectedNet([5], input_dim=3, weight_scale=0).params["W1"])
+
+
+@pytest.mark.parametrize("x_shape", [(2, 11), (2, 9), (2, 2, 6), (10,)])
+def test_loss_names_the_input_dim_when_x_has_the_wrong_size(x_shape):
+    model = FullyConnectedNet([5], input_dim=10, num_classes=3, seed=0)
+    for y in (None, np.zeros(x_shape[0], dtype=int)):
+        with pytest.raises(ValueError, match=rf"FullyConnectedNet expects X .* input_dim = 10.*got X of shape "
+                                             rf"\({x_shape[0]},"):
+            model.loss(np.ones(x_shape), y)
+
+
+def test_loss_flattens_each_sample_like_the_course():
+    # (N, d_1, ..., d_k) with d_1 * ... * d_k = input_dim is accepted, as in the course.
+    model = FullyConnectedNet([5], input_dim=12, num_classes=3, dtype=np.float64, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 3, 2, 2))
+    assert np.array_equal(model.loss(x), model.loss(x.reshape(4, 12)))
+
+
 @pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
 def test_float32_model_gives_float32(rng, normalization):
     X, y = _data(rng)
@@ -229,6 +274,29 @@ def test_seeded_dropout_is_reproducible_and_unseeded_follows_np_random(rng):
     assert np.array_equal(b.params["W1"], c.params["W1"])
     assert "seed" not in b.dropout_param
     assert FullyConnectedNet([H1], input_dim=D, dropout_keep_ratio=1).dropout_param == {}
+
+
+def _kept_units(grads, num_hidden):
+    """Which hidden units each layer's dropout kept, read from the bias gradients (one sample, live ReLUs)."""
+    return [grads[f"b{i}"] != 0 for i in range(1, num_hidden + 1)]
+
+
+def test_seeded_dropout_drops_different_units_in_each_layer_and_the_same_at_every_call():
+    # Three hidden layers of one width: with one seed for all of them every layer dropped the
+    # same units. Biases of 10 keep every ReLU open, so a bias gradient is 0 exactly where
+    # its unit was dropped.
+    width = 40
+    model = FullyConnectedNet([width] * 3, input_dim=D, num_classes=C, dropout_keep_ratio=0.5,
+                              weight_scale=1e-2, dtype=np.float64, seed=4)
+    for i in (1, 2, 3):
+        model.params[f"b{i}"][:] = 10.0
+    X, y = np.ones((1, D)), np.array([2])
+    kept = _kept_units(model.loss(X, y)[1], 3)
+    assert all(0 < k.sum() < width for k in kept)
+    assert not np.array_equal(kept[0], kept[1]) and not np.array_equal(kept[1], kept[2])
+    assert not np.array_equal(kept[0], kept[2])
+    again = _kept_units(model.loss(X, y)[1], 3)
+    assert all(np.array_equal(a, b) for a, b in zip(kept, again))
 
 
 def test_seed_gives_reproducible_weights_without_touching_global_state():
