@@ -23,17 +23,18 @@ allocating that array.
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ._validate import check_indices, check_int
-from .data import CorruptDataError, DatasetNotFoundError
+from .data import COURSE_DATASETS_DIR, CorruptDataError, DatasetNotFoundError
 from .utils import generator
 
 COCO_DIR_ENV = "COCO_CAPTIONING_DIR"
-COURSE_COCO_DIR = os.path.join("cs231n", "datasets", "coco_captioning")
+COURSE_COCO_DIR = os.path.join(COURSE_DATASETS_DIR, "coco_captioning")
 COCO_URL = "http://cs231n.stanford.edu/coco_captioning.zip"
 _REFETCH = "download the COCO captioning data again"
 # Deflate, HDF5's standard compression, cannot shrink data more than about 1032:1; a
@@ -84,7 +85,8 @@ def _check_storage(path, key, dataset):
     if dataset.shape is None:          # an HDF5 "null" dataspace: no array at all
         raise CorruptDataError(f"{path}: dataset {key!r} is empty (no shape); the file is not "
                                f"the course's: {_REFETCH}")
-    declared = int(np.prod(dataset.shape, dtype=np.int64)) * dataset.dtype.itemsize
+    # Python ints: np.prod in int64 wraps around for (2**32, 2**32) to 0, which would "fit".
+    declared = math.prod(dataset.shape) * dataset.dtype.itemsize
     stored = dataset.id.get_storage_size()
     on_disk = os.path.getsize(path)
     if dataset.id.get_create_plist().get_nfilters() == 0:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validate import check_int
 from .safe_archive import UnsafeArchiveError, safe_extract  # noqa: F401  (part of this API)
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -62,6 +63,9 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# Where the course's get_datasets.sh scripts put their files, relative to the notebook's
+# folder (the current directory when a notebook runs).
+COURSE_DATASETS_DIR = os.path.join("cs231n", "datasets")
 SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "fashion_mnist_sample.npz"
 
 
@@ -97,17 +101,18 @@ def file_digest(path, algorithm="md5"):
 def download_url(url, dest, md5=None, progress=True, timeout=60):
     """Download ``url`` to the file ``dest``, atomically, verifying ``md5`` when given.
 
-    The bytes go to a temporary file next to ``dest``; only a complete file with the right
-    checksum is renamed to ``dest``, so an interrupted or tampered download never looks
-    like a good one.
+    The bytes go to a temporary file next to ``dest``; only a complete file (as many bytes
+    as the server's Content-Length, when it sends one) with the right checksum is renamed
+    to ``dest``, so an interrupted or tampered download never looks like a good one.
 
     Raises
     ------
     ChecksumError
         The MD5 differs (the temporary file is removed).
     OSError (urllib.error.URLError)
-        The URL cannot be reached; callers turn this into a message saying where to put
-        the files by hand.
+        The URL cannot be reached, or (``ContentTooShortError``) the connection ended before
+        Content-Length bytes arrived; callers turn this into a message saying where to put
+        the files by hand. The temporary file is removed.
     """
     from tqdm.auto import tqdm
 
@@ -117,13 +122,22 @@ def download_url(url, dest, md5=None, progress=True, timeout=60):
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
-            bar = tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+            expected = int(total) if total else None
+            bar = tqdm(total=expected, unit="B", unit_scale=True,
                        desc=f"downloading {dest.name}", leave=False,
                        disable=None if progress else True)  # None: no bar in logs and pipes
+            written = 0
             with bar:
                 for chunk in iter(lambda: resp.read(1 << 16), b""):
                     out.write(chunk)
+                    written += len(chunk)
                     bar.update(len(chunk))
+            # http.client ends the read quietly when the server hangs up early, so without a
+            # checksum a cut-off file would be kept as if it were whole.
+            if expected is not None and written != expected:
+                raise urllib.error.ContentTooShortError(
+                    f"download of {url} was cut short: got {written} of its {expected} bytes; "
+                    f"nothing was kept, try again", None)
             out.flush()
             os.fsync(out.fileno())
         if md5 is not None:
@@ -151,6 +165,9 @@ def download_cifar10(root, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=True, time
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / CIFAR10_FOLDER
+    # Before the 163 MB download, which could not be moved into place anyway.
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise DatasetNotFoundError(f"{final} exists but is incomplete; remove it and run again")
     work = Path(tempfile.mkdtemp(prefix=".cifar10-", dir=root))
     try:
         archive = download_url(url, work / "cifar-10-python.tar.gz", md5=md5,
@@ -162,10 +179,7 @@ def download_cifar10(root, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=True, time
         if missing:
             raise CorruptDataError(f"archive from {url} lacks {CIFAR10_FOLDER}/{missing[0]}")
         if final.exists():
-            if any(final.iterdir()):
-                raise DatasetNotFoundError(
-                    f"{final} exists but is incomplete; remove it and run again")
-            final.rmdir()
+            final.rmdir()       # empty (checked above): os.replace cannot replace a folder
         os.replace(found, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -179,6 +193,14 @@ def _offline_message(name, url, reason, where, env, files):
 
 
 # --------------------------------------------------------------------------- CIFAR-10
+
+# What a truncated, corrupt or hostile pickle makes the restricted unpickler raise: a cut-off
+# stream (EOFError, struct.error), bad opcodes or arguments, and the admitted NumPy
+# constructors given impossible sizes (np.ndarray((10**15,)) or a length field of 2**62
+# bytes: MemoryError; one past sys.maxsize: OverflowError). Nothing in it can run code.
+UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+                   IndexError, KeyError, OverflowError, MemoryError, struct.error)
+
 
 def _latin1_encode(obj, encoding="latin1"):
     # Python 3 pickles bytes at protocol 2 as _codecs.encode(text, 'latin1'); allow only that.
@@ -226,9 +248,9 @@ def load_CIFAR_batch(filename):
     try:
         with open(filename, "rb") as f:
             d = NumpyOnlyUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError) as e:
-        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: {e}") from None
+    except UNPICKLE_ERRORS as e:
+        raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: "
+                               f"{type(e).__name__}: {e}") from None
     if not isinstance(d, dict):
         raise CorruptDataError(f"{filename} is not a genuine CIFAR-10 batch: no dict inside")
     d = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
@@ -342,14 +364,20 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
     The validation set is the ``num_validation`` images right after the first
     ``num_training``; the mean image of the training split is subtracted from all three.
 
+    The three sizes are non-negative whole numbers (``49000.0`` passes as 49000).
+
     Returns
     -------
     dict with ``X_train, y_train, X_val, y_val, X_test, y_test``; images (N, 3, 32, 32).
     """
-    if num_training < 0 or num_validation < 0 or num_training + num_validation > 50000:
+    # Checked before any file is read or downloaded; a float would otherwise fail as a slice.
+    num_training = check_int("get_cifar10_data", "num_training", num_training, 0)
+    num_validation = check_int("get_cifar10_data", "num_validation", num_validation, 0)
+    num_test = check_int("get_cifar10_data", "num_test", num_test, 0)
+    if num_training + num_validation > 50000:
         raise ValueError(f"num_training + num_validation must be at most 50000, got "
                          f"{num_training} + {num_validation}")
-    if not 0 <= num_test <= 10000:
+    if num_test > 10000:
         raise ValueError(f"num_test must be in 0..10000, got {num_test}")
     root = find_cifar10_dir(cifar10_dir, download=download)
     Xtr, ytr, Xte, yte = load_CIFAR10(root, dtype=np.uint8)
@@ -467,8 +495,13 @@ def _load_idx_set(folder):
             raise CorruptDataError(
                 f"{folder}: {split} images {X.shape} {X.dtype} and labels {y.shape} do not form "
                 f"a dataset (need uint8 (N, H, W) images and N labels)")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise CorruptDataError(f"{folder}: {split} labels are {y.dtype}, expected integers "
+                                   f"in 0..9")
         if y.size and y.max() > 9:
             raise CorruptDataError(f"{folder}: {split} labels go up to {y.max()}, expected 0..9")
+        if y.size and y.min() < 0:
+            raise CorruptDataError(f"{folder}: {split} labels go down to {y.min()}, expected 0..9")
         out += [X, y.astype(np.int64)]
     return tuple(out)
 

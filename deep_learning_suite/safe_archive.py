@@ -100,7 +100,13 @@ def _check_members(tar, target):
             raise UnsafeArchiveError(f"archive member {m.name!r} is a device or FIFO; "
                                      f"refusing to extract the archive")
         if not name.parts:
-            continue     # "." itself: the target folder
+            # "." is the target folder itself: a directory there is a no-op, but a link or
+            # a file would replace the folder, so no later check could hold.
+            if not m.isdir():
+                raise UnsafeArchiveError(f"archive member {m.name!r} is not a directory but "
+                                         f"names the target folder itself; refusing to "
+                                         f"extract the archive")
+            continue
         if not (m.issym() or m.islnk()):
             # tarfile writes files and directories *through* a link already at their path.
             resolve(m, name.parts, "would be written")

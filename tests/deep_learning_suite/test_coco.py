@@ -174,6 +174,18 @@ def test_a_dataset_declaring_more_than_the_file_holds_is_refused(h5py, tmp_path,
         load_coco_data(tmp_path)
 
 
+@pytest.mark.parametrize("shape", [(2 ** 32, 2 ** 32), (2 ** 16,) * 4])
+def test_a_declared_size_that_wraps_around_in_int64_is_refused(h5py, tmp_path, shape):
+    # 2**64 elements: np.prod in int64 wrapped to 0, which "fitted" the file, and the read then
+    # failed with NumPy's ValueError "array is too big".
+    write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        f.create_dataset("features", shape=shape, dtype="u1", chunks=(1,) * (len(shape) - 1) + (1024,))
+    with pytest.raises(CorruptDataError, match=rf"fc7_pca\.h5: dataset 'features' declares shape .* "
+                                               rf"\({2 ** 64} bytes\) but has only 0 bytes"):
+        load_coco_data(tmp_path)
+
+
 def test_compressed_features_still_load(h5py, tmp_path):
     written = write_coco_dir(tmp_path)
     with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:

@@ -4,6 +4,7 @@ import http.server
 import io
 import os
 import pickle
+import re
 import socket
 import struct
 import tarfile
@@ -176,6 +177,54 @@ def test_incomplete_folder_names_missing_files(tmp_path):
         D.load_CIFAR10(root)
 
 
+class _Reduce:
+    """Pickles to a call of ``func(*args)`` with a name the restricted unpickler admits."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("payload", [
+    # An admitted constructor asked for 909 TiB: MemoryError.
+    pickle.dumps({b"data": _Reduce(np.ndarray, (10 ** 15,), "u1"), b"labels": []}, protocol=2),
+    # A corrupted length field: 4 EiB of bytes (MemoryError), or more than a size can hold
+    # (OverflowError), in a file of a few bytes.
+    b"\x80\x02\x96" + struct.pack("<Q", 2 ** 62) + bytes(12),
+    b"\x80\x02\x8e" + struct.pack("<Q", 2 ** 64 - 1) + bytes(12),
+], ids=["huge ndarray", "huge length", "length past maxsize"])
+def test_cifar_batch_asking_for_impossible_sizes_is_corrupt_data(tmp_path, payload):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    (root / "data_batch_1").write_bytes(payload)
+    with pytest.raises(CorruptDataError, match="data_batch_1 is not a genuine CIFAR-10 batch"):
+        D.load_CIFAR10(root)
+
+
+@pytest.mark.parametrize("kwargs, shapes", [
+    (dict(num_training=40.0, num_validation=15.0, num_test=7.0), (40, 15, 7)),
+    (dict(num_training=np.int64(3), num_validation=np.float32(2), num_test=1), (3, 2, 1)),
+])
+def test_get_cifar10_data_takes_whole_number_sizes(tmp_path, kwargs, shapes):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    d = D.get_cifar10_data(cifar10_dir=root, **kwargs)
+    ref = D.get_cifar10_data(*shapes, cifar10_dir=root)
+    assert tuple(d[k].shape[0] for k in ("X_train", "X_val", "X_test")) == shapes
+    assert all(np.array_equal(d[k], ref[k]) for k in ref)
+
+
+@pytest.mark.parametrize("name", ["num_training", "num_validation", "num_test"])
+@pytest.mark.parametrize("value", [2.5, -1, True, "10", None, float("nan")])
+def test_get_cifar10_data_refuses_sizes_that_are_not_whole_numbers_before_reading(
+        tmp_path, name, value):
+    # Checked before looking for the data: nothing is read or downloaded.
+    with pytest.raises(ValueError, match=rf"get_cifar10_data: {name} must be a non-negative integer"):
+        D.get_cifar10_data(cifar10_dir=tmp_path / "nowhere", download=False, **{name: value})
+
+
 # ----------------------------------------------------------------- download and extraction
 
 def make_archive(path, src_root, extra=()):
@@ -230,6 +279,70 @@ def test_wrong_checksum_is_refused_and_removed(tmp_path):
     with pytest.raises(ChecksumError, match="MD5"):
         D.find_cifar10_dir(dest, url=archive.as_uri(), md5="0" * 32, progress=False)
     assert not dest.exists() or os.listdir(dest) == []
+
+
+def serve_once_cut_short(body, declared):
+    """A local HTTP server that declares ``declared`` bytes, sends ``body`` and hangs up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:                      # the socket was closed: the test is over
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                             % declared + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("md5", [None, "0" * 32])
+def test_download_cut_short_is_refused_and_leaves_nothing(tmp_path, md5):
+    server, url = serve_once_cut_short(b"PK\x03\x04" + b"x" * 1000, declared=100_000)
+    try:
+        with pytest.raises(OSError, match="got 1004 of its 100000 bytes"):
+            D.download_url(url + "imagenet_val_25.npz", tmp_path / "imagenet_val_25.npz",
+                           md5=md5, progress=False)
+    finally:
+        server.close()
+    assert os.listdir(tmp_path) == []                  # neither the file nor a .part
+
+
+def test_download_cut_short_gives_the_offline_message(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    data = archive.read_bytes()
+    server, url = serve_once_cut_short(data[:len(data) // 2], declared=len(data))
+    try:
+        with pytest.raises(DatasetNotFoundError, match=rf"could not be downloaded.*cut short: got "
+                                                       rf"{len(data) // 2} of its {len(data)} bytes"):
+            D.find_cifar10_dir(tmp_path / "dl", url=url + "cifar-10-python.tar.gz", md5=None,
+                               progress=False)
+    finally:
+        server.close()
+    assert os.listdir(tmp_path / "dl") == []
+
+
+def test_incomplete_folder_is_refused_before_downloading(tmp_path, monkeypatch):
+    dest = tmp_path / "dl"
+    (dest / "cifar-10-batches-py").mkdir(parents=True)
+    (dest / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"partial")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the 163 MB archive was downloaded only to be thrown away")
+
+    monkeypatch.setattr(D, "download_url", no_download)
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py exists but is incomplete; "
+                                                   "remove it and run again"):
+        D.find_cifar10_dir(dest, progress=False)
+    assert sorted(os.listdir(dest)) == ["cifar-10-batches-py"]      # no temporary folder left
+    assert (dest / "cifar-10-batches-py" / "data_batch_1").read_bytes() == b"partial"
 
 
 def _closed_port():
@@ -314,6 +427,35 @@ def test_chained_symlinks_are_refused_before_anything_is_written(tmp_path, case)
         D.safe_extract(archive, target)
     assert os.listdir(target) == [] and os.listdir(tmp_path / "outside") == []
     assert not (tmp_path / "evil").exists()
+
+
+@pytest.mark.parametrize("name", [".", "./"])
+@pytest.mark.parametrize("kind, link", [(S, "/"), (S, ".."), (S, "/etc"), (L, "first"),
+                                        (tarfile.REGTYPE, "")],
+                         ids=["symlink to /", "symlink to ..", "symlink to /etc", "hard link",
+                              "file"])
+def test_a_member_replacing_the_target_itself_is_refused_before_anything_is_written(
+        tmp_path, name, kind, link):
+    # "." is the target folder: only a directory may have that name. A link there used to
+    # skip every link check and reach tarfile's own filter after "first" was written.
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add(tar, _member("first", payload=b"written first"))
+        _add(tar, _member(name, kind, link))
+    target = tmp_path / "target"
+    with pytest.raises(UnsafeArchiveError, match=rf"{re.escape(repr(name))} .*target folder itself; "
+                                                 r"refusing to extract"):
+        D.safe_extract(archive, target)
+    assert os.listdir(target) == []
+
+
+def test_a_directory_member_named_dot_is_extracted(tmp_path):
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add(tar, _member(".", tarfile.DIRTYPE))
+        _add(tar, _member("./f", payload=b"data"))
+    D.safe_extract(archive, tmp_path / "t")
+    assert (tmp_path / "t" / "f").read_bytes() == b"data"
 
 
 def test_chained_symlinks_in_a_cifar_download_write_nothing(tmp_path):
@@ -437,6 +579,19 @@ def test_idx_set_with_mismatched_labels_or_bad_labels(tmp_path):
         gzip.compress(idx_bytes(np.full(10, 11, np.uint8))))
     with pytest.raises(CorruptDataError, match="labels go up to 11"):
         D.load_fashion_mnist(folder)
+
+
+@pytest.mark.parametrize("labels, match", [
+    (np.array([0, 3, -1, 9, 2, 1, 0, 0, 5, 4], ">i4"), r"t10k labels go down to -1, expected 0\.\.9"),
+    (np.array([0.7, 2.9, 8.5] + [1.0] * 7, ">f4"), r"t10k labels are float32, expected integers in 0\.\.9"),
+    (np.arange(10, dtype=">f4"), r"t10k labels are float32, expected integers in 0\.\.9"),
+], ids=["negative", "fractional", "whole-number floats"])
+def test_idx_labels_must_be_integers_in_0_to_9(tmp_path, labels, match):
+    folder = tmp_path / "mn"
+    write_idx_set(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    with pytest.raises(CorruptDataError, match=match):
+        D.load_mnist(folder)
 
 
 def test_idx_download_with_checksums_and_offline_message(tmp_path):
