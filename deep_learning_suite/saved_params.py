@@ -23,23 +23,27 @@ This module keeps that interface but not the pickle:
 
 Whatever the file, what comes back is checked to be a dict of ``str -> numeric ndarray``;
 anything else raises ``SavedParamsError`` (a ``ValueError``) naming the file.
+
+``load_models`` is the older course's reader of a folder of pickled ``{'model': ...}`` files,
+with the same restricted unpickler.
 """
 
 import math
 import os
 import pickle
-import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import atomic_write
-from .data import NumpyOnlyUnpickler
+from .data import UNPICKLE_ERRORS, NumpyOnlyUnpickler
 
 DEFAULT_FOLDER = "saved"
 
-_ZIP_MAGIC = b"PK\x03\x04"
+# A zip starts with its first member's header; one with no members (the file np.savez and
+# save_params write for {}) is only its end record.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
 # Numeric kinds only: signed/unsigned integers, floats, complex. Not bool, strings, object
 # (a pickle) or structured records, none of which is a parameter.
@@ -215,6 +219,12 @@ def _read_zip(path):
     return params
 
 
+def _refused(path, error):
+    """The error for a pickle that asked the restricted unpickler for a name it refuses."""
+    return SavedParamsError(f"{path} was not loaded, and nothing in it was run: {error}. "
+                            f"Only a file of NumPy arrays is accepted")
+
+
 def _read_course_npy(path, f):
     """The course's format: an .npy whose one element, a dict of arrays, is pickled."""
     shape, _, dtype = _read_npy_header(f, path, "the array")
@@ -228,11 +238,9 @@ def _read_course_npy(path, f):
         obj = _ParamsUnpickler(f, encoding="latin1").load()
     except pickle.UnpicklingError as e:
         if "refusing to load" in str(e):
-            raise SavedParamsError(f"{path} was not loaded, and nothing in it was run: {e}. "
-                                   f"Only a file of NumPy arrays is accepted") from None
+            raise _refused(path, e) from None
         raise SavedParamsError(f"{path}: its pickle is truncated or corrupt ({e})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OverflowError, MemoryError, struct.error) as e:
+    except UNPICKLE_ERRORS as e:
         # What the admitted NumPy constructors or a cut-off stream raise on bad input.
         raise SavedParamsError(f"{path}: its pickle is truncated or corrupt "
                                f"({type(e).__name__}: {e})") from None
@@ -300,3 +308,55 @@ def load_params(fname, folder=None):
             params[k] = v = v.copy()
         seen.add(id(v.base if v.base is not None else v))
     return params
+
+
+class _ModelsUnpickler(NumpyOnlyUnpickler):
+    what = "a saved model file"
+
+
+def load_models(models_dir):
+    """The course's ``load_models``: the model in each pickled file of a folder.
+
+    Each model file is a pickled dict with a ``'model'`` entry, as the course's older
+    assignments wrote them. They are read with ``data.NumpyOnlyUnpickler``, so a model must
+    be made of NumPy arrays, dicts, lists, strings and numbers: a pickle that asks for
+    anything else (a class, ``os.system``) is refused before it can run.
+
+    Parameters
+    ----------
+    models_dir : str or os.PathLike
+        The folder; files that are not pickles at all (a README.txt) and sub-folders are
+        skipped, as the course skips them.
+
+    Returns
+    -------
+    models : dict of str -> object
+        File name -> that file's ``'model'`` entry, in file-name order.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``models_dir`` is not a folder.
+    SavedParamsError
+        A pickle asks for more than NumPy arrays (nothing in it is run), or holds something
+        other than a dict with a ``'model'`` entry. The message names the file.
+    """
+    folder = Path(models_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"load_models: {folder} is not a folder of model files")
+    models = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            try:
+                obj = _ModelsUnpickler(f, encoding="latin1").load()
+            except UNPICKLE_ERRORS as e:
+                if isinstance(e, pickle.UnpicklingError) and "refusing to load" in str(e):
+                    raise _refused(path, e) from None
+                continue        # not a pickle (a README): the course skips such files
+        if not isinstance(obj, dict) or "model" not in obj:
+            raise SavedParamsError(f"{path} holds {type(obj).__name__}, not the course's dict with a "
+                                   f"'model' entry")
+        models[path.name] = obj["model"]
+    return models

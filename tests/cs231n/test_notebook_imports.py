@@ -25,6 +25,7 @@ from deep_learning_suite import (
     optim,
     plots,
     rnn_layers,
+    saved_params,
     trainer,
     utils,
 )
@@ -54,8 +55,10 @@ COURSE_NAMES = {
     },
     "cs231n.optim": {optim: ["sgd", "sgd_momentum", "rmsprop", "adam"]},
     "cs231n.solver": {trainer: ["Solver"]},
-    "cs231n.data_utils": {data: ["load_CIFAR_batch", "load_CIFAR10", "get_CIFAR10_data"],
-                          imagenet: ["load_imagenet_val"]},
+    # load_CIFAR_batch is the one wrapper (float64 images, as the course's); see test_data_utils_shim.
+    "cs231n.data_utils": {data: ["load_CIFAR10", "get_CIFAR10_data"],
+                          imagenet: ["load_imagenet_val", "load_tiny_imagenet"],
+                          saved_params: ["load_models"]},
     "cs231n.gradient_check": {
         utils: ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse"],
     },

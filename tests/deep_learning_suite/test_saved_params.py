@@ -423,3 +423,73 @@ def test_parameters_read_in_many_chunks_come_back_exactly(tmp_path, monkeypatch,
     loaded = load_params("p.npy", folder=tmp_path)
     assert np.array_equal(loaded["W"], W) and np.array_equal(loaded["b"], np.arange(5.0))
     assert loaded["W"].flags.writeable
+
+
+def _np_savez_nothing(path):
+    with open(path, "wb") as f:        # a file object: np.savez would add ".npz" to a name
+        np.savez(f)                    # NumPy's own empty .npz: the same empty zip
+
+
+@pytest.mark.parametrize("write", [lambda path: save_params(path, {}), _np_savez_nothing],
+                         ids=["save_params", "np.savez"])
+def test_an_empty_dict_round_trips(write, in_tmp):
+    # An empty zip starts with the end record PK\x05\x06, not a member's PK\x03\x04; it used to
+    # save fine and then be refused as "not a saved-parameters file".
+    path = in_tmp / "empty.npy"
+    write(path)
+    assert load_params(path) == {}
+
+
+# ----------------------------------------------------------------- the course's load_models
+
+def _model_files(folder, protocol=2):
+    """A folder as the course's load_models reads it: pickled {'model': ...} dicts, and a README."""
+    rng = np.random.default_rng(0)
+    models = {"net_a.pkl": {"W1": rng.standard_normal((4, 3)), "b1": np.zeros(3)},
+              "net_b": {"W": np.arange(6.0).reshape(2, 3), "name": "softmax", "reg": 1e-3}}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, model in models.items():
+        with open(folder / name, "wb") as f:
+            pickle.dump({"model": model, "val_acc": 0.5}, f, protocol=protocol)
+    (folder / "README.txt").write_text("These are the pretrained models.\n")
+    (folder / "subfolder").mkdir()
+    return models
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4])
+def test_load_models_reads_each_pickled_model_and_skips_other_files(tmp_path, protocol):
+    models = _model_files(tmp_path / "models", protocol)
+    got = saved_params.load_models(tmp_path / "models")
+    assert sorted(got) == sorted(models)            # README.txt and the folder skipped
+    for name, model in models.items():
+        assert got[name].keys() == model.keys()
+        assert all(np.array_equal(got[name][k], v) for k, v in model.items())
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "nested eval"])
+def test_load_models_refuses_a_pickle_that_runs_code(tmp_path, kind):
+    folder = tmp_path / "models"
+    _model_files(folder)
+    marker = tmp_path / "pwned"
+    with open(folder / "evil.pkl", "wb") as f:
+        pickle.dump({"model": _hostile(kind, marker)}, f, protocol=2)
+    with pytest.raises(SavedParamsError, match=r"evil\.pkl was not loaded, and nothing in it was run.*"
+                                               r"refusing to load"):
+        saved_params.load_models(folder)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [["W", np.ones(2)], {"params": np.ones(2)}])
+def test_load_models_names_a_pickle_that_is_not_a_model(tmp_path, content):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with open(folder / "odd.pkl", "wb") as f:
+        pickle.dump(content, f, protocol=2)
+    with pytest.raises(SavedParamsError, match=r"odd\.pkl holds .*not the course's dict with a "
+                                               r"'model' entry"):
+        saved_params.load_models(folder)
+
+
+def test_load_models_needs_an_existing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        saved_params.load_models(tmp_path / "nowhere")
