@@ -165,14 +165,22 @@ def load_checkpoint(path):
     Raises
     ------
     CheckpointError
-        The file is missing, truncated, corrupt, edited (SHA-256 mismatch) or not a
-        toolkit checkpoint. The message names the file.
+        The file is missing, a folder, unreadable (permissions, I/O error), truncated,
+        corrupt, edited (SHA-256 mismatch) or not a toolkit checkpoint. The message names
+        the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass one of the "
+                              f".npz files in it")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror or e}); check "
+                              f"its permissions, or use another checkpoint") from e
     if magic != b"PK\x03\x04":
         # Anything but a zip, np.load treats as a possible pickle, and its error then advises
         # enabling unpickling: the wrong advice for a file of unknown origin.

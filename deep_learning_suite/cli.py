@@ -13,8 +13,10 @@ of the training split; those numbers are stored in the checkpoint so ``evaluate`
 same preprocessing. The validation split is drawn from the training set, never the test set.
 
 ``train --resume <checkpoint>`` continues a run with the settings it was trained with; a flag
-that contradicts them is refused (``--epochs``, to extend the run, and the output flags are
-free). ``evaluate`` checks what a checkpoint says about its model (kind, sizes, normalisation,
+that contradicts them is refused (``--epochs``, to extend the run, ``--num-test`` and the
+output flags are free). Resume from a ``checkpoint_epoch_<e>.npz``: a run folder or its
+``model.npz`` (the best parameters, not the last iteration's) is refused with the name of the
+latest one. ``evaluate`` checks what a checkpoint says about its model (kind, sizes, normalisation,
 parameter names, shapes and dtypes; see ``trained_model``) before it runs it.
 
 Exit codes: 0 success; 1 training diverged (the loss became NaN or infinite) or a gradient
@@ -23,15 +25,18 @@ output folder), printed without a traceback.
 """
 
 import argparse
+import contextlib
 import csv
 import math
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .trainer import TrainingDivergedError, update_rule_names
+from .trainer import TrainingDivergedError, check_resumable, latest_checkpoint, update_rule_names
 
 DATASETS = ("sample", "fashion-mnist", "mnist", "cifar10")
 MAX_LAYERS = 1000       # hidden layers of an fc model (trained_model checks the same)
@@ -151,6 +156,16 @@ def _finite(text):
 _finite.__name__ = "float"      # argparse names the type in "invalid float value: 'x'"
 
 
+def _non_negative(text):
+    v = _finite(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+_non_negative.__name__ = "float"
+
+
 def _positive(kind):
     def parse(text):
         v = _finite(text) if kind is float else kind(text)
@@ -197,13 +212,14 @@ def add_train_args(p, defaults=True):
     add("--no-download", action="store_true", help="fail instead of downloading")
     add("--out", help="output folder (default runs/<model>-<dataset>, or with "
         "--resume the checkpoint's own folder)")
-    add("--resume", help="checkpoint to continue from (its settings are reused)")
+    add("--resume", help="a checkpoint_epoch_N.npz to continue from (its settings are reused); "
+        "a run folder or its model.npz is refused with the name of the latest one")
     add("--epochs", type=_positive(int))
     add("--batch-size", type=_positive(int))
     add("--update-rule", choices=update_rule_names())
     add("--lr", type=_positive(float), help="learning rate")
     add("--lr-decay", type=_positive(float), help="learning-rate factor per epoch")
-    add("--reg", type=_finite, help="L2 regularisation strength")
+    add("--reg", type=_non_negative, help="L2 regularisation strength (>= 0)")
     add("--weight-decay", type=_finite,
         help="adamw only: decoupled weight decay (default 1e-2)")
     add("--weight-scale", type=_positive(float))
@@ -252,6 +268,9 @@ def optim_config(args):
 _RESUMED = ("model", "dataset", "batch_size", "update_rule", "lr", "lr_decay", "reg",
             "weight_decay", "weight_scale", "normalization", "dropout", "hidden_dims",
             "num_filters", "filter_size", "hidden_dim", "seed", "num_train", "num_val")
+# Saved too and taken on resume, but a flag given then changes them: the total number of
+# epochs (to extend the run) and how many test images the summary scores.
+_CARRIED = ("epochs", "num_test")
 
 
 def _is_count(v):
@@ -271,7 +290,8 @@ _SAVED_ARGS = {
     "model": lambda v: v in ("cnn", "fc"), "dataset": lambda v: v in DATASETS,
     "batch_size": _is_count, "epochs": _is_count,
     "update_rule": lambda v: isinstance(v, str) and v in update_rule_names(),
-    "lr": _is_positive, "lr_decay": _is_positive, "weight_scale": _is_positive, "reg": _is_real,
+    "lr": _is_positive, "lr_decay": _is_positive, "weight_scale": _is_positive,
+    "reg": lambda v: _is_real(v) and v >= 0,
     "weight_decay": lambda v: v is None or _is_real(v) and v >= 0,
     "normalization": lambda v: v in ("none", "batchnorm", "layernorm"),
     "dropout": lambda v: _is_real(v) and 0 < v <= 1,
@@ -279,6 +299,7 @@ _SAVED_ARGS = {
     "num_filters": _is_count, "filter_size": _is_count, "hidden_dim": _is_count,
     "seed": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= SEED_MAX,
     "num_train": lambda v: v is None or _is_count(v), "num_val": _is_count,
+    "num_test": lambda v: v is None or _is_count(v),
 }
 
 
@@ -291,10 +312,12 @@ def _show(value):
 
 
 def saved_settings(path):
-    """The settings a ``train`` checkpoint was trained with, every one of ``_RESUMED``."""
+    """The settings a ``train`` checkpoint was trained with, every one of ``_RESUMED`` and
+    ``_CARRIED``; a file no run continues from exactly (a ``model.npz``) is refused first."""
     from .checkpoint import load_checkpoint
 
     state = load_checkpoint(path)
+    check_resumable(path, state)
     meta = state.get("meta") if isinstance(state, dict) else None
     saved = meta.get("args") if isinstance(meta, dict) else None
     if not saved:
@@ -311,7 +334,7 @@ def saved_settings(path):
                        f"from a checkpoint written by `train`, or start a new run")
     # A setting newer than the checkpoint: the run had that flag's default.
     defaults = {**vars(_train_parser().parse_args([])), **DEFAULTS[saved["model"]]}
-    settings = {k: saved[k] if k in saved else defaults.get(k) for k in _RESUMED + ("epochs",)}
+    settings = {k: saved[k] if k in saved else defaults.get(k) for k in _RESUMED + _CARRIED}
     done = state.get("epoch")
     settings["epochs_done"] = done if isinstance(done, int) and not isinstance(done, bool) else 0
     return settings
@@ -325,7 +348,12 @@ def _train_parser(defaults=True):
 
 def _apply_resume(args):
     """Take the checkpoint's settings; refuse flags given on the command line that contradict
-    them (``--epochs``, to extend the run, and the output flags may change)."""
+    them (``--epochs``, to extend the run, ``--num-test`` and the output flags may change)."""
+    if Path(args.resume).is_dir():      # the --out folder of a run: say which file to pass
+        latest = latest_checkpoint(str(Path(args.resume) / "checkpoint"))
+        instead = f"pass the checkpoint to continue from: --resume {latest}" if latest else \
+            "it holds no checkpoint_epoch_N.npz; pass a checkpoint written by `train`"
+        raise CLIError(f"--resume {args.resume} is a folder; {instead}")
     saved = saved_settings(args.resume)
     given = getattr(args, "given", None)
     if given is None:               # not from main(): a flag differing from its default was given
@@ -343,8 +371,9 @@ def _apply_resume(args):
                        f"flag{'s' if len(conflicts) > 1 else ''} to resume, or start a new run")
     for key in _RESUMED:
         setattr(args, key, saved[key])
-    if args.epochs is None:
-        args.epochs = saved["epochs"]
+    for key in _CARRIED:
+        if getattr(args, key) is None:
+            setattr(args, key, saved[key])
     if args.epochs < saved["epochs_done"]:  # the Solver would train nothing and rewrite the outputs
         raise CLIError(f"--resume {args.resume}: --epochs {args.epochs} but the checkpoint has "
                        f"already trained {saved['epochs_done']} epochs; --epochs is the total, so "
@@ -367,6 +396,11 @@ def cmd_train(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CLIError(f"--out {out}: cannot create the folder ({e.strerror or e})") from e
+    try:                            # now, not after the first epoch's training
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise CLIError(f"--out {out}: cannot write there ({e.strerror or e})") from e
     start = time.perf_counter()
 
     Xtr_raw, ytr, Xte_raw, yte, classes = load_dataset(args.dataset, args.data_dir,
@@ -386,28 +420,54 @@ def cmd_train(args):
     model = build_model(kind, kwargs)
     meta = {"model": kind, "model_kwargs": kwargs, "normalization": norm,
             "dataset": args.dataset, "classes": list(classes),
-            "args": {k: getattr(args, k) for k in _RESUMED + ("epochs",)}}
+            "args": {k: getattr(args, k) for k in _RESUMED + _CARRIED}}
+    # On resume the Solver takes the checkpoint's optim_config, which its saved flags gave.
     solver = Solver(model, {"X_train": Xtr, "y_train": ytr, "X_val": Xval, "y_val": yval},
-                    update_rule=args.update_rule, optim_config=optim_config(args),
+                    update_rule=args.update_rule,
+                    optim_config=None if args.resume else optim_config(args),
                     lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
                     num_train_samples=1000, num_val_samples=None, print_every=args.print_every,
                     verbose=not args.quiet, seed=args.seed,
                     checkpoint_name=str(out / "checkpoint"), checkpoint_meta=meta,
                     keep_checkpoints=2)
+    finished = False
     if args.resume:
         solver.resume(args.resume)
-    solver.train()
-    solver.save_checkpoint(out / "model.npz")
+        finished = solver.epoch >= args.epochs
+    if finished:
+        print(f"note: --resume {args.resume}: the checkpoint has already trained all "
+              f"{args.epochs} epochs, so there is nothing to train; give --epochs more than "
+              f"{args.epochs} to extend the run", file=sys.stderr)
+    with _writing(out), warnings.catch_warnings():
+        # the note above says it in the command line's terms, the Solver's warning in Python's
+        warnings.filterwarnings("ignore", "Solver.train: this Solver has already trained")
+        solver.train()
+        solver.save_checkpoint(out / "model.npz")
 
     y_pred = predict(model, Xte)
     test_acc = float(np.mean(y_pred == yte))
-    write_history(out / "history.csv", solver, Xtr.shape[0] // args.batch_size)
-    write_plots(out, solver, model, kind, Xtr.shape[1:], yte, y_pred, classes)
+    with _writing(out):
+        write_history(out / "history.csv", solver, Xtr.shape[0] // args.batch_size)
+        write_plots(out, solver, model, kind, Xtr.shape[1:], yte, y_pred, classes)
     wall = time.perf_counter() - start
     print(f"{kind} on {args.dataset}: test accuracy {test_acc:.4f} ({int(np.sum(y_pred == yte))}"
           f"/{yte.size}), best val accuracy {solver.best_val_acc:.4f}, "
           f"{solver.epoch} epochs, wall time {wall:.1f} s; wrote {out}/")
     return 0
+
+
+@contextlib.contextmanager
+def _writing(out):
+    """Turn a failed write into the run (a full disk, a folder where a file goes, a folder
+    made read-only mid-run) into a ``CLIError``: exit 2, not 1, which means diverged."""
+    try:
+        yield
+    except OSError as e:
+        # os.replace(tmp, target) names the target second; open() has only the one
+        where = getattr(e, "filename2", None) or e.filename
+        raise CLIError(f"writing the run's outputs in {out} failed ("
+                       f"{f'{where}: ' if where else ''}{e.strerror or e}); free some space or "
+                       f"choose another --out") from e
 
 
 def write_history(path, solver, iters_per_epoch):

@@ -55,7 +55,7 @@ def num_params(kind, kw):
 def _check_meta(path, meta):
     """The model kind and kwargs of a ``train`` checkpoint's metadata, checked."""
     kind, kwargs = meta["model"], meta.get("model_kwargs")
-    if kind not in _MODEL_KWARGS:
+    if not isinstance(kind, str) or kind not in _MODEL_KWARGS:     # a list cannot be looked up
         raise CLIError(f"{path} holds a {kind!r} model; `train` writes only "
                        f"{' and '.join(_MODEL_KWARGS)} models")
     spec = _MODEL_KWARGS[kind]

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import time
+import warnings
 
 import numpy as np
 
@@ -78,6 +79,9 @@ def _plain(value):
 _SOLVER_STATE = ("params", "best_params", "model_state", "optim_configs", "batch_size", "epoch",
                  "iteration", "loss_history", "train_acc_history", "val_acc_history",
                  "best_val_acc", "rng_state", "numpy_global_rng")
+# What NumPy raises for a generator state of the wrong form (a list too short to unpack, a
+# string for a key, 3 keys where MT19937 has 624, a number too large for uint32, ...).
+_BAD_STATE = (TypeError, ValueError, KeyError, IndexError, OverflowError)
 
 
 def _param_mismatch(theirs, mine, their_class, my_class):
@@ -165,7 +169,8 @@ class Solver:
     resume_from : str, optional
         A checkpoint to continue from (same as calling ``resume``).
     checkpoint_meta : dict, optional
-        JSON-able data stored in every checkpoint (e.g. how to rebuild the model).
+        JSON-able data stored in every checkpoint (e.g. how to rebuild the model); checked
+        here, so that data no checkpoint can hold fails now, not after the first epoch.
     keep_checkpoints : int, optional
         Keep only the newest this many ``_epoch_`` files (None: keep all, as the course does).
     """
@@ -185,13 +190,23 @@ class Solver:
                 f"and X_val/y_val {len(data['X_val'])}/{len(data['y_val'])}; they must match")
         if len(data["X_train"]) == 0:
             raise ValueError("Solver: X_train is empty")
+        if len(data["X_val"]) == 0:
+            # an accuracy of 0 on no images never improves: best_params would stay the
+            # untrained initial weights
+            raise ValueError("Solver: X_val is empty; best_params are chosen by validation "
+                             "accuracy, so give at least one validation image")
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
         opts = {**_OPTIONS, **kwargs}
         self.update_rule = opts["update_rule"]
+        # resume() refuses a checkpoint whose optim_config differs from one given here
+        self._optim_config_given = opts["optim_config"] is not None
         # Only NumPy scalars change: an array in optim_config (a rule's state) stays an array.
         self.optim_config = {k: _plain(v) for k, v in (opts["optim_config"] or {}).items()}
+        # What checkpoints record as the config this run started from (None: resumed from a
+        # checkpoint that did not record one).
+        self._run_optim_config = self.optim_config
         self.lr_decay = _plain(opts["lr_decay"])
         if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)):
             raise ValueError(f"Solver: lr_decay must be a number (1.0 for no decay), "
@@ -208,10 +223,14 @@ class Solver:
         self.verbose = opts["verbose"]
         self.seed = opts["seed"]
         self.checkpoint_meta = opts["checkpoint_meta"]
-        self.keep_checkpoints = opts["keep_checkpoints"]
-        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
-            raise ValueError(f"Solver: keep_checkpoints must be at least 1 (or None), "
-                             f"got {self.keep_checkpoints}")
+        try:                        # what save_checkpoint does with it, here and not per epoch
+            flatten(self.checkpoint_meta, {}, "checkpoint_meta")
+        except TypeError as e:
+            raise ValueError(f"Solver: checkpoint_meta must be data a checkpoint can hold (dicts "
+                             f"with string keys, lists, numbers, strings, numeric arrays): "
+                             f"{e}") from None
+        self.keep_checkpoints = None if opts["keep_checkpoints"] is None else \
+            check_int("Solver", "keep_checkpoints", opts["keep_checkpoints"], 1)
         self._rule = get_update_rule(self.update_rule)
         self._reset()
         if opts["resume_from"] is not None:
@@ -230,6 +249,9 @@ class Solver:
         # Without a seed it follows np.random.seed, as the course's Solver (np.random) does.
         self.rng = generator(self.seed)
         self.optim_configs = {p: copy.deepcopy(self.optim_config) for p in self.model.params}
+        # True while model.params are best_params put back by train() (or after a divergence),
+        # not the last iteration's: a checkpoint saved then cannot be resumed exactly.
+        self._params_are_best = False
 
     # ------------------------------------------------------------------ training
 
@@ -245,10 +267,15 @@ class Solver:
             next_w, next_config = self._rule(w, grads[p], self.optim_configs[p])
             self.model.params[p] = next_w
             self.optim_configs[p] = next_config
+        self._params_are_best = False
+
+    def _restore_best(self):
+        self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+        self._params_are_best = True
 
     def _diverged(self, loss):
         # Keep the model usable: put back the best parameters before reporting.
-        self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+        self._restore_best()
         lr = next(iter(self.optim_configs.values()), {}).get("learning_rate")
         raise TrainingDivergedError(
             f"loss is {loss} at iteration {self.iteration + 1} (epoch {self.epoch + 1} of "
@@ -265,9 +292,9 @@ class Solver:
             Labels in ``[0, C)`` for the model's ``C`` score columns.
         num_samples : int, optional
             Score a random subset of this size (drawn, with replacement as in the course, from
-            the Solver's own generator, so checkpoints capture it).
+            the Solver's own generator, so checkpoints capture it); a positive integer.
         batch_size : int
-            Images scored per forward pass.
+            Images scored per forward pass; a positive integer.
         name : str
             What to call ``y`` in error messages (``train`` passes 'y_train' and 'y_val').
 
@@ -278,10 +305,14 @@ class Solver:
         Raises
         ------
         ValueError
-            ``X`` and ``y`` differ in length, or ``y`` holds labels that are not integers in
-            ``[0, C)``. Training labels meet the same check in the model's loss; without it
-            here, wrong validation labels would only show as an accuracy of 0.
+            ``X`` and ``y`` differ in length, ``y`` holds labels that are not integers in
+            ``[0, C)`` (training labels meet the same check in the model's loss; without it
+            here, wrong validation labels would only show as an accuracy of 0), or
+            ``num_samples`` or ``batch_size`` is not a positive integer.
         """
+        batch_size = check_int("check_accuracy", "batch_size", batch_size, 1)
+        if num_samples is not None:
+            num_samples = check_int("check_accuracy", "num_samples", num_samples, 1)
         N = X.shape[0]
         y = np.asarray(y)
         if y.shape[:1] != (N,):
@@ -303,10 +334,20 @@ class Solver:
         return float(np.mean(np.concatenate(y_pred) == y))
 
     def train(self):
-        """Run the optimisation; afterwards the model holds ``best_params``."""
+        """Run the optimisation; afterwards the model holds ``best_params``.
+
+        Training runs from the current iteration up to ``num_epochs`` epochs in all. A Solver
+        that has already trained them (a second call, or one resumed from the last epoch's
+        checkpoint) trains nothing and warns; raise ``solver.num_epochs`` to train further.
+        """
         num_train = self.X_train.shape[0]
         iterations_per_epoch = max(num_train // self.batch_size, 1)
         num_iterations = self.num_epochs * iterations_per_epoch
+        if 0 < num_iterations <= self.iteration:
+            warnings.warn(f"Solver.train: this Solver has already trained its "
+                          f"num_epochs={self.num_epochs} epochs, so this call trains nothing "
+                          f"and only puts best_params back in the model; raise "
+                          f"solver.num_epochs to train further", stacklevel=2)
         bar = None
         step_time = 0.0
         if self.verbose:
@@ -345,7 +386,7 @@ class Solver:
         finally:
             if bar is not None:
                 bar.close()
-        self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+        self._restore_best()
 
     def _record_accuracy(self, bar):
         train_acc = self.check_accuracy(self.X_train, self.y_train,
@@ -383,8 +424,9 @@ class Solver:
             "best_params": self.best_params,
             "model_state": model_state,
             "optim_configs": self.optim_configs,
-            "update_rule": self.update_rule if isinstance(self.update_rule, str)
-            else getattr(self.update_rule, "__name__", "custom"),
+            "update_rule": _rule_name(self.update_rule),
+            "optim_config": self._run_optim_config,
+            "params_are_best": self._params_are_best,
             "lr_decay": self.lr_decay, "batch_size": self.batch_size,
             "num_epochs": self.num_epochs, "epoch": self.epoch, "iteration": self.iteration,
             "loss_history": self.loss_history, "train_acc_history": self.train_acc_history,
@@ -395,7 +437,12 @@ class Solver:
         }
 
     def save_checkpoint(self, path):
-        """Write ``state_dict()`` to ``path`` atomically; returns the path written."""
+        """Write ``state_dict()`` to ``path`` atomically; returns the path written.
+
+        Saved after ``train()`` (the model then holds ``best_params``, the counters and
+        optimizer state are the last iteration's), the file is for evaluation: ``resume``
+        refuses it and names the run's latest epoch checkpoint instead.
+        """
         return save_checkpoint(path, self.state_dict())
 
     def _save_checkpoint(self, bar=None):
@@ -417,7 +464,10 @@ class Solver:
         ------
         CheckpointError
             The file is unreadable or damaged (see ``load_checkpoint``), is a checkpoint of
-            something other than a Solver, or does not fit this model or batch size.
+            something other than a Solver, was saved after ``train()`` (it holds the best
+            parameters, not the last iteration's), does not fit this model, or was trained
+            with another batch size, update rule, ``lr_decay`` or (when one is given here)
+            ``optim_config``. Nothing is changed then.
         """
         state = load_checkpoint(path)
         missing = [k for k in _SOLVER_STATE if k not in state] if isinstance(state, dict) \
@@ -438,9 +488,38 @@ class Solver:
             why = _param_mismatch(theirs, mine, state.get("model_class"), type(self.model).__name__)
             raise CheckpointError(f"checkpoint {path} does not fit this model: {why}; build "
                                   f"the model with the checkpoint's settings")
-        if state["batch_size"] != self.batch_size:
-            raise CheckpointError(f"checkpoint {path} was trained with batch_size "
-                                  f"{state['batch_size']}, this Solver uses {self.batch_size}")
+        check_resumable(path, state)
+        # Another rule or schedule would continue from the checkpoint's optimizer state as if
+        # it were its own: neither the run asked for here nor the one resumed.
+        mine = {"batch_size": self.batch_size, "update_rule": _rule_name(self.update_rule),
+                "lr_decay": self.lr_decay}
+        for name, value in mine.items():
+            # batch_size is in every Solver checkpoint, the other two in all but hand-made ones
+            if name in state and state[name] != value:
+                raise CheckpointError(f"checkpoint {path} was trained with {name} "
+                                      f"{state[name]!r}, this Solver uses {value!r}; build the "
+                                      f"Solver with the checkpoint's {name} to continue that run")
+        # Checkpoints from before it was stored have no optim_config to compare with.
+        saved_config = state.get("optim_config")
+        if self._optim_config_given and isinstance(saved_config, dict):
+            diff = _config_mismatch(saved_config, self.optim_config)
+            if diff:
+                raise CheckpointError(f"checkpoint {path}: optim_config differs from the one it "
+                                      f"was trained with ({diff}); pass the checkpoint's, or "
+                                      f"none to take it from the checkpoint")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state["rng_state"]
+        except _BAD_STATE as e:
+            raise CheckpointError(_bad_rng(path, "rng_state", e)) from None
+        legacy = state["numpy_global_rng"]
+        try:
+            kind, keys, pos, has_gauss, cached = legacy
+            legacy = (kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+            np.random.RandomState().set_state(legacy)      # a throwaway one: checks, sets nothing
+        except _BAD_STATE as e:
+            raise CheckpointError(_bad_rng(path, "numpy_global_rng", e)) from None
+
         self.model.params.update(params)
         for name, value in state["model_state"].items():
             setattr(self.model, name, value)
@@ -451,11 +530,68 @@ class Solver:
         self.train_acc_history = state["train_acc_history"]
         self.val_acc_history = state["val_acc_history"]
         self.best_val_acc = state["best_val_acc"]
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = state["rng_state"]
-        kind, keys, pos, has_gauss, cached = state["numpy_global_rng"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        self._run_optim_config = saved_config if isinstance(saved_config, dict) else None
+        self._params_are_best = False
+        self.rng = rng
+        np.random.set_state(legacy)
         return state
+
+
+def _rule_name(update_rule):
+    """How a checkpoint names ``update_rule``: the name given, else the function's name."""
+    if isinstance(update_rule, str):
+        return update_rule
+    return getattr(update_rule, "__name__", "custom")
+
+
+def _config_mismatch(theirs, mine):
+    """What differs between a checkpoint's ``optim_config`` and the one given, or ''."""
+    def same(a, b):
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) \
+                and a.shape == b.shape and np.array_equal(a, b)
+        return a == b
+
+    def show(v):
+        return f"an array of shape {v.shape}" if isinstance(v, np.ndarray) else repr(v)
+
+    parts = []
+    for k in sorted(set(theirs) | set(mine)):
+        if k not in mine:
+            parts.append(f"{k} is {show(theirs[k])} in the checkpoint, not given here")
+        elif k not in theirs:
+            parts.append(f"{k} is not in the checkpoint's, {show(mine[k])} here")
+        elif not same(theirs[k], mine[k]):
+            parts.append(f"{k} is {show(theirs[k])} in the checkpoint, {show(mine[k])} here")
+    return "; ".join(parts)
+
+
+def _bad_rng(path, key, error):
+    return (f"checkpoint {path}: its {key} is not a random generator's state "
+            f"({type(error).__name__}: {error}); it was edited or written by another program, "
+            f"use another checkpoint")
+
+
+def check_resumable(path, state):
+    """Refuse a checkpoint saved after ``train()`` put the best parameters back in the model.
+
+    Its parameters are the best-validation ones while its epoch, iteration, optimizer and
+    random states are the last iteration's, so no training run continues from it exactly
+    (the CLI's ``model.npz`` is such a file). The run's latest ``*_epoch_N.npz`` in the same
+    folder, when there is one, is named as the file to resume from instead.
+
+    Raises
+    ------
+    CheckpointError
+    """
+    if isinstance(state, dict) and state.get("params_are_best") is True:
+        folder = os.path.dirname(os.fspath(path)) or "."
+        found = _epoch_files(os.path.join(glob.escape(folder), "*"), ".+")    # any run's
+        instead = f"resume from {max(found)[1]}" if found else \
+            f"resume from the run's latest *_epoch_N.npz checkpoint (there is none in {folder})"
+        raise CheckpointError(f"{path} holds the best-validation weights, not the last "
+                              f"iteration's, so training cannot continue from it exactly; "
+                              f"{instead}")
 
 
 def _holds_array(value):
@@ -478,9 +614,15 @@ def _checkpointable(value):
 
 def _epoch_checkpoints(checkpoint_name):
     """``(epoch, path)`` of every ``{checkpoint_name}_epoch_{e}.npz`` on disk."""
-    pattern = re.compile(re.escape(os.path.basename(checkpoint_name)) + r"_epoch_(\d+)\.npz$")
+    return _epoch_files(glob.escape(checkpoint_name), re.escape(os.path.basename(checkpoint_name)))
+
+
+def _epoch_files(prefix_glob, run_pattern):
+    """``(epoch, path)`` of the files ``{prefix_glob}_epoch_*.npz`` whose name is
+    ``{run_pattern}_epoch_{e}.npz``, ``run_pattern`` a regular expression."""
+    pattern = re.compile(run_pattern + r"_epoch_(\d+)\.npz$")
     found = []
-    for p in glob.glob(glob.escape(checkpoint_name) + "_epoch_*.npz"):
+    for p in glob.glob(prefix_glob + "_epoch_*.npz"):
         m = pattern.fullmatch(os.path.basename(p))
         if m:
             found.append((int(m.group(1)), p))

@@ -251,3 +251,23 @@ def test_forged_file_with_good_metadata_loads_and_other_versions_are_refused(tmp
     meta = json.dumps({"format": ck.FORMAT, "version": 99, "state": {}}).encode()
     with pytest.raises(CheckpointError, match="unsupported checkpoint format.*version 99"):
         load_checkpoint(_forge(tmp_path / "v99.npz", meta))
+
+
+@pytest.mark.parametrize("error", [PermissionError(13, "Permission denied"),
+                                   OSError(5, "Input/output error")])
+def test_a_checkpoint_that_cannot_be_opened_is_a_checkpoint_error(tmp_path, rng, monkeypatch, error):
+    # The tests run as root, which reads any file whatever its mode: the failing open is faked.
+    path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(ck, "open", refuse, raising=False)
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} cannot be read .*{error.strerror}"):
+        load_checkpoint(path)
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path):
+    # it used to be "does not exist", which sends the user looking for a typo
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a folder, not a checkpoint file"):
+        load_checkpoint(tmp_path)

@@ -2,6 +2,7 @@ import csv
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -234,6 +235,9 @@ def _pop(*keys):
     (lambda s: s["params"].__setitem__("W1", s["params"]["W1"].astype(np.float64)), "float64"),
     (lambda s: s["params"]["W1"].__setitem__((0, 0), np.nan), "W1 hold NaN"),
     (_set("meta", "model", "rnn"), "'rnn' model"),
+    # unhashable: these used to end in TypeError: unhashable type
+    (_set("meta", "model", ["fc"]), r"\['fc'\] model"),
+    (_set("meta", "model", {"kind": "fc"}), r"\{'kind': 'fc'\} model"),
     (_set("meta", "model", "cnn"), "bad model_kwargs for its cnn model"),
     (_pop("meta", "model_kwargs"), "no model_kwargs"),
     (_set("meta", "model_kwargs", "foo", 1), "unknown 'foo'"),
@@ -281,6 +285,8 @@ def test_evaluate_still_takes_an_untouched_copy(bn_run, tmp_path, capsys):
     ("--lr", "nan", "finite number"), ("--lr", "inf", "finite number"),
     ("--lr-decay", "inf", "finite number"), ("--weight-scale", "1e999", "finite number"),
     ("--reg", "nan", "finite number"), ("--weight-decay", "inf", "finite number"),
+    # a negative L2 penalty used to pass here and end in the model's traceback, exit 1
+    ("--reg", "-0.5", "must be >= 0"), ("--reg", "-1", "must be >= 0"),
     ("--lr", "abc", "invalid float value"),
     ("--seed", "-1", "between 0 and 4294967295"), ("--seed", str(2 ** 32), "between 0 and"),
 ])
@@ -359,6 +365,8 @@ def test_resume_takes_flags_that_agree_with_the_checkpoint(stopped_run, flags, t
     (_set("meta", "args", "batch_size", "64"), "--batch-size is '64'"),
     (_set("meta", "args", "lr", float("nan")), "--lr is nan"),
     (_set("meta", "args", "hidden_dims", 16), "--hidden-dims is 16"),
+    (_set("meta", "args", "reg", -0.5), "--reg is -0.5"),
+    (_set("meta", "args", "num_test", 0), "--num-test is 0"),
     (_set("meta", "args", "surprise", 1), "unknown setting 'surprise'"),
     (_pop("meta", "args", "epochs"), "no --epochs"),
 ])
@@ -410,3 +418,90 @@ def test_train_refuses_more_parameters_than_evaluate_loads(tmp_path, capsys):
     assert main(["train", "--model", "fc", "--hidden-dims", "200000,200000", "--out",
                  str(tmp_path / "x")] + SMALL) == 2
     assert "the command line trains and evaluates at most 100,000,000" in capsys.readouterr().err
+
+
+def test_resume_from_model_npz_is_refused_naming_the_latest_checkpoint(stopped_run, tmp_path,
+                                                                       capsys):
+    # model.npz holds the best parameters but the last iteration's counters and optimizer
+    # state: resuming from it used to continue a run that never was, without a word.
+    model = stopped_run.parent / "model.npz"
+    assert main(["train", "--resume", str(model), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {model} holds the best-validation weights, not the last "
+                          f"iteration's") and f"resume from {stopped_run}" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["evaluate", str(model), "--num-test", "50"]) == 0      # what it is for
+
+
+def test_resume_from_a_run_folder_names_the_checkpoint_to_pass(stopped_run, tmp_path, capsys):
+    folder = stopped_run.parent
+    assert main(["train", "--resume", str(folder), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume {folder} is a folder" in err and f"--resume {stopped_run}" in err
+    assert main(["train", "--resume", str(tmp_path), "--quiet"]) == 2
+    assert "is a folder; it holds no checkpoint_epoch_N.npz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, shown", [([], 300), (["--num-test", "50"], 50)])
+def test_resume_scores_the_test_images_the_run_was_trained_to_score(stopped_run, flags, shown,
+                                                                    tmp_path, capsys):
+    # --num-test used to be dropped on resume: the summary then scored all 10,000 test images
+    assert main(["train", "--resume", str(stopped_run), "--out", str(tmp_path), "--quiet"]
+                + flags) == 0
+    assert re.search(rf"test accuracy \d\.\d+ \(\d+/{shown}\)", capsys.readouterr().out)
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_path, capsys,
+                                                                         monkeypatch):
+    # The tests run as root, which writes anywhere: the failing write is faked.
+    import tempfile
+
+    from deep_learning_suite import trainer
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    def no_training(self):
+        raise AssertionError("trained into a folder it cannot write")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(trainer.Solver, "train", no_training)
+    out = tmp_path / "o"
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--out",
+                 str(out)] + SMALL) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --out {out}: cannot write there (Permission denied)\n"
+
+
+@pytest.mark.parametrize("blocked", ["checkpoint_epoch_1.npz", "model.npz", "history.csv",
+                                     "loss.png", "disk full"])
+def test_a_failed_write_during_a_run_is_one_line_and_exit_2(blocked, tmp_path, capsys,
+                                                            monkeypatch):
+    # It used to be a traceback and exit 1, the code that means the training diverged.
+    import errno
+
+    from deep_learning_suite import checkpoint
+
+    out = tmp_path / "o"
+    if blocked == "disk full":
+        def full(path, write):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(checkpoint, "atomic_write", full)
+        reason = "No space left on device"
+    else:                           # a folder where the file goes: even root cannot write it
+        (out / blocked).mkdir(parents=True)
+        reason = "Is a directory"
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--out",
+                 str(out)] + SMALL) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: writing the run's outputs in {out} failed") and reason in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(stopped_run, tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # the Solver's own advice is for Python users
+        assert main(["train", "--resume", str(stopped_run), "--out", str(tmp_path),
+                     "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "already trained all 1 epochs" in err and "--epochs" in err

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,14 @@ def test_unknown_option_is_an_error():
     ({"num_val_samples": -1}, "num_val_samples must be a positive integer, got -1"),
     ({"num_train_samples": 0}, "num_train_samples must be a positive integer, got 0"),
     ({"num_train_samples": 10.5}, r"num_train_samples must be a positive integer, got 10\.5"),
+    # "2" used to be a TypeError deep in a comparison, while 1.5 and True were taken
+    ({"keep_checkpoints": "2"}, "keep_checkpoints must be a positive integer, got '2'"),
+    ({"keep_checkpoints": 1.5}, r"keep_checkpoints must be a positive integer, got 1\.5"),
+    ({"keep_checkpoints": True}, "keep_checkpoints must be a positive integer, got True"),
+    # checkpoint_meta that no checkpoint can hold used to fail at the end of the first epoch
+    ({"checkpoint_meta": {"f": np.float32}}, "checkpoint_meta.*cannot checkpoint a type"),
+    ({"checkpoint_meta": {1: "one"}}, "checkpoint_meta.*dict keys must be strings"),
+    ({"checkpoint_meta": {"a": np.array([object()])}}, "checkpoint_meta.*only numeric arrays"),
 ])
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -163,6 +172,30 @@ def test_bad_data():
     data["y_train"] = data["y_train"][:-1]
     with pytest.raises(ValueError, match="must match"):
         Solver(TinyNet(), data)
+
+
+@pytest.mark.parametrize("key", ["X_val", "y_val"])
+def test_an_empty_validation_set_is_refused(key):
+    # It used to train, score 0.0 on no images every epoch and hand back the untrained
+    # initial weights as best_params.
+    data = blobs()
+    data["X_val"], data["y_val"] = data["X_val"][:0], data["y_val"][:0]
+    with pytest.raises(ValueError, match="X_val is empty.*best_params"):
+        Solver(TinyNet(), data)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"batch_size": 2.5}, r"batch_size must be a positive integer, got 2\.5"),
+    ({"num_samples": 0}, "num_samples must be a positive integer, got 0"),
+    ({"num_samples": -5}, "num_samples must be a positive integer, got -5"),
+    ({"num_samples": "10"}, "num_samples must be a positive integer, got '10'"),
+])
+def test_check_accuracy_refuses_bad_sizes(kw, match):
+    data = blobs()
+    s = quiet(TinyNet(), data)
+    with pytest.raises(ValueError, match=f"check_accuracy: {match}"):
+        s.check_accuracy(data["X_val"], data["y_val"], **kw)
 
 
 def test_defaults_follow_the_course():
@@ -332,7 +365,7 @@ def test_keep_checkpoints_prunes_old_epochs(tmp_path):
               checkpoint_name=str(tmp_path / "k"))
     s.train()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k_epoch_3.npz", "k_epoch_4.npz"]
-    with pytest.raises(ValueError, match="keep_checkpoints must be at least 1"):
+    with pytest.raises(ValueError, match="keep_checkpoints must be a positive integer, got 0"):
         quiet(TinyNet(), blobs(), keep_checkpoints=0)
 
 
@@ -452,3 +485,136 @@ def test_messages_during_training_go_through_the_progress_bar(tmp_path, monkeypa
     assert any(m.startswith("Saving checkpoint to ") and m.endswith("run_epoch_2.npz")
                for m in written)
     assert any(m.startswith("(Epoch 2 / 2) train acc:") for m in written)
+
+
+# ----------------------------------------------------------------------------- audit fixes
+
+def _recipe(**kw):
+    """The ``run()`` recipe as keyword arguments (same model seed, rule and schedule)."""
+    opts = dict(update_rule="adam", optim_config={"learning_rate": 1e-2}, lr_decay=0.9,
+                num_epochs=4, batch_size=20, num_train_samples=50, seed=3)
+    opts.update(kw)
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def test_resume_without_optim_config_takes_the_checkpoints_and_is_exact(tmp_path):
+    name = str(tmp_path / "run")
+    full = run(checkpoint_name=name, num_epochs=4)
+    np.random.seed(5)
+    resumed = quiet(TinyNet(seed=1), blobs(), **_recipe(optim_config=None),
+                    resume_from=f"{name}_epoch_2.npz")
+    resumed.train()
+    assert resumed.loss_history == full.loss_history
+    for k in full.model.params:
+        assert np.array_equal(full.model.params[k], resumed.model.params[k])
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"update_rule": "sgd"}, "trained with update_rule 'adam', this Solver uses 'sgd'"),
+    ({"update_rule": optim.rmsprop}, "trained with update_rule 'adam', this Solver uses 'rmsprop'"),
+    ({"lr_decay": 1.0}, "trained with lr_decay 0.9, this Solver uses 1.0"),
+    ({"optim_config": {"learning_rate": 1e-5}}, r"optim_config differs .*learning_rate is 0\.01 in "
+                                                r"the checkpoint, 1e-05 here"),
+    ({"optim_config": {"learning_rate": 1e-2, "beta1": 0.5}},
+     "optim_config differs .*beta1 is not in the checkpoint's, 0.5 here"),
+    ({"optim_config": {}}, r"optim_config differs .*learning_rate is 0\.01 in the checkpoint, "
+                           r"not given here"),
+])
+def test_resume_refuses_another_update_rule_lr_decay_or_optim_config(tmp_path, kw, match):
+    # The checkpoint's optimizer state used to be kept without a word while the user asked
+    # for another rule or learning rate: neither the run they asked for nor an exact resume.
+    name = str(tmp_path / "run")
+    run(checkpoint_name=name, num_epochs=2)
+    model = TinyNet(seed=1)
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver = quiet(model, blobs(), **_recipe(**kw))
+    with pytest.raises(CheckpointError, match=f"{name}_epoch_2.npz.*{match}"):
+        solver.resume(f"{name}_epoch_2.npz")
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)    # nothing taken
+
+
+@pytest.mark.parametrize("with_epochs", [True, False])
+def test_resume_refuses_the_file_saved_after_train(tmp_path, with_epochs):
+    # After train() the model holds best_params, while the epoch, iteration and optimizer
+    # state are the last iteration's: a file saved then (the CLI's model.npz) is not a point
+    # training can continue from exactly.
+    name = str(tmp_path / "run")
+    s = run(checkpoint_name=name if with_epochs else None, num_epochs=2)
+    s.save_checkpoint(tmp_path / "model.npz")
+    with pytest.raises(CheckpointError, match="model.npz holds the best-validation weights, not "
+                                              "the last iteration's") as e:
+        quiet(TinyNet(seed=1), blobs(), **_recipe()).resume(tmp_path / "model.npz")
+    if with_epochs:
+        assert f"resume from {name}_epoch_2.npz" in str(e.value)
+    else:
+        assert f"there is none in {tmp_path}" in str(e.value)
+
+
+def _forge(src, dst, **changes):
+    from deep_learning_suite.checkpoint import load_checkpoint
+
+    state = load_checkpoint(src)
+    state.update(changes)
+    return save_checkpoint(dst, state)          # a valid checksum: only the contents are wrong
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"numpy_global_rng": [1, 2]}, "numpy_global_rng is not"),
+    ({"numpy_global_rng": ["MT19937", [1, 2, 3], 0, 0, 0.0]}, "numpy_global_rng is not"),
+    ({"numpy_global_rng": "MT19937"}, "numpy_global_rng is not"),
+    ({"rng_state": {"bit_generator": "MT19937"}}, "rng_state is not"),
+    ({"rng_state": [1, 2]}, "rng_state is not"),
+    ({"rng_state": {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}},
+     "rng_state is not"),
+])
+def test_resume_refuses_a_malformed_random_state(tmp_path, changes, match):
+    name = str(tmp_path / "run")
+    run(checkpoint_name=name, num_epochs=1)
+    bad = _forge(f"{name}_epoch_1.npz", tmp_path / "forged.npz", **changes)
+    model = TinyNet(seed=1)
+    before = {k: v.copy() for k, v in model.params.items()}
+    legacy = np.random.get_state()
+    with pytest.raises(CheckpointError, match=f"forged.npz: its {match} a random generator's state"):
+        quiet(model, blobs(), **_recipe()).resume(bad)
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)    # nothing taken
+    assert np.array_equal(np.random.get_state()[1], legacy[1])
+
+
+def test_a_second_train_call_warns_and_more_epochs_train_further():
+    s = quiet(TinyNet(), blobs(), update_rule="adam", num_epochs=2, batch_size=20, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # the first call warns about nothing
+        s.train()
+    n = len(s.loss_history)
+    with pytest.warns(UserWarning, match="already trained its num_epochs=2 epochs.*raise "
+                                         "solver.num_epochs to train further"):
+        s.train()
+    assert len(s.loss_history) == n and s.epoch == 2
+    s.num_epochs = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.train()
+    assert len(s.loss_history) == n + n // 2 and s.epoch == 3
+
+
+def test_a_fresh_solver_with_no_epochs_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet(TinyNet(), blobs(), num_epochs=0).train()
+
+
+def test_a_checkpoint_that_records_no_optim_config_still_resumes(tmp_path):
+    # Checkpoints from before optim_config was recorded have nothing to compare with; nor
+    # have those of a run resumed from one, so they do not claim the config was {}.
+    from deep_learning_suite.checkpoint import load_checkpoint
+
+    name = str(tmp_path / "run")
+    run(checkpoint_name=name, num_epochs=2)
+    state = load_checkpoint(f"{name}_epoch_2.npz")
+    del state["optim_config"]
+    save_checkpoint(tmp_path / "old.npz", state)
+    s = quiet(TinyNet(seed=1), blobs(), **_recipe(optim_config=None, num_epochs=3),
+              checkpoint_name=str(tmp_path / "next"), resume_from=tmp_path / "old.npz")
+    s.train()
+    assert load_checkpoint(tmp_path / "next_epoch_3.npz")["optim_config"] is None
+    quiet(TinyNet(seed=1), blobs(), **_recipe(num_epochs=4)).resume(tmp_path / "next_epoch_3.npz")
