@@ -127,7 +127,8 @@ def check_finite_loss(loss, what, where, advice):
     TrainingDivergedError
         With the message ``"{what} is {value} {where}; {advice}"``.
     """
-    value = float(loss)
+    # .item() reads a tensor without the warning float() gives one that requires grad.
+    value = float(loss.item() if hasattr(loss, "item") else loss)
     if not math.isfinite(value):
         raise TrainingDivergedError(f"{what} is {value} {where}; {advice}")
 

@@ -14,7 +14,7 @@ from deep_learning_suite import optim
 from deep_learning_suite.checkpoint import CheckpointError, save_checkpoint
 from deep_learning_suite.data import load_sample
 from deep_learning_suite.fully_connected_net import TwoLayerNet
-from deep_learning_suite.trainer import Solver, TrainingDivergedError, latest_checkpoint
+from deep_learning_suite.trainer import Solver, TrainingDivergedError, check_finite_loss, latest_checkpoint
 
 from ._tiny_model import TinyNet, blobs, run
 
@@ -618,3 +618,17 @@ def test_a_checkpoint_that_records_no_optim_config_still_resumes(tmp_path):
     s.train()
     assert load_checkpoint(tmp_path / "next_epoch_3.npz")["optim_config"] is None
     quiet(TinyNet(seed=1), blobs(), **_recipe(num_epochs=4)).resume(tmp_path / "next_epoch_3.npz")
+
+
+@pytest.mark.parametrize("make", [float, np.float32, "tensor"])
+def test_check_finite_loss_reads_floats_and_tensors_quietly(make):
+    # The torch loops pass a loss that requires grad; float() of one warns on every batch.
+    if make == "tensor":
+        torch = pytest.importorskip("torch")
+        w = torch.tensor(1.0, requires_grad=True)
+        make = lambda v: w * v      # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_finite_loss(make(2.0), "the loss", "at batch 1", "lower the learning rate")
+    with pytest.raises(TrainingDivergedError, match="the loss is nan at batch 3; lower"):
+        check_finite_loss(make(float("nan")), "the loss", "at batch 3", "lower the learning rate")
