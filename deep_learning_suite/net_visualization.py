@@ -6,8 +6,11 @@ classifier mapping (N, 3, H, W) images to (N, C) scores, such as ``squeezenet1_1
 
 Images for the network are float tensors (1 or N, 3, H, W), normalised with
 ``SQUEEZENET_MEAN / SQUEEZENET_STD`` (``preprocess``); ``deprocess`` turns one back into a
-uint8 (H, W, 3) array for ``plt.imshow``. The model's parameters are never updated here;
-put it in eval mode (and, to save work, ``requires_grad_(False)``) before calling.
+uint8 (H, W, 3) array for ``plt.imshow``. The model's parameters are never updated here.
+Like the course's ``compute_saliency_maps``, every function that runs the model first puts
+it in eval mode (and leaves it there): the notebook builds SqueezeNet in train mode and never
+calls ``.eval()`` itself, and its ``Dropout(0.5)`` would make each look at the scores a new
+draw. ``requires_grad_(False)`` on the parameters saves work.
 """
 
 import numbers
@@ -151,6 +154,7 @@ def compute_saliency_maps(X, y, model):
     if y.shape != (X.shape[0],) or y.is_floating_point():
         raise ValueError(f"compute_saliency_maps: y must be {X.shape[0]} integer labels, got "
                          f"{y.dtype} {tuple(y.shape)}")
+    model.eval()
     X = _as_model_input(X, model).requires_grad_(True)
     scores = model(X)
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= scores.shape[1]):
@@ -193,6 +197,7 @@ def make_fooling_image(X, target_y, model, learning_rate=1.0, max_iter=100):
         raise ValueError(f"make_fooling_image works on one image, got a batch of {X.shape[0]}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
         raise ValueError(f"make_fooling_image: max_iter must be a non-negative int, got {max_iter!r}")
+    model.eval()    # the prediction that stops the loop must be the one the caller sees
     X_fooling = _as_model_input(X, model).requires_grad_(True)
     # max_iter steps need max_iter + 1 looks at the scores: one before each step and one
     # after the last. The first one validates target_y, whatever max_iter is.
@@ -219,6 +224,7 @@ def class_visualization_update_step(img, model, target_y, l2_reg, learning_rate)
     dtype: the model sees a copy in its parameters' dtype, and the step is added back.
     """
     _check_images(img, "class_visualization_update_step")
+    model.eval()
     x = _as_model_input(img, model).requires_grad_(True)
     scores = model(x)
     target_y = _check_class(scores, target_y, "class_visualization_update_step")

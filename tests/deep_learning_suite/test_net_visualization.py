@@ -229,3 +229,27 @@ def test_inputs_are_cast_to_the_models_dtype(model_dtype, input_dtype, use):
             return
     assert got.dtype == model_dtype
     torch.testing.assert_close(got, want)
+
+
+def _dropout_model(C=4, H=6, W=5):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(3 * H * W, C)).double()   # train mode
+
+
+@pytest.mark.parametrize("call", ["saliency", "fooling", "class_step"])
+def test_each_function_puts_the_model_in_eval_mode_as_the_course_does(call):
+    # The notebook never calls model.eval(); with dropout on, every look at the scores
+    # would be a new draw and the fooling cell's "is it fooled?" check would fail at random.
+    model = _dropout_model()
+    X = torch.randn(1, 3, 6, 5, dtype=torch.float64)
+    if call == "saliency":
+        first = nv.compute_saliency_maps(X, torch.tensor([1]), model)
+        torch.testing.assert_close(nv.compute_saliency_maps(X, torch.tensor([1]), model), first)
+    elif call == "fooling":
+        target = int(model.eval()(X).argmin(dim=1))
+        model.train()
+        fooled = nv.make_fooling_image(X, target, model, max_iter=200)
+        assert int(model(fooled).argmax(dim=1)) == target
+    else:
+        nv.class_visualization_update_step(X.clone(), model, 0, 1e-3, 1.0)
+    assert not model.training
