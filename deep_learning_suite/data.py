@@ -364,7 +364,8 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
     The validation set is the ``num_validation`` images right after the first
     ``num_training``; the mean image of the training split is subtracted from all three.
 
-    The three sizes are non-negative whole numbers (``49000.0`` passes as 49000).
+    The three sizes are non-negative whole numbers (``49000.0`` passes as 49000);
+    ``subtract_mean`` needs ``num_training >= 1``.
 
     Returns
     -------
@@ -379,6 +380,10 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
                          f"{num_training} + {num_validation}")
     if num_test > 10000:
         raise ValueError(f"num_test must be in 0..10000, got {num_test}")
+    if subtract_mean and num_training == 0:
+        # the mean of no images is NaN, which would turn every image NaN
+        raise ValueError("get_cifar10_data: subtract_mean needs training images to take the mean "
+                         "of; pass num_training >= 1, or subtract_mean=False")
     root = find_cifar10_dir(cifar10_dir, download=download)
     Xtr, ytr, Xte, yte = load_CIFAR10(root, dtype=np.uint8)
     X_val = Xtr[num_training:num_training + num_validation].astype(dtype)

@@ -225,6 +225,12 @@ def test_get_cifar10_data_refuses_sizes_that_are_not_whole_numbers_before_readin
         D.get_cifar10_data(cifar10_dir=tmp_path / "nowhere", download=False, **{name: value})
 
 
+def test_get_cifar10_data_refuses_a_mean_of_no_training_images(tmp_path):
+    # The mean of an empty split is NaN, and subtracting it would turn every image NaN.
+    with pytest.raises(ValueError, match="subtract_mean needs training images"):
+        D.get_cifar10_data(num_training=0, cifar10_dir=tmp_path / "nowhere", download=False)
+
+
 # ----------------------------------------------------------------- download and extraction
 
 def make_archive(path, src_root, extra=()):
