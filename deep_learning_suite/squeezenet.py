@@ -19,6 +19,9 @@ from .data import ChecksumError, cache_dir, download_url, file_digest
 SQUEEZENET1_1_URL = "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth"
 # torchvision names its files <name>-<first 8 hex digits of the file's SHA-256>.pth
 SQUEEZENET1_1_SHA256_PREFIX = "b8a52dc0"
+# torchvision's names for those weights: the enum member, its alias, and both qualified
+_IMAGENET_WEIGHTS_NAMES = ("IMAGENET1K_V1", "DEFAULT", "SqueezeNet1_1_Weights.IMAGENET1K_V1",
+                           "SqueezeNet1_1_Weights.DEFAULT")
 
 
 class Fire(nn.Module):
@@ -128,28 +131,46 @@ def load_state_dict_file(path):
     return state
 
 
-def squeezenet1_1(weights=None, num_classes=1000, progress=True, **kwargs):
+def squeezenet1_1(weights=None, num_classes=1000, progress=True, pretrained=None, **kwargs):
     """SqueezeNet 1.1, randomly initialised or with weights.
 
     Parameters
     ----------
-    weights : None, str, Path, dict, or "IMAGENET1K_V1" / True
+    weights : None, str, Path, dict, or "IMAGENET1K_V1" / "DEFAULT" / True
         None: random init. A path: a state dict file (torchvision's ``squeezenet1_1-*.pth`` or
-        one saved from this model). A dict: a state dict. ``"IMAGENET1K_V1"`` or True: the
-        ImageNet weights from the per-user cache, downloaded and checked the first time.
+        one saved from this model). A dict: a state dict. ``"IMAGENET1K_V1"``, ``"DEFAULT"``
+        (torchvision's names, also as ``"SqueezeNet1_1_Weights.DEFAULT"``) or True: the
+        ImageNet weights from the per-user cache, downloaded the first time and checked
+        against the SHA-256 prefix in torchvision's file name.
     num_classes : int
         Number of class scores; must be 1000 for the ImageNet weights.
+    progress : bool
+        Show a progress bar while downloading.
+    pretrained : bool, optional
+        torchvision's spelling before 0.13, which the course's notebooks use: True is
+        ``weights="IMAGENET1K_V1"``, False is no weights. Give it or ``weights``, not both.
 
     Returns
     -------
     SqueezeNet
         In training mode, as torchvision returns it; call ``.eval()`` for inference.
     """
+    if pretrained is not None:
+        if not isinstance(pretrained, bool):
+            raise ValueError(f"pretrained must be True or False, got {pretrained!r}")
+        if weights is not None:
+            raise ValueError("pass either weights= or the older pretrained=, not both; "
+                             "pretrained=True is weights='IMAGENET1K_V1'")
+        weights = "IMAGENET1K_V1" if pretrained else None
     model = SqueezeNet(num_classes=num_classes, **kwargs)
     if weights is None or weights is False:
         return model
-    if weights is True or weights == "IMAGENET1K_V1":
+    if weights is True or (isinstance(weights, str) and weights in _IMAGENET_WEIGHTS_NAMES):
         weights = pretrained_weights_path(progress=progress)
+    elif isinstance(weights, str) and not Path(weights).is_file():
+        # A bare name here is most likely a misspelt torchvision weights name, not a path.
+        raise FileNotFoundError(f"no weights file at {weights}; weights= takes a path to a .pth file, "
+                                f"a state dict, or 'IMAGENET1K_V1' or 'DEFAULT' for the ImageNet weights")
     state = weights if isinstance(weights, dict) else load_state_dict_file(weights)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))

@@ -122,3 +122,54 @@ def test_bad_image_shapes_are_rejected(model):
         model(torch.randn(1, 1, 32, 32))
     with pytest.raises(ValueError, match="at least 17x17"):
         model(torch.randn(1, 3, 16, 40))
+
+
+@pytest.fixture
+def cached_imagenet_weights(tmp_path, monkeypatch, model):
+    """A stand-in for torchvision's ImageNet file, in the cache where a download would put it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = tmp_path / "cs231n-toolkit" / "models" / "squeezenet1_1-b8a52dc0.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(model.state_dict(), path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the cached weights must be used, not downloaded")
+
+    monkeypatch.setattr(sq, "download_url", no_network)
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("spelling", [
+    dict(weights="IMAGENET1K_V1"), dict(weights="DEFAULT"), dict(weights=True),
+    dict(weights="SqueezeNet1_1_Weights.IMAGENET1K_V1"), dict(weights="SqueezeNet1_1_Weights.DEFAULT"),
+    dict(pretrained=True),   # torchvision < 0.13, as the course's notebooks write it
+])
+def test_torchvisions_spellings_of_the_imagenet_weights_load_them(cached_imagenet_weights, spelling):
+    m = sq.squeezenet1_1(**spelling)
+    assert m.training   # as torchvision returns it
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, cached_imagenet_weights[k]), k
+
+
+def test_pretrained_false_is_random_init(cached_imagenet_weights):
+    torch.manual_seed(3)
+    m = sq.squeezenet1_1(pretrained=False)
+    assert not torch.equal(m.features[0].weight, cached_imagenet_weights["features.0.weight"])
+    torch.manual_seed(3)
+    torch.testing.assert_close(m.state_dict(), sq.squeezenet1_1().state_dict(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(pretrained=True, weights="DEFAULT"), "either weights= or the older pretrained=, not both"),
+    (dict(pretrained=False, weights="IMAGENET1K_V1"), "either weights= or the older pretrained=, not both"),
+    (dict(pretrained="yes"), "pretrained must be True or False"),
+])
+def test_pretrained_with_weights_or_not_a_bool_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sq.squeezenet1_1(**kwargs)
+
+
+def test_a_misspelt_weights_name_says_what_weights_takes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no weights file at IMAGENET1K_V2.*'IMAGENET1K_V1' or 'DEFAULT'"):
+        sq.squeezenet1_1(weights="IMAGENET1K_V2")
