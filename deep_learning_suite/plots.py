@@ -1,5 +1,6 @@
 """Training plots saved as PNG: loss curve, accuracies, first-layer filters, confusion matrix;
-and ``image_from_url``, which fetches an image for a notebook to show.
+image grids for the notebooks to show (``visualize_grid``, ``vis_grid``, ``vis_nn``); and
+``image_from_url``, which fetches an image for a notebook to show.
 
 matplotlib is imported inside each function (it is an optional dependency), and figures are
 built with ``matplotlib.figure.Figure`` on the Agg canvas rather than through pyplot, so
@@ -100,6 +101,41 @@ def filter_grid(W, input_shape=None, padding=1):
     return grid[..., 0] if C == 1 else grid
 
 
+def _image_stack(what, Xs):
+    """``Xs`` as a float64 (N, H, W, C) array with N >= 1, or a ValueError that says how to get one."""
+    Xs = np.asarray(Xs, dtype=np.float64)
+    if Xs.ndim != 4 or Xs.shape[0] == 0:
+        raise ValueError(f"{what}: Xs must be (N, H, W, C) with N >= 1, got shape {Xs.shape}; "
+                         f"conv weights (F, C, HH, WW) need .transpose(0, 2, 3, 1)")
+    return Xs
+
+
+def _rescale(X, ubound=1.0, axis=None):
+    """``X`` scaled linearly to ``[0, ubound]`` over ``axis`` (all of it by default).
+
+    A constant stretch becomes zeros rather than the 0 / 0 = NaN the course's code gives.
+    """
+    lo = X.min(axis=axis, keepdims=True)
+    span = X.max(axis=axis, keepdims=True) - lo
+    return ubound * (X - lo) / np.where(span > 0, span, 1.0)
+
+
+def _tile(Xs, n_rows, n_cols, padding, fill=0.0, trailing=False):
+    """Images ``Xs`` (N, H, W, C) placed row by row in an ``n_rows`` x ``n_cols`` grid.
+
+    Neighbours are ``padding`` pixels apart; ``trailing`` also leaves ``padding`` pixels after
+    the last row and column, as the course's ``vis_grid`` and ``vis_nn`` do. Every pixel no
+    image covers holds ``fill``.
+    """
+    N, H, W, C = Xs.shape
+    end = 0 if trailing else padding
+    grid = np.full((n_rows * (H + padding) - end, n_cols * (W + padding) - end, C), fill, dtype=np.float64)
+    for i in range(N):
+        r, c = divmod(i, n_cols)
+        grid[r * (H + padding):r * (H + padding) + H, c * (W + padding):c * (W + padding) + W] = Xs[i]
+    return grid
+
+
 def visualize_grid(Xs, ubound=255.0, padding=1):
     """Tile images into one square grid, as the course's ``vis_utils.visualize_grid`` does.
 
@@ -115,22 +151,70 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
         ``G = ceil(sqrt(N))``; images fill it row by row and leftover cells stay zero.
         A constant image becomes zeros.
     """
-    Xs = np.asarray(Xs, dtype=np.float64)
-    if Xs.ndim != 4 or Xs.shape[0] == 0:
-        raise ValueError(f"visualize_grid: Xs must be (N, H, W, C) with N >= 1, got shape {Xs.shape}; "
-                         f"conv weights (F, C, HH, WW) need .transpose(0, 2, 3, 1)")
+    Xs = _image_stack("visualize_grid", Xs)
     if not isinstance(padding, (int, np.integer)) or padding < 0:
         raise ValueError(f"visualize_grid: padding must be an int >= 0, got {padding!r}")
-    N, H, W, C = Xs.shape
-    G = int(np.ceil(np.sqrt(N)))
-    grid = np.zeros((G * H + (G - 1) * padding, G * W + (G - 1) * padding, C))
-    lo = Xs.min(axis=(1, 2, 3), keepdims=True)
-    span = Xs.max(axis=(1, 2, 3), keepdims=True) - lo
-    scaled = ubound * (Xs - lo) / np.where(span > 0, span, 1.0)
-    for i in range(N):
-        r, c = divmod(i, G)
-        grid[r * (H + padding):r * (H + padding) + H, c * (W + padding):c * (W + padding) + W] = scaled[i]
-    return grid
+    G = int(np.ceil(np.sqrt(Xs.shape[0])))
+    return _tile(_rescale(Xs, ubound, axis=(1, 2, 3)), G, G, padding)
+
+
+def vis_grid(Xs):
+    """Tile images into one square grid scaled as a whole to [0, 1], as the course's
+    ``vis_utils.vis_grid`` does.
+
+    Unlike ``visualize_grid``, which scales each image on its own, one scale serves every
+    image, so their brightnesses stay comparable.
+
+    Parameters
+    ----------
+    Xs : ndarray, (N, H, W, C)
+
+    Returns
+    -------
+    grid : ndarray of float64, (A * H + A, A * W + A, C) with ``A = ceil(sqrt(N))``. Image n
+        sits in row ``n // A``, column ``n % A``, with a 1-pixel border after every row and
+        column (the course's layout); the border and the leftover cells hold the smallest
+        value of ``Xs``, so they come out 0. Constant ``Xs`` gives zeros.
+    """
+    Xs = _image_stack("vis_grid", Xs)
+    A = int(np.ceil(np.sqrt(Xs.shape[0])))
+    return _rescale(_tile(Xs, A, A, padding=1, fill=Xs.min(), trailing=True))
+
+
+def vis_nn(rows):
+    """Lay out rows of images, such as each query followed by its nearest neighbours, in one
+    grid scaled as a whole to [0, 1], as the course's ``vis_utils.vis_nn`` does.
+
+    Parameters
+    ----------
+    rows : sequence of N sequences of D images, each (H, W, C) and all of one shape (an
+        (N, D, H, W, C) array will do)
+
+    Returns
+    -------
+    grid : ndarray of float64, (N * H + N, D * W + D, C), ``rows[i][j]`` at row i, column j,
+        with a 1-pixel border after every row and column. As in the course, the border is 1
+        before the scaling (unlike ``vis_grid``'s, which is the smallest value), so it takes
+        part in the scale when 1 lies outside the images' range. A grid of one value gives
+        zeros (the course's gives NaN).
+    """
+    if len(rows) == 0:
+        raise ValueError("vis_nn: rows must hold at least one row of images")
+    lengths = [len(row) for row in rows]
+    if len(set(lengths)) != 1:
+        raise ValueError(f"vis_nn: rows must be rows of one length (D images each); their lengths are {lengths}")
+    if lengths[0] == 0:
+        raise ValueError("vis_nn: each row must hold at least one image")
+    images = [np.asarray(x, dtype=np.float64) for row in rows for x in row]
+    D, shape = lengths[0], images[0].shape
+    if len(shape) != 3:
+        raise ValueError(f"vis_nn: each image must be (H, W, C), got shape {shape}")
+    for k, x in enumerate(images):
+        if x.shape != shape:
+            raise ValueError(f"vis_nn: the images must all be of one shape {shape}, but row {k // D}, "
+                             f"image {k % D} is {x.shape}")
+    Xs = np.stack(images)
+    return _rescale(_tile(Xs, len(rows), D, padding=1, fill=1.0, trailing=True))
 
 
 def plot_filters(W, path, input_shape=None, max_filters=100, title="First-layer weights"):

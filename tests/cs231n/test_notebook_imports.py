@@ -62,7 +62,7 @@ COURSE_NAMES = {
     "cs231n.gradient_check": {
         utils: ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse"],
     },
-    "cs231n.vis_utils": {plots: ["visualize_grid"]},
+    "cs231n.vis_utils": {plots: ["visualize_grid", "vis_grid", "vis_nn"]},
     "cs231n.features": {features: ["extract_features", "rgb2gray", "hog_feature", "color_histogram_hsv"]},
     "cs231n.classifiers": {
         k_nearest_neighbor: ["KNearestNeighbor"],

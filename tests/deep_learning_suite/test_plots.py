@@ -134,3 +134,77 @@ def test_image_from_url_reports_failures_and_returns_none(tmp_path, capsys):
     (tmp_path / "big.png").write_bytes(PNG + bytes(100))
     assert plots.image_from_url((tmp_path / "big.png").as_uri(), max_bytes=50) is None
     assert "more than 50 bytes" in capsys.readouterr().out
+
+
+def _course_layout(tiles, fill):
+    """Independent reference for vis_grid / vis_nn: each tile padded by one ``fill`` pixel
+    below and to the right, the tiles joined row by row, then scaled to [0, 1]."""
+    blocks = [[np.pad(t, ((0, 1), (0, 1), (0, 0)), constant_values=fill) for t in row] for row in tiles]
+    G = np.concatenate([np.concatenate(row, axis=1) for row in blocks], axis=0)
+    return (G - G.min()) / (G.max() - G.min())
+
+
+def test_vis_grid_by_hand():
+    Xs = np.array([1.0, 3, 5, 9]).reshape(2, 1, 2, 1)     # two 1x2 grey images
+    g = plots.vis_grid(Xs)                                # A = 2: a 2x2 grid, one cell empty
+    # min 1 -> 0, max 9 -> 1; padding and the empty cells hold the min
+    want = np.array([[0, .25, 0, .5, 1, 0],
+                     [0, 0, 0, 0, 0, 0],
+                     [0, 0, 0, 0, 0, 0],
+                     [0, 0, 0, 0, 0, 0]])[..., None]
+    np.testing.assert_allclose(g, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("N, H, W, C", [(1, 3, 2, 1), (5, 2, 3, 3), (9, 4, 4, 3), (10, 3, 5, 2)])
+def test_vis_grid_is_the_courses_layout_scaled_as_a_whole(rng, N, H, W, C):
+    Xs = rng.standard_normal((N, H, W, C)) * rng.uniform(0.1, 10, size=(N, 1, 1, 1))
+    A = int(np.ceil(np.sqrt(N)))
+    blank = np.full((H, W, C), Xs.min())
+    tiles = [[Xs[r * A + c] if r * A + c < N else blank for c in range(A)] for r in range(A)]
+    g = plots.vis_grid(Xs)
+    assert g.shape == (A * H + A, A * W + A, C)
+    np.testing.assert_allclose(g, _course_layout(tiles, Xs.min()), rtol=0, atol=1e-12)
+
+
+def test_vis_nn_by_hand():
+    one = [np.full((1, 1, 1), v) for v in (2.0, 3, 4, 6)]
+    g = plots.vis_nn([[one[0], one[1]], [one[2], one[3]]])
+    want = np.array([[.2, 0, .4, 0],       # (v - 1) / 5: the course's border of 1 sets the min
+                     [0, 0, 0, 0],
+                     [.6, 0, 1, 0],
+                     [0, 0, 0, 0]])[..., None]
+    np.testing.assert_allclose(g, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("N, D, H, W, C", [(1, 1, 2, 2, 1), (2, 5, 3, 2, 3), (4, 3, 4, 4, 3)])
+def test_vis_nn_is_the_courses_layout_scaled_as_a_whole(rng, N, D, H, W, C):
+    rows = [[rng.uniform(-3, 7, (H, W, C)) for _ in range(D)] for _ in range(N)]
+    g = plots.vis_nn(rows)
+    assert g.shape == (N * H + N, D * W + D, C)
+    np.testing.assert_allclose(g, _course_layout(rows, 1.0), rtol=0, atol=1e-12)
+    # a (N, D, H, W, C) array is the same rows
+    np.testing.assert_array_equal(plots.vis_nn(np.array(rows)), g)
+
+
+def test_vis_grid_and_vis_nn_constant_images_give_zeros_not_nan():
+    assert np.array_equal(plots.vis_grid(np.full((3, 2, 2, 1), 4.0)), np.zeros((6, 6, 1)))
+    assert np.array_equal(plots.vis_nn([[np.full((2, 2, 3), 1.0)]]), np.zeros((3, 3, 3)))
+
+
+@pytest.mark.parametrize("rows, match", [
+    ([], "at least one row"),
+    ([[]], "at least one image"),
+    ([[np.zeros((2, 2, 1))], [np.zeros((2, 2, 1)), np.zeros((2, 2, 1))]], r"rows of one length.*\[1, 2\]"),
+    ([[np.zeros((2, 2, 1)), np.zeros((2, 3, 1))]], r"one shape \(2, 2, 1\), but row 0, image 1 is \(2, 3, 1\)"),
+    ([[np.zeros((2, 2))]], r"\(H, W, C\).*\(2, 2\)"),
+])
+def test_vis_nn_bad_rows_are_named(rows, match):
+    with pytest.raises(ValueError, match=match):
+        plots.vis_nn(rows)
+
+
+def test_vis_grid_bad_shape():
+    with pytest.raises(ValueError, match=r"vis_grid: Xs must be \(N, H, W, C\).*transpose\(0, 2, 3, 1\)"):
+        plots.vis_grid(np.zeros((3, 5, 5)))
+    with pytest.raises(ValueError, match="N >= 1"):
+        plots.vis_grid(np.zeros((0, 5, 5, 1)))
