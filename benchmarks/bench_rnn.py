@@ -138,8 +138,8 @@ def main(argv=None):
             cell = {k: f"{v[0]:.2f} / {v[1]:.2f}" for k, v in r.items()}
             t_torch = total.get("torch", float("nan"))
             print(f"{kind:<5} {f'{N}, {T}, {D}, {H}':<18} {cell['step loop']:>15} {cell['toolkit']:>15} "
-                  f"{cell.get('torch', '-'):>15} {total['toolkit'] / total['step loop']:13.2f} "
-                  f"{total['toolkit'] / t_torch:14.2f}")
+                  f"{cell.get('torch', '-'):>15} {total['toolkit'] / total['step loop']:13.3g} "
+                  f"{total['toolkit'] / t_torch:14.3g}")   # .3g: a ratio of 0.004 must not print as 0.00
 
 
 if __name__ == "__main__":
