@@ -29,11 +29,13 @@ Data path
 The whole training set goes to the device once, as uint8 NCHW. Each epoch one shuffle and one
 augmentation pass run over all of it there (reflect-padded random translation by up to
 ``--translate`` pixels, horizontal flip), so there is no per-sample loader work at all; a step
-only slices a batch and normalises it. Flips alternate: every image gets a fixed random bit and
-is flipped in the epochs where ``bit XOR (epoch % 2)`` is set, so over any two epochs the network
-sees both orientations of every image, which random flips only give on average. All randomness
-of an epoch comes from ``(--seed, epoch, rank)``, so a resumed or a multi-GPU run sees exactly
-the batches an uninterrupted one would. ``--val-size`` images are held out of the training set
+only slices a batch and normalises it. Flips alternate: every image gets a random bit, fixed for
+the run, and is flipped in the epochs where ``bit XOR (epoch % 2)`` is set, so over any two
+epochs the network sees both orientations of every image, which random flips only give on
+average. All randomness of an epoch comes from ``(--seed, epoch)`` and is drawn for the whole
+global batch, of which each rank takes its slice, so a resumed or a multi-GPU run sees exactly
+the batches an uninterrupted single-process one would (on the same device type: CUDA and CPU
+generators differ). ``--val-size`` images are held out of the training set
 (always the same ones, whatever the seed) and reported every epoch; the test set is only
 evaluated at the end, so hyper-parameters can be tuned on the validation split without
 touching it. Evaluation averages the logits of the image and its mirror image (``--tta 1``)
@@ -162,6 +164,8 @@ MODEL_DEFAULTS = {
 EPOCH_DEFAULTS = {("fastnet", "cifar10"): 10, ("fastnet", "fashion-mnist"): 10,
                   ("resnet18", "cifar10"): 30, ("resnet18", "fashion-mnist"): 15}
 SYNTHETIC_EPOCHS = 4
+# The seeds torch.manual_seed takes.
+SEED_RANGE = (-2**63, 2**64 - 1)
 # Flags that define the run: a resumed run takes them from the checkpoint and refuses a
 # different value on the command line, since the schedule and the data order depend on them.
 RUN_KEYS = ("dataset", "model", "width", "epochs", "batch_size", "lr", "schedule", "warmup",
@@ -215,7 +219,8 @@ def build_parser():
                    help="after the warm-up: linear decay (default), cosine or constant")
     m.add_argument("--warmup", type=finite_float, default=None,
                    help="fraction of the steps spent warming up (fastnet 0.2, resnet18 0.15)")
-    m.add_argument("--momentum", type=finite_float, default=None, help="Nesterov momentum")
+    m.add_argument("--momentum", type=finite_float, default=None,
+                   help="Nesterov momentum (0: plain SGD)")
     m.add_argument("--weight-decay", type=finite_float, default=None,
                    help="SGD (coupled) weight decay")
     m.add_argument("--label-smoothing", type=finite_float, default=None)
@@ -355,6 +360,30 @@ def resolve_args(args):
     if args.profile_epoch is not None and not 1 <= args.profile_epoch <= args.epochs:
         problems.append(f"--profile-epoch must be in [1, --epochs={args.epochs}], got "
                         f"{args.profile_epoch}")
+    if not SEED_RANGE[0] <= args.seed <= SEED_RANGE[1]:
+        problems.append(f"--seed must be in [-2**63, 2**64 - 1], the seeds torch takes, got "
+                        f"{args.seed}")
+    if args.resume_state is not None:
+        # Epochs the checkpoint holds are not run again: stopping at one of them would report
+        # a run of fewer epochs than its history and rewrite model.pt, and profiling one would
+        # silently never happen.
+        done = args.resume_state.get("epoch")
+        for flag, value in (("--stop-after", args.stop_after),
+                            ("--profile-epoch", args.profile_epoch)):
+            if not (isinstance(done, int) and value is not None and value <= done):
+                continue
+            if flag == "--stop-after" and value == args.epochs:
+                continue  # a finished run stopping at its end: the same as without the flag
+            left = ("it has no epochs left to run" if done >= args.epochs else
+                    f"pick {args.epochs}" if done + 1 == args.epochs else
+                    f"pick one of {done + 1}-{args.epochs}")
+            problems.append(f"{flag} {value}: {args.resume} already holds epochs 1-{done} of "
+                            f"{args.epochs}; {left} (or drop the flag)")
+    out = Path(args.out)
+    # torchrun: every rank refuses it here, rather than rank 0 alone when it makes the folder
+    taken = next((q for q in (out, *out.parents) if q.exists()), None)
+    if taken is not None and not taken.is_dir():
+        problems.append(f"--out {out}: {taken} is a file, not a folder; name a folder")
     if problems:
         raise UsageError("; ".join(problems))
     return args

@@ -4,7 +4,7 @@ Images are uint8 NCHW (N, 3, 32, 32) from load to batch: CIFAR-10 as it is, Fash
 padded to 32x32 and copied to three channels, or a synthetic set for tests and smoke runs.
 :class:`DeviceData` puts the splits on the device once; :func:`epoch_batches` shuffles,
 flips, translates and shards a whole epoch there. Why the data path looks like this (one
-augmentation pass per epoch, alternating flips, randomness keyed by seed, epoch and rank) is
+augmentation pass per epoch, alternating flips, randomness keyed by seed and epoch) is
 in the docstring of :mod:`deep_learning_suite.pytorch_cifar10`.
 """
 
@@ -71,7 +71,9 @@ class DeviceData:
     """The train/val/test splits as uint8 NCHW tensors on ``device`` plus normalisation stats.
 
     The last ``val_size`` images of a fixed (seed 0) permutation of the training set form the
-    validation split, so it is the same for every ``--seed``.
+    validation split, so it is the same for every ``--seed``. The per-image flip bits depend on
+    the seed (:meth:`flip_bits`); one DeviceData serves runs of any seed (the benchmark reuses
+    one).
     """
 
     def __init__(self, arrays, val_size, device):
@@ -93,9 +95,17 @@ class DeviceData:
         self.mean = xf.mean(dim=(0, 2, 3), keepdim=True)
         self.std = xf.std(dim=(0, 2, 3), keepdim=True).clamp_min(1.0)
         del xf
-        # The per-image flip bit of the alternating flips (see pytorch_cifar10's docstring).
-        g = torch.Generator().manual_seed(7)
-        self.flip_bits = torch.randint(0, 2, (len(self.x_train),), generator=g).bool().to(device)
+        self._flip_bits = {}
+
+    def flip_bits(self, seed):
+        """The per-image flip bits of the alternating flips (see pytorch_cifar10's docstring)
+        for ``--seed`` ``seed``: bool (N_train,) on the device, drawn once per seed on the CPU,
+        so every rank and every device type gets the same bits."""
+        if seed not in self._flip_bits:
+            g = epoch_generator(torch.device("cpu"), seed, 0, 0, FLIP_STREAM)
+            bits = torch.randint(0, 2, (len(self.x_train),), generator=g).bool()
+            self._flip_bits[seed] = bits.to(self.x_train.device)
+        return self._flip_bits[seed]
 
     def normalise(self, x_uint8):
         return (x_uint8.float() - self.mean) / self.std
@@ -126,6 +136,12 @@ def translate(x, dy, dx):
     return x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
 
+# The streams of epoch_generator, all drawn with rank 0 (every rank draws the same numbers
+# and takes its slice): the shuffle, the translations, and the flip bits (once per run, with
+# epoch 0).
+ORDER_STREAM, SHIFT_STREAM, FLIP_STREAM = 0, 1, 2
+
+
 def epoch_generator(device, seed, epoch, rank, stream):
     """A generator for one purpose (``stream``) of one epoch on one rank."""
     g = torch.Generator(device=device)
@@ -136,22 +152,31 @@ def epoch_generator(device, seed, epoch, rank, stream):
 def epoch_batches(data, epoch, args, rank, world):
     """This rank's augmented uint8 images and labels for one epoch, in batch order.
 
-    The permutation is shared by all ranks; rank ``r`` takes slice ``r`` of every global batch.
+    The permutation, the flips and the translations are drawn for the whole epoch from
+    generators shared by all ranks, and rank ``r`` takes slice ``r`` of every global batch:
+    the ranks together see exactly the batches one process would (on the same device type).
     Returns ``(x, y, per_rank_batch)`` with ``len(x) = steps * per_rank_batch``.
     """
+    device = data.x_train.device
     n, b = len(data.x_train), args.batch_size // world
     steps = n // args.batch_size
-    perm = torch.randperm(n, device=data.x_train.device,
-                          generator=epoch_generator(data.x_train.device, args.seed, epoch, 0, 0))
-    idx = perm[:steps * args.batch_size].view(steps, world, b)[:, rank].reshape(-1)
+
+    def mine(t):  # this rank's slice of every global batch of an epoch-long tensor
+        return t.view(steps, world, b)[:, rank].reshape(-1)
+
+    perm = torch.randperm(n, device=device,
+                          generator=epoch_generator(device, args.seed, epoch, 0, ORDER_STREAM))
+    idx = mine(perm[:steps * args.batch_size])
     x, y = data.x_train[idx], data.y_train[idx]
-    flip = data.flip_bits[idx] ^ bool(epoch % 2)
+    flip = data.flip_bits(args.seed)[idx] ^ bool(epoch % 2)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if args.translate > 0:
-        g = epoch_generator(x.device, args.seed, epoch, rank, 1)
-        s = args.translate
-        dy = torch.randint(-s, s + 1, (len(x),), device=x.device, generator=g)
-        dx = torch.randint(-s, s + 1, (len(x),), device=x.device, generator=g)
+        # The whole epoch's shifts (two small integer tensors), of which each rank keeps its
+        # slice: with one process that is every shift, drawn as before.
+        g = epoch_generator(device, args.seed, epoch, 0, SHIFT_STREAM)
+        s, total = args.translate, steps * args.batch_size
+        dy = mine(torch.randint(-s, s + 1, (total,), device=device, generator=g))
+        dx = mine(torch.randint(-s, s + 1, (total,), device=device, generator=g))
         x = translate(x, dy, dx)
     return x, y, b
 

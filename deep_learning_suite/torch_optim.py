@@ -13,9 +13,11 @@ SCHEDULES = ("linear", "cosine", "constant")
 
 
 def make_optimizer(model, args):
-    """Nesterov SGD with three groups: the stem bias (plain lr, trained for the first
-    ``whiten_bias_epochs`` only), other 1-D parameters (BN shifts, biases: lr scaled up by
-    ``bias_lr_scale`` and decay scaled down by it, so lr * wd stays the same) and the weights."""
+    """Nesterov SGD (plain SGD at ``momentum`` 0, where Nesterov has nothing to look ahead
+    with and torch refuses it) with three groups: the stem bias (plain lr, trained for the
+    first ``whiten_bias_epochs`` only), other 1-D parameters (BN shifts, biases: lr scaled up
+    by ``bias_lr_scale`` and decay scaled down by it, so lr * wd stays the same) and the
+    weights."""
     stem_bias, vectors, weights = [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -30,8 +32,8 @@ def make_optimizer(model, args):
     groups = [dict(params=g, base_lr=args.lr * sc, weight_decay=args.weight_decay / sc, name=n)
               for n, g, sc in (("stem_bias", stem_bias, 1.0), ("vectors", vectors, s),
                                ("weights", weights, 1.0)) if g]
-    return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, nesterov=True,
-                           **SGD_IMPLEMENTATION)
+    return torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum,
+                           nesterov=args.momentum > 0, **SGD_IMPLEMENTATION)
 
 
 # fused: one kernel per group for the whole update, where the foreach form takes about five
@@ -42,21 +44,32 @@ SGD_IMPLEMENTATION = dict(fused=True, foreach=None)
 def load_optimizer_state(optimizer, state):
     """``optimizer.load_state_dict(state)``, keeping this trainer's SGD implementation:
     load_state_dict takes every group setting from the checkpoint, and checkpoints written
-    before 2026-11-28 name the foreach one."""
+    before 2026-11-28 name the foreach one.
+
+    Each state tensor (the momentum buffers) also takes its parameter's memory layout:
+    load_state_dict keeps the strides it was saved with, ``--channels-last`` need not match
+    the run's (it is not a run key, and its default differs between CUDA and CPU), and fused
+    SGD silently computes a wrong update from a buffer laid out unlike its parameter (15%
+    off after one resumed epoch of a tiny run)."""
     optimizer.load_state_dict(state)
     for g in optimizer.param_groups:
         g.update(SGD_IMPLEMENTATION)
+        for p in g["params"]:
+            st = optimizer.state.get(p, {})
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p).copy_(v)
 
 
 def lr_factor(step, total, schedule, warmup):
     """Multiplier of the peak lr at ``step`` of ``total``: linear warm-up from 0.2 over the
-    first ``warmup`` fraction, then linear decay to 0.05 ('linear'), cosine decay to 0
-    ('cosine'), or flat ('constant')."""
+    first ``warmup`` fraction (whatever the schedule), then linear decay to 0.05 ('linear'),
+    cosine decay to 0 ('cosine'), or flat ('constant')."""
     t = step / max(total, 1)
-    if schedule == "constant":
-        return 1.0
     if t < warmup:
         return 0.2 + 0.8 * t / warmup
+    if schedule == "constant":
+        return 1.0
     u = (t - warmup) / max(1 - warmup, 1e-12)
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * u))

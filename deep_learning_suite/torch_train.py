@@ -106,9 +106,12 @@ def score(logits, y, weights=None):
 
 def evaluate(model, data, x, y, args, tta=0, centre_weight=None, batch_size=2000):
     """Mean loss and accuracy of ``model`` on uint8 images ``x`` (N, 3, H, W), labels ``y``,
-    averaging its logits over the views of TTA level ``tta`` (:func:`tta_views`)."""
+    averaging its logits over the views of TTA level ``tta`` (:func:`tta_views`).
+
+    ``(None, None)`` when ``x`` is empty (``--val-size 0``): no images, no metrics. (NaN would
+    say the same, but JSON has no NaN, and it reads as a diverged run.)"""
     if len(x) == 0:
-        return float("nan"), float("nan")
+        return None, None
     views = tta_views(tta, centre_weight)
     logits = view_logits(model, data, x, args, views, batch_size)
     return score(logits, y, None if centre_weight is None else [v[3] for v in views])
@@ -125,6 +128,17 @@ def atomic_write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
     data = text.encode("utf-8")
     return atomic_write(path, lambda f: f.write(data))
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (in dicts and lists) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def plain_args(args):
@@ -204,7 +218,7 @@ def write_profile(prof, path, wall_s, device):
     on_gpu = device.type == "cuda"
     kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
     kernel_s = sum(e.self_device_time_total for e in kernels) / 1e6
-    table = events.table(sort_by="self_cuda_time_total" if on_gpu else "self_cpu_time_total",
+    table = events.table(sort_by="self_device_time_total" if on_gpu else "self_cpu_time_total",
                          row_limit=25)
     figures = dict(wall_s=wall_s, device_kernel_s=kernel_s if on_gpu else None,
                    kernel_launches=sum(e.count for e in kernels),
@@ -228,20 +242,39 @@ def setup_distributed(args):
 
 
 def resolve_device(name, local_rank=None):
+    """The torch.device of ``--device`` ``name``, made the current CUDA device if it is one.
+
+    ``local_rank`` is torchrun's LOCAL_RANK when there are several processes, else None:
+    each process then takes the GPU of its local rank, and an explicit ``cuda:N`` (which
+    would put every rank on GPU N) is refused."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: CUDA is not available here (torch "
-                             f"{torch.__version__}); use --device cpu")
-        if name == "cuda":  # set_device and DDP need an index
-            name = f"cuda:{local_rank if local_rank is not None else torch.cuda.current_device()}"
-        device = torch.device(name)
-        torch.cuda.set_device(device)
-        return device
-    if name != "cpu":
+    index = name[len("cuda:"):] if name.startswith("cuda:") else None
+    if name == "cpu":
+        return torch.device("cpu")
+    if name != "cuda" and not (index is not None and index.isascii() and index.isdigit()):
         raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
-    return torch.device("cpu")
+    if index is not None and local_rank is not None:
+        raise UsageError(f"--device {name}: under torchrun each process takes the GPU of its "
+                         f"LOCAL_RANK, and an explicit index would put every rank on the same "
+                         f"one; pass --device cuda (or auto), and choose the GPUs with "
+                         f"CUDA_VISIBLE_DEVICES")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available here (torch "
+                         f"{torch.__version__}); use --device cpu")
+    if index is None:  # set_device and DDP need an index
+        index = local_rank if local_rank is not None else torch.cuda.current_device()
+    count = torch.cuda.device_count()
+    if int(index) >= count:
+        here = (f"there {'is 1 CUDA device' if count == 1 else f'are {count} CUDA devices'} "
+                f"here (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+        if name == "cuda":  # the index came from LOCAL_RANK
+            raise UsageError(f"--device cuda: this process's LOCAL_RANK is {index}, but {here}; "
+                             f"start at most {count} processes per node (--nproc_per_node)")
+        raise UsageError(f"--device {name}: {here}")
+    device = torch.device(f"cuda:{int(index)}")
+    torch.cuda.set_device(device)
+    return device
 
 
 def warm_up(model, step_fn, optimizer, lookahead, data, args, rank, world, steps):
@@ -530,7 +563,9 @@ def train(args, data=None, log=print):
     summary["wall_time_s"] = time.perf_counter() - t_wall
     if is_main:
         atomic_save(model.state_dict(), out / "model.pt")
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+        # NaN and Infinity are not JSON: metrics of nothing are None already, and a loss that
+        # overflowed is written as null too rather than losing the summary to allow_nan=False.
+        atomic_write_text(out / "summary.json", json.dumps(json_safe(summary), indent=1, allow_nan=False))
         if stop < args.epochs:
             log(f"stopped after epoch {stop} of {args.epochs} (--stop-after); continue with "
                 f"--resume {out / 'checkpoint.pt'}")

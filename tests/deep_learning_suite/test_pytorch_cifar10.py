@@ -1,6 +1,8 @@
 """CPU tests of the PyTorch trainer: tiny networks on a few hundred synthetic images."""
 
+import csv
 import errno
+import io
 import json
 import os
 import shutil
@@ -55,9 +57,12 @@ def test_translate_matches_numpy_reflect_pad(shift, dtype):
     assert out.dtype == dtype
 
 
+@pytest.mark.parametrize("translate", [0, 2])
 @pytest.mark.parametrize("world", [2, 4])
-def test_ranks_split_each_global_batch(world):
-    args = pc.parse_args(TINY + ["--translate", "0", "--batch-size", "32"])
+def test_ranks_split_each_global_batch(world, translate):
+    # Translations too: before, each rank drew its own from a per-rank generator, so with
+    # --translate a multi-process run saw other batches than one process would.
+    args = pc.parse_args(TINY + ["--translate", str(translate), "--batch-size", "32"])
     data = torch_data.DeviceData(torch_data.load_arrays(args), args.val_size, torch.device("cpu"))
     x1, y1, b1 = torch_data.epoch_batches(data, 3, args, 0, 1)
     parts = [torch_data.epoch_batches(data, 3, args, r, world) for r in range(world)]
@@ -71,21 +76,38 @@ def test_ranks_split_each_global_batch(world):
                            y1[s * 32:(s + 1) * 32])
 
 
+def flipped_images(data, args, epoch):
+    """Which training images ``epoch_batches`` flips in ``epoch`` (``--translate 0``)."""
+    n = len(data.x_train)
+    args.batch_size = n  # one batch holding every image, so epochs can be lined up
+    x, _, _ = torch_data.epoch_batches(data, epoch, args, 0, 1)
+    g = torch_data.epoch_generator(torch.device("cpu"), args.seed, epoch, 0, 0)
+    perm = torch.randperm(n, generator=g)
+    flipped = torch.zeros(n, dtype=torch.bool)
+    flipped[perm] = (x != data.x_train[perm]).flatten(1).any(1)
+    return flipped
+
+
 def test_flips_alternate_between_epochs():
     args = pc.parse_args(TINY + ["--translate", "0"])
     data = torch_data.DeviceData(torch_data.load_arrays(args), args.val_size, torch.device("cpu"))
-    n = len(data.x_train)
-    args.batch_size = n  # one batch holding every image, so both epochs can be lined up
-    seen = {}
-    for epoch in (4, 5):
-        x, _, _ = torch_data.epoch_batches(data, epoch, args, 0, 1)
-        g = torch_data.epoch_generator(torch.device("cpu"), args.seed, epoch, 0, 0)
-        perm = torch.randperm(n, generator=g)
-        flipped = torch.zeros(n, dtype=torch.bool)
-        flipped[perm] = (x != data.x_train[perm]).flatten(1).any(1)
-        seen[epoch] = flipped
+    seen = {epoch: flipped_images(data, args, epoch) for epoch in (4, 5)}
     assert 0.3 < seen[4].float().mean() < 0.7
     assert torch.equal(seen[4], ~seen[5])
+
+
+def test_flips_follow_the_seed():
+    # --seed seeds the augmentation, the flips included (they used a fixed seed of their own);
+    # one DeviceData serves every seed, as in the benchmark.
+    data = None
+    seen = {}
+    for seed in (0, 1, 0):
+        args = pc.parse_args(TINY + ["--translate", "0", "--seed", str(seed)])
+        data = data or torch_data.DeviceData(torch_data.load_arrays(args), args.val_size,
+                                             torch.device("cpu"))
+        seen.setdefault(seed, []).append(flipped_images(data, args, 4))
+    assert torch.equal(seen[0][0], seen[0][1])
+    assert 0.3 < (seen[0][0] != seen[1][0]).float().mean() < 0.7
 
 
 def test_whitening_stem_decorrelates_patches():
@@ -226,6 +248,16 @@ def test_lr_schedule_warms_up_then_decays():
     assert torch_optim.lr_factor(37, 100, "constant", 0.2) == 1.0
 
 
+@pytest.mark.parametrize("schedule", torch_optim.SCHEDULES)
+def test_every_schedule_warms_up_first(schedule):
+    # --schedule constant skipped the warm-up that --warmup and the help promise.
+    f = [torch_optim.lr_factor(s, 100, schedule, 0.2) for s in range(21)]
+    assert f[0] == pytest.approx(0.2) and f[10] == pytest.approx(0.6)
+    assert f[20] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(f[:20], f[1:]))
+    assert torch_optim.lr_factor(0, 100, schedule, 0.0) == pytest.approx(1.0)
+
+
 def test_lookahead_averages_trainable_weights_every_k_steps():
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double()
     net[1].weight.requires_grad_(False)  # frozen, like FastNet's BN scales: not averaged
@@ -302,6 +334,27 @@ def test_resumed_optimizer_keeps_the_fused_sgd():
         if p.requires_grad:
             assert torch.equal(opt.state[p]["momentum_buffer"],
                                before.state[p]["momentum_buffer"])
+
+
+def test_momentum_zero_is_plain_sgd():
+    # --momentum 0 passed the flag check, then torch refused Nesterov without momentum.
+    torch.manual_seed(0)
+    net = torch_models.build_model("fastnet", width=0.125)
+    args = pc.parse_args(["--dataset", "synthetic", "--momentum", "0"])
+    opt = torch_optim.make_optimizer(net, args)
+    torch_optim.set_lr(opt, 50, 100, 0, args)
+    net(torch.randn(2, 3, 32, 32)).sum().backward()
+    want = {}
+    for g in opt.param_groups:
+        for p in g["params"]:
+            w = p.detach().clone()
+            for _ in range(2):  # the same gradient twice: momentum would make step 2 longer
+                w = w - g["lr"] * (p.grad + g["weight_decay"] * w)
+            want[p] = w
+    opt.step()
+    opt.step()
+    for p, w in want.items():
+        torch.testing.assert_close(p.detach(), w, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("flags, on", [(["--model", "fastnet"], True),
@@ -407,6 +460,30 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
                     (tmp_path / "full" / "metrics.csv").read_text().splitlines()]
 
 
+@pytest.mark.parametrize("first, then, extra", [
+    ("--channels-last", "--no-channels-last", []),
+    ("--no-channels-last", "--channels-last", []),
+    ("--channels-last", "--no-channels-last", ["--momentum", "0"]),  # no momentum buffers
+])
+def test_resume_in_the_other_memory_layout_gives_the_same_weights(tmp_path, first, then, extra):
+    # --channels-last is not a run key (its default differs between CUDA and CPU, so a GPU
+    # run resumed on a CPU switches layout). The checkpoint's momentum buffers kept the old
+    # layout, and fused SGD mishandles a buffer whose strides differ from its parameter's:
+    # the resumed weights were up to 15% off. Convolutions in the other layout only round
+    # differently, hence a tolerance instead of equality.
+    common = TINY + ["--epochs", "2"] + extra
+    run_in_process(common + [first, "--out", str(tmp_path / "full")])
+    run_in_process(common + [first, "--stop-after", "1", "--out", str(tmp_path / "split")])
+    run_in_process(["--resume", str(tmp_path / "split" / "checkpoint.pt"), then, "--device",
+                    "cpu", "--no-progress"])
+    full = torch.load(tmp_path / "full" / "model.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "model.pt", weights_only=True)
+    for k, a in full.items():
+        if a.is_floating_point():
+            gap = ((split[k] - a).abs().max() / a.abs().max().clamp_min(1e-12)).item()
+            assert gap < 1e-4, (k, gap)
+
+
 def test_checkpoint_from_before_lookahead_resumes_without_it(tmp_path):
     # Checkpoints written before --lookahead existed carry neither the flag nor slow weights;
     # they trained without Lookahead, and must go on that way now that fastnet defaults to it.
@@ -424,6 +501,28 @@ def test_checkpoint_from_before_lookahead_resumes_without_it(tmp_path):
     old = torch.load(tmp_path / "old" / "model.pt", weights_only=True)
     for k in full:
         assert torch.equal(full[k], old[k]), k
+
+
+def test_resume_refuses_epochs_the_checkpoint_already_holds(capsys, tmp_path):
+    # Before, --stop-after 1 on a checkpoint of epoch 2 reported "stopped after epoch 1",
+    # wrote a summary of 1 epoch with 2 rows and rewrote model.pt; a --profile-epoch before
+    # the resume point silently never ran.
+    run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "3", "--stop-after", "2",
+                           "--out", str(tmp_path)])
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    path = str(tmp_path / "checkpoint.pt")
+    for flag in ("--stop-after", "--profile-epoch"):
+        for epoch in (1, 2):
+            with pytest.raises(SystemExit) as e:
+                pc.parse_args(["--resume", path, flag, str(epoch), "--device", "cpu"])
+            assert e.value.code == 2
+            err = capsys.readouterr().err
+            assert f"{flag} {epoch}" in err and "already holds epochs 1-2 of 3" in err, err
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+    s = run_in_process(["--resume", path, "--stop-after", "3", "--profile-epoch", "3",
+                        "--device", "cpu", "--no-progress"])
+    assert s["epochs_done"] == 3 and s["profile"] is not None
+    assert (tmp_path / "profile_epoch3.txt").exists()
 
 
 def test_resume_keeps_the_tta_centre_weight_unless_given_again(tmp_path):
@@ -610,6 +709,8 @@ def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     (["--epochs", "2", "--profile-epoch", "3"], "--profile-epoch must be in [1, --epochs=2]"),
     (["--tta-centre-weight", "1.5"], "--tta-centre-weight must be in (0, 1)"),
     (["--tta", "1", "--tta-centre-weight", "0.5"], "needs --tta 2 or 3, got --tta 1"),
+    (["--seed", str(2**64)], f"--seed must be in [-2**63, 2**64 - 1], the seeds torch takes, got {2**64}"),
+    (["--seed", str(-2**63 - 1)], "--seed must be in [-2**63, 2**64 - 1]"),
 ])
 def test_bad_flags_exit_with_a_message(capsys, flags, words):
     with pytest.raises(SystemExit) as e:
@@ -662,6 +763,61 @@ def test_non_finite_values_from_outside_the_parser_are_refused(key, value):
         pc.resolve_args(args)
 
 
+def test_any_seed_torch_takes_trains(tmp_path):
+    assert pc.parse_args(["--dataset", "synthetic", "--seed", str(-2**63)]).seed == -2**63
+    s = run_in_process(TINY + ["--synthetic-size", "128", "--epochs", "1", "--no-checkpoint",
+                               "--seed", str(2**64 - 1), "--out", str(tmp_path)])
+    assert s["epochs_done"] == 1
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_out_naming_a_file_is_a_usage_error(capsys, tmp_path, under):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    out = taken / "run" if under else taken
+    with pytest.raises(SystemExit) as e:
+        pc.parse_args(TINY + ["--out", str(out)])
+    assert e.value.code == 2
+    assert f"--out {out}: {taken} is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """Pretend CUDA with two devices; returns the devices set_device was called with."""
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    return chosen
+
+
+@pytest.mark.parametrize("name, local_rank, words", [
+    ("cuda:1", 0, "--device cuda:1: under torchrun each process takes the GPU of its "
+                  "LOCAL_RANK"),
+    ("cuda:0", 1, "pass --device cuda (or auto)"),
+    ("cuda:2", None, "--device cuda:2: there are 2 CUDA devices here (cuda:0 to cuda:1)"),
+    ("cuda:x", None, "--device must be auto, cpu, cuda or cuda:N, got 'cuda:x'"),
+    ("cudax", None, "--device must be auto, cpu, cuda or cuda:N, got 'cudax'"),
+])
+def test_a_device_that_cannot_be_used_is_a_usage_error(two_gpus, name, local_rank, words):
+    # Before, under torchrun an explicit index put every rank on that one GPU, and a
+    # missing GPU failed with a trace from torch.
+    with pytest.raises(torch_data.UsageError) as e:
+        torch_train.resolve_device(name, local_rank)
+    assert words in str(e.value)
+    assert two_gpus == []
+
+
+@pytest.mark.parametrize("name, local_rank, want", [("cuda:1", None, "cuda:1"),
+                                                    ("cuda", 1, "cuda:1"),
+                                                    ("cuda", None, "cuda:0"),
+                                                    ("auto", 1, "cuda:1")])
+def test_the_cuda_device_follows_the_flag_or_the_local_rank(two_gpus, name, local_rank, want):
+    assert torch_train.resolve_device(name, local_rank) == torch.device(want)
+    assert two_gpus == [torch.device(want)]
+
+
 @pytest.mark.parametrize("width", [float("inf"), float("nan"), -1.0, 0])
 def test_build_model_refuses_a_meaningless_width(width):
     with pytest.raises(torch_data.UsageError, match="width must be a positive finite number"):
@@ -703,6 +859,36 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     ck = torch_train.load_checkpoint(tmp_path / "checkpoint.pt")
     assert ck["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_an_empty_validation_split_writes_null_metrics(capsys, tmp_path):
+    # The mean of no images was NaN, which made summary.json invalid JSON and printed as
+    # "nan" in metrics.csv.
+    lines = []
+    args = pc.parse_args(TINY + ["--synthetic-size", "128", "--epochs", "2", "--val-size", "0",
+                                 "--out", str(tmp_path)])
+    torch_train.train(args, log=lines.append)
+
+    def refuse(constant):
+        raise ValueError(f"summary.json holds {constant}, which JSON does not allow")
+
+    s = json.loads((tmp_path / "summary.json").read_text(), parse_constant=refuse)
+    assert s["val_loss"] is None and s["val_acc"] is None
+    assert 0 <= s["test_acc"] <= 1 and 0 <= s["test_acc_no_tta"] <= 1
+    assert all(r["val_loss"] is None and r["val_acc"] is None for r in s["history"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "metrics.csv").read_text())))
+    assert len(rows) == 2 and all(r["val_loss"] == r["val_acc"] == "" for r in rows)
+    assert all(float(r["train_loss"]) > 0 for r in rows)
+    printed = capsys.readouterr().out + "\n".join(lines)
+    assert "final: test accuracy" in lines[-1]
+    assert "nan" not in printed.lower() and "val" not in printed and "None" not in printed
+
+
+def test_a_loss_that_overflowed_is_written_as_null_not_lost():
+    summary = {"test_loss": float("inf"), "test_acc": 0.5, "history": [{"val_loss": float("nan")}]}
+    safe = torch_train.json_safe(summary)
+    assert json.loads(json.dumps(safe, allow_nan=False)) == {
+        "test_loss": None, "test_acc": 0.5, "history": [{"val_loss": None}]}
 
 
 def test_missing_cifar10_is_a_clear_error(capsys, tmp_path, monkeypatch):

@@ -77,6 +77,7 @@ def train_two_epochs(graph, model_name="fastnet", extra=()):
 
 
 @pytest.mark.parametrize("model_name, extra", [("fastnet", []), ("fastnet", ["--no-lookahead"]),
+                                               ("fastnet", ["--momentum", "0"]),  # no buffers
                                                ("resnet18", [])])
 def test_static_buffers_and_device_lrs_train_like_the_eager_step(capture_without_cuda,
                                                                  model_name, extra):
