@@ -31,7 +31,6 @@ import math
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -438,10 +437,11 @@ def cmd_train(args):
         print(f"note: --resume {args.resume}: the checkpoint has already trained all "
               f"{args.epochs} epochs, so there is nothing to train; give --epochs more than "
               f"{args.epochs} to extend the run", file=sys.stderr)
-    with _writing(out), warnings.catch_warnings():
-        # the note above says it in the command line's terms, the Solver's warning in Python's
-        warnings.filterwarnings("ignore", "Solver.train: this Solver has already trained")
-        solver.train()
+    with _writing(out):
+        if finished:
+            solver.restore_best()       # what train() would end with, without its warning
+        else:
+            solver.train()
         solver.save_checkpoint(out / "model.npz")
 
     y_pred = predict(model, Xte)

@@ -253,6 +253,9 @@ class Solver:
         # True while model.params are best_params put back by train() (or after a divergence),
         # not the last iteration's: a checkpoint saved then cannot be resumed exactly.
         self._params_are_best = False
+        # The last iteration's params while best_params stand in for them (after train()), so
+        # that a later train() with more epochs continues the run exactly.
+        self._last_params = None
 
     # ------------------------------------------------------------------ training
 
@@ -270,13 +273,20 @@ class Solver:
             self.optim_configs[p] = next_config
         self._params_are_best = False
 
-    def _restore_best(self):
+    def restore_best(self):
+        """Put ``best_params`` in the model, as ``train()`` does when it ends. A later
+        ``train()`` with more epochs goes on from the last iteration's parameters."""
+        if not self._params_are_best:
+            # The step replaces each array rather than writing into it, so references suffice.
+            self._last_params = dict(self.model.params)
         self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
         self._params_are_best = True
 
     def _diverged(self, loss):
-        # Keep the model usable: put back the best parameters before reporting.
-        self._restore_best()
+        # Keep the model usable: put back the best parameters before reporting. The last
+        # ones are not kept: they gave the non-finite loss.
+        self.restore_best()
+        self._last_params = None
         lr = next(iter(self.optim_configs.values()), {}).get("learning_rate")
         raise TrainingDivergedError(
             f"loss is {loss} at iteration {self.iteration + 1} (epoch {self.epoch + 1} of "
@@ -339,7 +349,9 @@ class Solver:
 
         Training runs from the current iteration up to ``num_epochs`` epochs in all. A Solver
         that has already trained them (a second call, or one resumed from the last epoch's
-        checkpoint) trains nothing and warns; raise ``solver.num_epochs`` to train further.
+        checkpoint) trains nothing and warns; raise ``solver.num_epochs`` to train further:
+        the next call then goes on from the last iteration's parameters (not the best ones
+        it put in the model), exactly as one longer run would.
         """
         num_train = self.X_train.shape[0]
         iterations_per_epoch = max(num_train // self.batch_size, 1)
@@ -349,6 +361,9 @@ class Solver:
                           f"num_epochs={self.num_epochs} epochs, so this call trains nothing "
                           f"and only puts best_params back in the model; raise "
                           f"solver.num_epochs to train further", stacklevel=2)
+        elif self._params_are_best and self._last_params is not None:
+            self.model.params.update(self._last_params)
+            self._params_are_best, self._last_params = False, None
         bar = None
         step_time = 0.0
         if self.verbose:
@@ -387,7 +402,7 @@ class Solver:
         finally:
             if bar is not None:
                 bar.close()
-        self._restore_best()
+        self.restore_best()
 
     def _record_accuracy(self, bar):
         train_acc = self.check_accuracy(self.X_train, self.y_train,

@@ -597,6 +597,27 @@ def test_a_second_train_call_warns_and_more_epochs_train_further():
     assert len(s.loss_history) == n + n // 2 and s.epoch == 3
 
 
+@pytest.mark.parametrize("warn_first", [False, True])
+def test_more_epochs_after_train_continue_exactly_like_one_longer_run(warn_first):
+    # train() ends with best_params in the model; going on from those (with the last
+    # iteration's optimizer state) would be neither this run nor any other.
+    data = blobs()
+    # noise=False: TinyNet's dropout noise draws from the global generator
+    whole = quiet(TinyNet(noise=False), data, update_rule="adam", num_epochs=3, batch_size=20, seed=0)
+    whole.train()
+    split = quiet(TinyNet(noise=False), data, update_rule="adam", num_epochs=2, batch_size=20, seed=0)
+    split.train()
+    if warn_first:          # a call that trains nothing must not lose the last parameters
+        with pytest.warns(UserWarning, match="already trained"):
+            split.train()
+    split.num_epochs = 3
+    split.train()
+    assert split.loss_history == whole.loss_history
+    for k in whole.best_params:
+        np.testing.assert_array_equal(split.best_params[k], whole.best_params[k])
+        np.testing.assert_array_equal(split.model.params[k], whole.model.params[k])
+
+
 def test_a_fresh_solver_with_no_epochs_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
