@@ -35,8 +35,9 @@ def check_param(name, a, dtype):
     return check_float(name, a)
 
 
-def check_real(what, name, value, low=-np.inf, high=np.inf):
-    """``value`` as a Python float, which must be finite and in ``[low, high]``.
+def check_real(what, name, value, low=-np.inf, high=np.inf, high_open=False):
+    """``value`` as a Python float, which must be finite and in ``[low, high]`` (``[low, high)``
+    with ``high_open``).
 
     Hyperparameters (learning rates, reg, eps, momentum) go through here. A Python float
     takes the dtype of the arrays it scales, where an ``np.float64`` (from ``np.logspace``, say)
@@ -49,9 +50,10 @@ def check_real(what, name, value, low=-np.inf, high=np.inf):
             number = float(value)
         except OverflowError:               # an int too large for a float
             pass
-    if number is None or not (np.isfinite(number) and low <= number <= high):
+    in_range = number is not None and low <= number and (number < high if high_open else number <= high)
+    if not (in_range and np.isfinite(number)):
         where = "" if (low, high) == (-np.inf, np.inf) else \
-            f" >= {low:g}" if high == np.inf else f" in [{low:g}, {high:g}]"
+            f" >= {low:g}" if high == np.inf else f" in [{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{what}: {name} must be a finite number{where}, got {value!r}")
     return number
 
@@ -161,3 +163,21 @@ def check_indices(what, x, V, name="x"):
         raise ValueError(f"{what}: {name} holds indices out of range: {bad[:5].tolist()} "
                          f"(expected 0 <= index < {V}, the vocabulary size)")
     return x
+
+
+def nonfinite_rows(X):
+    """Indices of the rows of the 2-D array ``X`` that hold NaN or inf (int64, ascending).
+
+    A finite float64 sum, one pass with no temporary array, rules them out; only
+    otherwise (NaN, inf, or finite values so large the sum overflows) are rows scanned.
+    """
+    if np.isfinite(X.sum(dtype=np.float64)):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(~np.isfinite(X).all(axis=1))
+
+
+def nonfinite_data_advice(name):
+    """How to find and fix the NaN/inf rows of ``name``, for error messages."""
+    return (f"fix the data, not the hyperparameters: np.flatnonzero(~np.isfinite({name}).all(axis=1)) "
+            f"lists every such row, and a feature divided by a zero std gives 0 / 0 = NaN "
+            f"(divide by std + 1e-8, or drop the constant feature)")

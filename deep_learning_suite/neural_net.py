@@ -15,7 +15,7 @@ regularisation strength is an argument of ``loss`` and the penalty is
 
 import numpy as np
 
-from ._validate import check_labels, check_real, check_reg
+from ._validate import check_labels, check_real, check_reg, nonfinite_data_advice, nonfinite_rows
 from .layer_utils import affine_relu_backward, affine_relu_forward
 from .layers import affine_backward, affine_forward, softmax_loss
 from .trainer import TrainingDivergedError
@@ -181,14 +181,12 @@ class TwoLayerNet:
     def _diverged(loss, it, X_batch, idx, learning_rate, stats):
         """The ``TrainingDivergedError`` for a non-finite loss, blaming the data when the
         minibatch holds NaN or inf (looked at only now, so finite data costs nothing)."""
-        bad = np.unique(idx[~np.isfinite(X_batch).all(axis=1)])
+        bad = np.unique(idx[nonfinite_rows(X_batch)])
         what = f"TwoLayerNet.train: the loss is {loss} at iteration {it + 1}"
         kept = "training stopped and params hold the last parameters with a finite loss"
         if bad.size:
-            error = TrainingDivergedError(
-                f"{what}: X holds NaN/inf in rows {bad[:5].tolist()}; {kept}. Fix the data (find "
-                f"every such row with np.flatnonzero(~np.isfinite(X).all(axis=1))); a feature "
-                f"divided by a zero std gives 0 / 0 = NaN: divide by std + 1e-8 instead")
+            error = TrainingDivergedError(f"{what}: X holds NaN/inf in rows {bad[:5].tolist()}; {kept}; "
+                                          f"{nonfinite_data_advice('X')}")
         else:
             error = TrainingDivergedError(f"{what}; {kept}: lower learning_rate (now {learning_rate:g}) or std")
         error.stats = stats

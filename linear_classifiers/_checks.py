@@ -58,24 +58,6 @@ def check_features(name, X, num_features=None):
     return X
 
 
-def nonfinite_rows(X):
-    """Indices of the rows of the 2-D array ``X`` that hold NaN or inf (int64, ascending).
-
-    A finite float64 sum, one pass with no temporary array, rules them out; only
-    otherwise (NaN, inf, or finite values so large the sum overflows) are rows scanned.
-    """
-    if np.isfinite(X.sum(dtype=np.float64)):
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(~np.isfinite(X).all(axis=1))
-
-
-def nonfinite_data_advice(name):
-    """How to find and fix the NaN/inf rows of ``name``, for error messages."""
-    return (f"fix the data, not the hyperparameters: np.flatnonzero(~np.isfinite({name}).all(axis=1)) "
-            f"lists every such row, and a feature divided by a zero std gives 0 / 0 = NaN "
-            f"(divide by std + 1e-8, or drop the constant feature)")
-
-
 def check_positive_int(name, value, what):
     """Require a Python or NumPy integer >= 1 (bools are rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -6,9 +6,9 @@ The three ``compute_distances_*`` methods return the same matrix; they exist to 
 
 import numpy as np
 
-from deep_learning_suite._validate import check_ndim
+from deep_learning_suite._validate import check_ndim, nonfinite_data_advice, nonfinite_rows
 
-from ._checks import check_class_labels, check_positive_int, nonfinite_data_advice, nonfinite_rows
+from ._checks import check_class_labels, check_positive_int
 
 # predict() bounds the distance matrix it holds at once to this many entries (128 MiB in float64).
 MAX_DISTANCES_PER_CHUNK = 2**24

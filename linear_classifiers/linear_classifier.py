@@ -8,12 +8,11 @@ import warnings
 
 import numpy as np
 
-from deep_learning_suite._validate import check_labels
+from deep_learning_suite._validate import check_labels, nonfinite_data_advice, nonfinite_rows
 from deep_learning_suite.saved_params import load_params, save_params
 from deep_learning_suite.utils import generator
 
-from ._checks import (check_class_labels, check_features, check_positive_int, check_reg,
-                      nonfinite_data_advice, nonfinite_rows)
+from ._checks import check_class_labels, check_features, check_positive_int, check_reg
 from .linear_svm import svm_loss_vectorized
 from .softmax import softmax_loss_vectorized
 
