@@ -45,15 +45,7 @@ def _hyper(name, config, key, default, low=-np.inf, high=np.inf, below=False):
     ``beta1 = 1`` divides the bias correction by ``1 - beta1**t = 0``, ``decay_rate = 1``
     keeps RMSProp's cache at 0 and steps by ``learning_rate * dw / epsilon``.
     """
-    value = config.setdefault(key, default)
-    if not below:
-        return check_real(name, f"config['{key}']", value, low, high)
-    # check_real's bounds are closed: it checks the number, the open interval is checked here.
-    number = check_real(name, f"config['{key}']", value)
-    if not low <= number < high:
-        raise ValueError(f"{name}: config['{key}'] must be a finite number in [{low:g}, {high:g}), "
-                         f"got {value!r}")
-    return number
+    return check_real(name, f"config['{key}']", config.setdefault(key, default), low, high, high_open=below)
 
 
 def _state(config, key, w):

@@ -2,6 +2,8 @@
 float dtype is refused with a message that names it and the fix, instead of NumPy quietly
 promoting the whole layer (outputs, gradients, and their cost) to float64."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -111,3 +113,21 @@ def test_update_rules_refuse_a_gradient_of_another_dtype(rng, rule, w_dtype, oth
     with pytest.raises(ValueError, match=rf"{rule}: dw is {np.dtype(other).name} but w is "
                                          rf"{np.dtype(w_dtype).name}"):
         getattr(optim, rule)(w, np.ones(5, other))
+
+
+@pytest.mark.parametrize("value, kwargs, ok", [
+    (0.5, dict(low=0.0, high=1.0), True), (1.0, dict(low=0.0, high=1.0), True),
+    (1.0, dict(low=0.0, high=1.0, high_open=True), False), (0.999, dict(low=0.0, high=1.0, high_open=True), True),
+    (-1e-9, dict(low=0.0), False), (np.float32(2.0), {}, True), (float("inf"), {}, False),
+    (True, {}, False), ("1e-3", {}, False), (None, {}, False), (10**400, {}, False),
+])
+def test_check_real_takes_finite_numbers_in_range(value, kwargs, ok):
+    from deep_learning_suite._validate import check_real
+    if ok:
+        got = check_real("f", "x", value, **kwargs)
+        assert type(got) is float and got == float(value)
+    else:
+        closing = ")" if kwargs.get("high_open") else "]"
+        with pytest.raises(ValueError, match=r"f: x must be a finite number" +
+                           (r" in \[.*" + re.escape(closing) if "high" in kwargs else "")):
+            check_real("f", "x", value, **kwargs)
