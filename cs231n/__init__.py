@@ -9,9 +9,11 @@ The assignments' notebooks import from a ``cs231n`` package next to them::
 
 Each module here re-exports the toolkit's own functions and classes under the
 course's module names (``cs231n.layers`` holds what the course keeps in one file:
-layers, norms, dropout and the naive conv and pool). Nothing is copied, and only
-``cs231n.data_utils.load_CIFAR_batch`` is wrapped (to return the course's float64 images):
-``cs231n.layers.affine_forward is deep_learning_suite.layers.affine_forward``.
+layers, norms, dropout and the naive conv and pool), and nothing is copied:
+``cs231n.layers.affine_forward is deep_learning_suite.layers.affine_forward``. Two names are
+the exceptions: ``cs231n.data_utils.load_CIFAR_batch`` wraps the toolkit's (to return the
+course's float64 images), and ``cs231n.image_utils.blur_image``, the older course's NumPy
+blur with no toolkit module of its own, is written there.
 
 An assignment folder's own ``cs231n`` package, when it is on ``sys.path`` first
 (a notebook run from inside that folder), is the one Python imports; run the

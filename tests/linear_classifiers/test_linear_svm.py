@@ -11,8 +11,8 @@ LOSSES = [svm_loss_naive, svm_loss_vectorized]
 def data_away_from_kinks(rng, N, D, C, gap=1e-2):
     """Random W, X, y, keeping only the samples whose margins are all at least ``gap`` from 0.
 
-    The hinge is not differentiable at margin 0; a centred difference with h = 1e-5 is
-    exact only if no margin crosses 0 within the step.
+    The hinge is not differentiable at margin 0; a centred difference is exact only if no
+    margin crosses 0 within the step, which moves a margin by at most ``max|X| * h``.
     """
     W = 0.5 * rng.standard_normal((D, C))
     X = rng.standard_normal((4 * N, D))
