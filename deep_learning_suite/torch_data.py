@@ -18,7 +18,6 @@ class UsageError(Exception):
     """A problem with the flags or the data that the user has to fix; printed without a trace."""
 
 
-
 def make_synthetic(n_train, n_test, seed=0, num_classes=10):
     """Learnable class-dependent images: per-class colour and stripe pattern plus noise.
 
@@ -179,4 +178,3 @@ def epoch_batches(data, epoch, args, rank, world):
         dx = mine(torch.randint(-s, s + 1, (total,), device=device, generator=g))
         x = translate(x, dy, dx)
     return x, y, b
-

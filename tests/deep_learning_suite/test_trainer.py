@@ -647,7 +647,9 @@ def test_check_finite_loss_reads_floats_and_tensors_quietly(make):
     if make == "tensor":
         torch = pytest.importorskip("torch")
         w = torch.tensor(1.0, requires_grad=True)
-        make = lambda v: w * v      # noqa: E731
+
+        def make(v):
+            return w * v
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_finite_loss(make(2.0), "the loss", "at batch 1", "lower the learning rate")
