@@ -183,6 +183,16 @@ def same_weights_check(flags, argv, arrays, device, tmp, failed, n_train=8192, t
     return gap
 
 
+def int_list(text, minimum):
+    """The integers of a comma-separated list such as ``"0,1,2"`` (empty items ignored), or
+    None if an item is not an integer of at least ``minimum``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        return None
+    return values if all(v >= minimum for v in values) else None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="folder with the Fashion-MNIST IDX .gz files")
@@ -214,6 +224,17 @@ def main(argv=None):
     opt = p.parse_args(argv)
     if not opt.quick and not opt.data:
         p.error("--data DIR is required (or --quick for a CPU smoke run)")
+    # Parsed now, not when their runs come up: a typo found after training would lose the
+    # table, and on the GPU machine the device time of every run before it.
+    for name, minimum, need in (("seeds", 0, True), ("sweep_epochs", 1, False),
+                                ("sweep_seeds", 0, False), ("compile_seeds", 0, False)):
+        values = int_list(getattr(opt, name), minimum)
+        if values is None or (need and not values):
+            option = "--" + name.replace("_", "-")
+            p.error(f"{option}={getattr(opt, name)!r}: expected a comma-separated list of "
+                    f"integers >= {minimum}{' (at least one)' if need else ''}, like "
+                    f"{'1,2' if minimum else '0,1'}; nothing was run")
+        setattr(opt, name, values)
     t_start = time.perf_counter()
 
     common = ["--no-download", "--val-size", "0", "--no-checkpoint", "--no-progress",
@@ -294,7 +315,7 @@ def main(argv=None):
         print("row: " + fmt(label, args, s), flush=True)  # kept even if a later run is killed
         return s
 
-    seeds = [int(v) for v in opt.seeds.split(",") if v]
+    seeds = opt.seeds
     run("fastnet default", f"fastnet default, seed {seeds[0]}", ["--seed", str(seeds[0])],
         estimate=0)
     if not rows:
@@ -328,15 +349,15 @@ def main(argv=None):
                 run_variant(flags, seed, val_size=opt.val_size)
     for flags in opt.same_as:
         same_weights_check(flags, dataset + common + fast, arrays, device, tmp, failed)
-    for ep in [int(v) for v in opt.sweep_epochs.split(",") if v]:
-        for seed in [int(v) for v in opt.sweep_seeds.split(",") if v]:
+    for ep in opt.sweep_epochs:
+        for seed in opt.sweep_seeds:
             run(f"fastnet {ep} epochs", f"fastnet {ep} epochs, seed {seed}",
                 ["--seed", str(seed), "--epochs", str(ep)],
                 estimate=per_run * ep / max(base.epochs, 1))
     run("resnet18", "resnet18", ["--seed", "0"], model_flags=resnet,
         estimate=0 if opt.quick else 60)
     if opt.compile and device.type == "cuda":
-        for i, seed in enumerate(int(v) for v in opt.compile_seeds.split(",") if v):
+        for i, seed in enumerate(opt.compile_seeds):
             # the first run compiles from scratch; later ones hit Inductor's caches
             run("fastnet compiled", f"fastnet compiled, seed {seed}",
                 ["--seed", str(seed), "--compile"], estimate=150 if i == 0 else 60)

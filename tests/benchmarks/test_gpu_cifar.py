@@ -21,7 +21,8 @@ def quick_run(tmp_path, capsys, *flags):
     """``gpu_cifar.py --quick`` on Fashion-MNIST-format files written here: (exit status,
     what it printed)."""
     write_idx_set(tmp_path / "fm", n_train=300, n_test=100)
-    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), *flags])
+    # An unlimited budget: on a loaded machine the default one could skip a run the tests expect.
+    rc = load_script().main(["--quick", "--data", str(tmp_path / "fm"), "--budget", "1e9", *flags])
     return rc, capsys.readouterr().out
 
 
@@ -169,6 +170,21 @@ def test_flag_sets_the_trainer_refuses_stop_the_script_before_any_run(tmp_path, 
     assert stop.value.code == 2
     assert complaint in err and f"{option}={flags!r}" in err and "nothing was run" in err
     assert "-- fastnet" not in out
+
+
+@pytest.mark.parametrize("option, value", [("--seeds", ""), ("--seeds", ","), ("--seeds", "0,x"),
+                                           ("--sweep-epochs", "1,x"), ("--sweep-epochs", "1.5"),
+                                           ("--sweep-epochs", "0"), ("--sweep-seeds", "0;1"),
+                                           ("--compile-seeds", "x")])
+def test_malformed_lists_stop_the_script_before_any_run(tmp_path, capsys, option, value):
+    # Found only when their runs came up (after training, or never on CPU for
+    # --compile-seeds), these would have cost the GPU machine's time and the results table.
+    with pytest.raises(SystemExit) as stop:
+        quick_run(tmp_path, capsys, f"{option}={value}")
+    out, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert f"{option}={value!r}" in err and "nothing was run" in err
+    assert "device:" not in out and "-- fastnet" not in out
 
 
 def test_a_validation_split_too_large_fails_only_the_runs_that_need_it(tmp_path, capsys):
