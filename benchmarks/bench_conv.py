@@ -93,9 +93,15 @@ def time_pair(forward, backward, repeats):
     return median_ms(tf), median_ms(tb)
 
 
-def time_naive(forward, backward, repeats, budget_s):
-    """Like ``time_pair`` but for slow code: one call decides how many more fit in ``budget_s``."""
-    first = _one_step(forward, backward)
+def time_naive(forward, backward, repeats, budget_s, check_first):
+    """Like ``time_pair`` but for slow code: one call decides how many more fit in ``budget_s``.
+
+    ``check_first(out, grads)`` gets that call's forward output and backward result and raises
+    SystemExit if they are wrong, so that wrong naive code is refused, never timed.
+    """
+    results = []
+    first = _one_step(forward, lambda out, cache: results.append((out, backward(out, cache))))
+    check_first(*results[0])
     if sum(first) > NAIVE_LIMIT_S:
         return None, f"skipped: one call took {sum(first):.0f} s"
     extra = max(0, min(repeats - 1, int(budget_s / sum(first))))
@@ -142,10 +148,20 @@ def speedup(t_naive, t_fast):
     return f"naive/fast {sum(t_naive) / sum(t_fast):.0f}x, "
 
 
-def check(name, mine, ref, tol=2e-3):
+def check(name, mine, ref, tol=2e-3, pair="fast and torch"):
     err = np.max(np.abs(mine - ref)) / max(1e-12, np.max(np.abs(ref)))
     if not err < tol:
-        raise SystemExit(f"{name}: fast and torch disagree (max error {err:.2e} relative to the largest value)")
+        raise SystemExit(f"{name}: {pair} disagree (max error {err:.2e} relative to the largest value)")
+
+
+def check_naive(kind, fast_results):
+    """``check_first`` for ``time_naive``: the naive output and gradients against the fast ones
+    (which have been checked against torch), names as in ``fast_results``, ``{name: array}``."""
+    def check_first(out, grads):
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        for (name, ref), mine in zip(fast_results.items(), (out,) + grads):
+            check(f"{kind} {name}", np.asarray(mine), ref, pair="naive and fast")
+    return check_first
 
 
 def bench_conv(torch, rng, x_shape, w_shape, stride, pad, repeats, naive_budget):
@@ -179,7 +195,8 @@ def bench_conv(torch, rng, x_shape, w_shape, stride, pad, repeats, naive_budget)
     t_torch = time_pair(t_forward, t_backward, repeats)
     t_fast = time_pair(lambda: conv_forward_fast(x, w, b, cp), lambda o, c: conv_backward_fast(dout, c), repeats)
     t_naive, note = time_naive(lambda: conv_forward_naive(x, w, b, cp), lambda o, c: conv_backward_naive(dout, c),
-                               repeats, naive_budget)
+                               repeats, naive_budget,
+                               check_naive("conv", {"out": out, "dx": dx, "dw": dw, "db": db}))
     N, C = x_shape[:2]
     H_out, W_out = out.shape[2:]
     cols_mb = N * C * w_shape[2] * w_shape[3] * H_out * W_out * 4 / 2**20
@@ -214,7 +231,7 @@ def bench_pool(torch, rng, x_shape, size, stride, repeats, naive_budget):
     t_torch = time_pair(lambda: (F.max_pool2d(tx, size, stride=stride), None), t_backward, repeats)
     t_fast = time_pair(lambda: max_pool_forward_fast(x, pp), lambda o, c: max_pool_backward_fast(dout, c), repeats)
     t_naive, note = time_naive(lambda: max_pool_forward_naive(x, pp), lambda o, c: max_pool_backward_naive(dout, c),
-                               repeats, naive_budget)
+                               repeats, naive_budget, check_naive("pool", {"out": out, "dx": dx}))
     mem = peak_mb(lambda: max_pool_backward_fast(dout, max_pool_forward_fast(x, pp)[1]))
     row(label, "naive", t_naive, t_torch, note)
     row("", "fast", t_fast, t_torch, f"{speedup(t_naive, t_fast)}peak {mem:.0f} MB, x {x.nbytes / 2**20:.0f} MB")
@@ -273,6 +290,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats and a 3 s budget for naive code")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     repeats = args.repeats or (5 if args.quick else 15)
     naive_budget = 3.0 if args.quick else 20.0
 
