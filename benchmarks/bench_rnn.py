@@ -55,20 +55,34 @@ def step_loop_backward(kind, dh, caches):
     return np.stack(dx, axis=1), dprev, dWx, dWh, db
 
 
+def gate_order(kind, H):
+    """Columns of the course's weights in PyTorch's order: the LSTM's gates i, f, o, g become
+    PyTorch's i, f, g, o; the RNN's one block stays as it is."""
+    if kind == "rnn":
+        return np.arange(H)
+    return np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 1, 3, 2)])
+
+
 def torch_module(torch, kind, Wx, Wh, b):
     D, gH = Wx.shape
     H = Wh.shape[0]
-    if kind == "rnn":
-        mod, order = torch.nn.RNN(D, H, batch_first=True), np.arange(H)
-    else:       # the course's gate order i, f, o, g to PyTorch's i, f, g, o
-        mod = torch.nn.LSTM(D, H, batch_first=True)
-        order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 1, 3, 2)])
+    mod = (torch.nn.RNN if kind == "rnn" else torch.nn.LSTM)(D, H, batch_first=True)
+    order = gate_order(kind, H)
     with torch.no_grad():
         mod.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wx[:, order].T)))
         mod.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wh[:, order].T)))
         mod.bias_ih_l0.copy_(torch.from_numpy(b[order]))
         mod.bias_hh_l0.zero_()
     return mod
+
+
+def agree(who, name, mine, ref, tol=1e-4):
+    """Refuse (SystemExit, never ``assert``, which ``python -O`` strips) a result off the reference
+    by more than ``tol`` of its scale (at least 1)."""
+    err = np.abs(mine - ref).max() / max(1.0, np.abs(ref).max())
+    if not err <= tol:
+        raise SystemExit(f"{who} disagrees on {name}: max error {err:.2e} of the reference's scale "
+                         f"(tolerance {tol:.0e}); nothing is timed")
 
 
 def bench_case(torch, kind, N, T, D, H, repeats):
@@ -85,8 +99,9 @@ def bench_case(torch, kind, N, T, D, H, repeats):
     h, cache = forward(x, h0, Wx, Wh, b)
     grads = backward(dout, cache)
     h_loop, caches = step_loop_forward(kind, x, h0, Wx, Wh, b)
-    for mine, ref in zip((h,) + grads, (h_loop,) + step_loop_backward(kind, dout, caches)):
-        assert np.abs(mine - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max()), "step loop disagrees"
+    names = ("h", "dx", "dh0", "dWx", "dWh", "db")
+    for name, mine, ref in zip(names, (h,) + grads, (h_loop,) + step_loop_backward(kind, dout, caches)):
+        agree("step loop", name, mine, ref)
 
     rows = {
         "step loop": time_pair(lambda: step_loop_forward(kind, x, h0, Wx, Wh, b),
@@ -95,11 +110,18 @@ def bench_case(torch, kind, N, T, D, H, repeats):
     }
     if torch is not None:
         mod = torch_module(torch, kind, Wx, Wh, b)
-        tx, th0, tdout = torch.from_numpy(x), torch.from_numpy(h0)[None], torch.from_numpy(dout)
+        tx, th0, tdout = torch.from_numpy(x), torch.from_numpy(h0[None].copy()), torch.from_numpy(dout)
         state = th0 if kind == "rnn" else (th0, torch.zeros_like(th0))
         tx.requires_grad_(True)
+        th0.requires_grad_(True)
         out, _ = mod(tx, state)
-        assert np.abs(out.detach().numpy() - h).max() <= 1e-4, "torch disagrees"
+        tgrads = torch.autograd.grad(out, [tx, th0, mod.weight_ih_l0, mod.weight_hh_l0, mod.bias_ih_l0], tdout)
+        back = np.argsort(gate_order(kind, H))  # PyTorch's gate order back to the course's
+        tdx, tdh0, tdWx, tdWh, tdb = (g.numpy() for g in tgrads)
+        for name, mine, ref in zip(names, (h,) + grads,
+                                   (out.detach().numpy(), tdx, tdh0[0], tdWx.T[:, back], tdWh.T[:, back],
+                                    tdb[back])):
+            agree("torch", name, mine, ref)
 
         def t_forward():
             out, _ = mod(tx, state)
@@ -113,11 +135,13 @@ def bench_case(torch, kind, N, T, D, H, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--quick", action="store_true", help="5 repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 15, quick 5)")
+    parser.add_argument("--quick", action="store_true", help="5 repeats unless --repeats says otherwise")
     parser.add_argument("--no-torch", action="store_true")
     args = parser.parse_args(argv)
-    repeats = 5 if args.quick else args.repeats
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    repeats = args.repeats or (5 if args.quick else 15)
     torch = None
     if not args.no_torch:
         try:
@@ -136,10 +160,10 @@ def main(argv=None):
             r = bench_case(torch, kind, N, T, D, H, repeats)
             total = {k: sum(v) for k, v in r.items()}
             cell = {k: f"{v[0]:.2f} / {v[1]:.2f}" for k, v in r.items()}
-            t_torch = total.get("torch", float("nan"))
+            # .3g: a ratio of 0.004 must not print as 0.00; without torch its column says '-', not nan
+            vs_torch = f"{total['toolkit'] / total['torch']:14.3g}" if "torch" in total else f"{'-':>14}"
             print(f"{kind:<5} {f'{N}, {T}, {D}, {H}':<18} {cell['step loop']:>15} {cell['toolkit']:>15} "
-                  f"{cell.get('torch', '-'):>15} {total['toolkit'] / total['step loop']:13.3g} "
-                  f"{total['toolkit'] / t_torch:14.3g}")   # .3g: a ratio of 0.004 must not print as 0.00
+                  f"{cell.get('torch', '-'):>15} {total['toolkit'] / total['step loop']:13.3g} {vs_torch}")
 
 
 if __name__ == "__main__":
