@@ -60,7 +60,7 @@ def torch_epoch_times(data, args, threads):
     times = []
     for _ in range(args.torch_epochs):
         tic = time.perf_counter()
-        for _ in range(X.shape[0] // args.batch_size):
+        for _ in range(max(1, X.shape[0] // args.batch_size)):  # a tiny --num-train still takes a step
             idx = torch.randint(X.shape[0], (args.batch_size,), generator=gen)
             opt.zero_grad()
             nn.functional.cross_entropy(net(X[idx]), y[idx]).backward()

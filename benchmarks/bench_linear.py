@@ -140,6 +140,9 @@ def main(argv=None):
     parser.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     args = parser.parse_args(argv)
+    for flag in ("repeats", "slow_repeats"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.quick:
         args.num_test = 50
 
