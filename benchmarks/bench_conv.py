@@ -86,15 +86,28 @@ def _one_step(forward, backward):
     return t1 - t0, time.perf_counter() - t1
 
 
-def time_pair(forward, backward, repeats):
-    """Median forward and backward times (ms); each backward gets a fresh forward's cache."""
-    _one_step(forward, backward)  # warm-up
-    tf, tb = zip(*(_one_step(forward, backward) for _ in range(repeats)))
-    return median_ms(tf), median_ms(tb)
+def time_interleaved(steps, repeats):
+    """Median forward and backward ms of each ``name -> (forward, backward)``, run in turns.
+
+    ``forward()`` returns ``(out, cache)`` and ``backward(out, cache)`` consumes them, as a
+    training loop does. Each round runs every implementation once, in an order that rotates
+    from round to round, so that a machine slowing down or speeding up during the run moves
+    every implementation's samples alike and the ratios of the medians stay fair.
+    """
+    names = list(steps)
+    samples = {name: ([], []) for name in names}
+    for name in names:  # warm-up: buffers, caches, thread pools
+        _one_step(*steps[name])
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            tf, tb = _one_step(*steps[name])
+            samples[name][0].append(tf)
+            samples[name][1].append(tb)
+    return {name: (median_ms(f), median_ms(b)) for name, (f, b) in samples.items()}
 
 
 def time_naive(forward, backward, repeats, budget_s, check_first):
-    """Like ``time_pair`` but for slow code: one call decides how many more fit in ``budget_s``.
+    """Median forward and backward ms of slow code: one call decides how many more fit in ``budget_s``.
 
     ``check_first(out, grads)`` gets that call's forward output and backward result and raises
     SystemExit if they are wrong, so that wrong naive code is refused, never timed.
@@ -192,8 +205,10 @@ def bench_conv(torch, rng, x_shape, w_shape, stride, pad, repeats, naive_budget)
         o.backward(tdout)
 
     label = f"conv x{x_shape} w{w_shape[0]}x{w_shape[2]}x{w_shape[3]} s{stride} p{pad}"
-    t_torch = time_pair(t_forward, t_backward, repeats)
-    t_fast = time_pair(lambda: conv_forward_fast(x, w, b, cp), lambda o, c: conv_backward_fast(dout, c), repeats)
+    t = time_interleaved({"torch": (t_forward, t_backward),
+                          "fast": (lambda: conv_forward_fast(x, w, b, cp), lambda o, c: conv_backward_fast(dout, c))},
+                         repeats)
+    t_torch, t_fast = t["torch"], t["fast"]
     t_naive, note = time_naive(lambda: conv_forward_naive(x, w, b, cp), lambda o, c: conv_backward_naive(dout, c),
                                repeats, naive_budget,
                                check_naive("conv", {"out": out, "dx": dx, "dw": dw, "db": db}))
@@ -228,8 +243,10 @@ def bench_pool(torch, rng, x_shape, size, stride, repeats, naive_budget):
         o.backward(tdout)
 
     label = f"maxpool x{x_shape} {size}x{size}/{stride}"
-    t_torch = time_pair(lambda: (F.max_pool2d(tx, size, stride=stride), None), t_backward, repeats)
-    t_fast = time_pair(lambda: max_pool_forward_fast(x, pp), lambda o, c: max_pool_backward_fast(dout, c), repeats)
+    t = time_interleaved({"torch": (lambda: (F.max_pool2d(tx, size, stride=stride), None), t_backward),
+                          "fast": (lambda: max_pool_forward_fast(x, pp), lambda o, c: max_pool_backward_fast(dout, c))},
+                         repeats)
+    t_torch, t_fast = t["torch"], t["fast"]
     t_naive, note = time_naive(lambda: max_pool_forward_naive(x, pp), lambda o, c: max_pool_backward_naive(dout, c),
                                repeats, naive_budget, check_naive("pool", {"out": out, "dx": dx}))
     mem = peak_mb(lambda: max_pool_backward_fast(dout, max_pool_forward_fast(x, pp)[1]))
@@ -299,9 +316,10 @@ def main(argv=None):
 
     threads = setup_threads(torch)
     rng = np.random.default_rng(args.seed)
-    print(f"numpy {np.__version__}, torch {torch.__version__}, float32, {repeats} repeats, medians in ms")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, float32, {repeats} repeats "
+          f"(fast and torch in turns), medians in ms")
     print(threads)
-    print(f"ratios are fast / torch for forward, backward and forward+backward (< 1: NumPy is faster)\n")
+    print("ratios are fast / torch for forward, backward and forward+backward (< 1: NumPy is faster)\n")
     print(f"{'case':<38} {'impl':<6} {'forward':>9} {'backward':>9} {'total':>9} "
           f"{'fwd':>6} {'bwd':>6} {'total':>6}")
     start = time.perf_counter()

@@ -25,7 +25,6 @@ the machine's drift during the run is shared by both. The ratio columns are
 
 import argparse
 import importlib
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_conv import setup_threads  # noqa: E402
+from bench_conv import setup_threads, time_interleaved  # noqa: E402
 from deep_learning_suite import fast_layers  # noqa: E402
 from deep_learning_suite.layers import relu_backward, relu_forward  # noqa: E402
 
@@ -85,31 +84,6 @@ def max_diff(mine, ref):
     if mine.shape != ref.shape:
         raise SystemExit(f"shapes differ: {mine.shape} vs the course's {ref.shape}")
     return float(np.max(np.abs(mine - ref)) / max(1e-30, float(np.max(np.abs(ref)))))
-
-
-def time_interleaved(steps, repeats):
-    """Median forward and backward ms of each ``name -> (forward, backward)``, run in turns.
-
-    ``forward()`` returns ``(out, cache)`` and ``backward(out, cache)`` consumes
-    them, as a training loop does. Each round runs every implementation once, in
-    an order that rotates from round to round.
-    """
-    names = list(steps)
-    samples = {name: ([], []) for name in names}
-    for name in names:  # warm-up: buffers, caches, thread pools
-        forward, backward = steps[name]
-        backward(*forward())
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            forward, backward = steps[name]
-            t0 = time.perf_counter()
-            out, cache = forward()
-            t1 = time.perf_counter()
-            backward(out, cache)
-            t2 = time.perf_counter()
-            samples[name][0].append(t1 - t0)
-            samples[name][1].append(t2 - t1)
-    return {name: (1e3 * statistics.median(f), 1e3 * statistics.median(b)) for name, (f, b) in samples.items()}
 
 
 def torch_inputs(torch, arrays, dout):

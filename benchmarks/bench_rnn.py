@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_conv import setup_threads, time_pair  # noqa: E402
+from bench_conv import setup_threads, time_interleaved  # noqa: E402
 from deep_learning_suite import rnn_layers as R  # noqa: E402
 
 # N, T, D, H: the captioning notebooks' LSTM (batch 25, 16 words, 256-d word vectors,
@@ -103,10 +103,10 @@ def bench_case(torch, kind, N, T, D, H, repeats):
     for name, mine, ref in zip(names, (h,) + grads, (h_loop,) + step_loop_backward(kind, dout, caches)):
         agree("step loop", name, mine, ref)
 
-    rows = {
-        "step loop": time_pair(lambda: step_loop_forward(kind, x, h0, Wx, Wh, b),
-                               lambda out, c: step_loop_backward(kind, dout, c), repeats),
-        "toolkit": time_pair(lambda: forward(x, h0, Wx, Wh, b), lambda out, c: backward(dout, c), repeats),
+    steps = {
+        "step loop": (lambda: step_loop_forward(kind, x, h0, Wx, Wh, b),
+                      lambda out, c: step_loop_backward(kind, dout, c)),
+        "toolkit": (lambda: forward(x, h0, Wx, Wh, b), lambda out, c: backward(dout, c)),
     }
     if torch is not None:
         mod = torch_module(torch, kind, Wx, Wh, b)
@@ -129,8 +129,8 @@ def bench_case(torch, kind, N, T, D, H, repeats):
 
         def t_backward(out, _):
             torch.autograd.grad(out, [tx] + list(mod.parameters()), tdout)
-        rows["torch"] = time_pair(t_forward, t_backward, repeats)
-    return rows
+        steps["torch"] = (t_forward, t_backward)
+    return time_interleaved(steps, repeats)
 
 
 def main(argv=None):

@@ -48,3 +48,15 @@ def test_fewer_than_one_repeat_is_refused(monkeypatch, capsys, flags):
     with pytest.raises(SystemExit) as stop:
         tiny_script(monkeypatch).main(flags)
     assert stop.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+
+
+def test_fast_and_torch_are_timed_in_turns(monkeypatch, capsys):
+    # Both sides of every fast/torch ratio come from one interleaved run (see time_interleaved),
+    # so drift of a loaded machine moves them alike.
+    bench = tiny_script(monkeypatch)
+    timed = []
+    real = bench.time_interleaved
+    monkeypatch.setattr(bench, "time_interleaved", lambda steps, repeats: timed.append(sorted(steps))
+                        or real(steps, repeats))
+    bench.main(["--repeats", "2"])
+    assert timed == [["fast", "torch"], ["fast", "torch"]]      # the conv case, then the pool case

@@ -146,3 +146,4 @@ def test_missing_pytorch_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(SystemExit, match=r"PyTorch is not installed: pip install .*\[torch\]"):
         script.main(["--course-dir", str(course), "--quick"])
+

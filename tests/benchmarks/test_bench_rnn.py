@@ -69,8 +69,8 @@ def test_quick_honours_repeats_and_no_torch_prints_dashes(monkeypatch, capsys):
     bench = load_script()
     monkeypatch.setattr(bench, "CASES", [(2, 3, 4, 5)])
     calls = []
-    real = bench.time_pair
-    monkeypatch.setattr(bench, "time_pair", lambda f, b, repeats: calls.append(repeats) or real(f, b, repeats))
+    real = bench.time_interleaved
+    monkeypatch.setattr(bench, "time_interleaved", lambda steps, repeats: calls.append(repeats) or real(steps, repeats))
     bench.main(["--quick", "--repeats", "3", "--no-torch"])
     out = capsys.readouterr().out
     assert "median of 3 runs" in out and set(calls) == {3}
