@@ -112,14 +112,44 @@ def _view_as(a, shape):
     return v
 
 
+def _check_sizes(what, **sizes):
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{what}: {name} must be a positive integer, got {value!r}")
+
+
 def window_view(xp, HH, WW, H_out, Wq, stride):
     """6-D strided view ``(N, C, HH, WW, H_out, Wq)`` of the windows of ``xp``.
 
-    ``xp`` must be C-contiguous and large enough for every window (``padded_buffer``
-    guarantees that, guard row included). The view aliases ``xp``: writing to it
-    writes to ``xp``, and within one ``[:, :, i, j]`` slice no element repeats,
-    so ``view[:, :, i, j] += ...`` is a safe accumulation.
+    Parameters
+    ----------
+    xp : ndarray, (N, C, Hp + 1, Wp), C-contiguous: the padded input with its guard
+        row, as ``padded_buffer`` makes it (``Hp = H + 2 * pad``, ``Wp = W + 2 * pad``)
+    HH, WW : filter height and width
+    H_out : ``H' = 1 + (Hp - HH) // stride``
+    Wq : ``W' = 1 + (Wp - WW) // stride``, or ``Wp`` at stride 1 (the row trick)
+    stride : step between windows
+
+    The view aliases ``xp``: writing to it writes to ``xp``, and within one
+    ``[:, :, i, j]`` slice no element repeats, so ``view[:, :, i, j] += ...`` is a
+    safe accumulation. Sizes that put a window outside ``xp`` raise ``ValueError``:
+    ``as_strided`` does not check, and would read (or, in ``col2im``, write) memory
+    that is not the array's.
     """
+    _check_sizes("im2col", HH=HH, WW=WW, H_out=H_out, Wq=Wq, stride=stride)
+    if xp.ndim != 4 or not xp.flags.c_contiguous:
+        raise ValueError(f"im2col: xp must be a C-contiguous (N, C, Hp + 1, Wp) buffer "
+                         f"(see padded_buffer), got shape {xp.shape}")
+    Hg, Wp = xp.shape[2:]
+    row_trick = stride == 1 and Wq == Wp
+    last_row = (H_out - 1) * stride + HH  # rows the windows span, guard row excluded
+    last_col = (Wq - 1) * stride + WW
+    if last_row > Hg - 1 or (not row_trick and last_col > Wp):
+        raise ValueError(
+            f"im2col: H_out = {H_out}, Wq = {Wq} windows of {HH} x {WW} at stride {stride} span "
+            f"{last_row} x {last_col}, outside the padded input of {Hg - 1} x {Wp} (buffer {xp.shape}); "
+            f"use H_out = 1 + (Hp - HH) // stride and Wq = 1 + (Wp - WW) // stride (or Wp at stride 1)"
+        )
     sN, sC, sH, sW = xp.strides
     N, C = xp.shape[:2]
     return as_strided(
@@ -147,9 +177,21 @@ def im2col(xp, HH, WW, H_out, Wq, stride, out=None, parallel=True):
 
     Row ``(c, i, j)`` of image ``n`` holds ``x_padded[n, c, h * stride + i, w * stride + j]``
     for all output positions ``(h, w)`` in row-major order, so that
-    ``out[n] = w.reshape(F, -1) @ cols[n]``. ``parallel=False`` copies on the calling
-    thread only (for small, cache-sized pieces, where handing half to a thread costs more
-    than it saves).
+    ``out[n] = w.reshape(F, -1) @ cols[n]``.
+
+    Parameters
+    ----------
+    xp, HH, WW, H_out, Wq, stride : the padded buffer and the geometry, as in ``window_view``
+    out : ndarray or None
+        Where to write the columns (any array of ``N * C * HH * WW * H_out * Wq`` elements
+        that reshapes without a copy, e.g. a slice of a larger buffer); None allocates.
+    parallel : bool
+        False copies on the calling thread only (for small, cache-sized pieces, where
+        handing half to a thread costs more than it saves).
+
+    Returns
+    -------
+    cols : ndarray, (N, C * HH * WW, H_out * Wq), a view of ``out`` when given
     """
     N, C = xp.shape[:2]
     view = window_view(xp, HH, WW, H_out, Wq, stride)
@@ -175,6 +217,7 @@ def col2im(cols, xp_shape, HH, WW, H_out, Wq, stride, parallel=True):
     ----------
     cols : ndarray, (N, C * HH * WW, H_out * Wq)
     xp_shape : shape of the padded buffer, ``(N, C, Hp + 1, Wp)``
+    HH, WW, H_out, Wq, stride : the geometry, as in ``window_view``
     parallel : bool, split over the batch on the ``over_batch`` threads (see the module docstring)
 
     Returns
@@ -213,6 +256,12 @@ def pool_windows(x, PH, PW, H_out, W_out, stride):
     Writing through the tiling view (of a contiguous ``x``) writes to ``x``.
     """
     N, C, H, W = x.shape
+    _check_sizes("max_pool", PH=PH, PW=PW, H_out=H_out, W_out=W_out, stride=stride)
+    if (H_out - 1) * stride + PH > H or (W_out - 1) * stride + PW > W:
+        raise ValueError(
+            f"max_pool: {H_out} x {W_out} windows of {PH} x {PW} at stride {stride} do not fit "
+            f"x of shape {x.shape}; use H_out = 1 + (H - PH) // stride and W_out = 1 + (W - PW) // stride"
+        )
     if PH == stride and PW == stride and H == PH * H_out and W == PW * W_out:
         return x.reshape(N, C, H_out, PH, W_out, PW).transpose(3, 5, 0, 1, 2, 4)
     sN, sC, sH, sW = x.strides

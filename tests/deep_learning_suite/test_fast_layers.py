@@ -20,7 +20,7 @@ from deep_learning_suite.fast_layers import (
 )
 from deep_learning_suite import fast_layers
 from deep_learning_suite import im2col as im2col_module
-from deep_learning_suite.im2col import col2im, im2col, padded_buffer, row_length
+from deep_learning_suite.im2col import col2im, im2col, padded_buffer, pool_windows, row_length
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
 
 # x shape, (F, HH, WW), stride, pad: strides 1-3, pads 0-3, square and non-square
@@ -171,6 +171,30 @@ def test_im2col_col2im_are_adjoint(rng):
     c = rng.standard_normal(cols.shape)
     back = col2im(c, xp.shape, HH, WW, H_out, Wq, stride)
     assert np.isclose(np.sum(cols * c), np.sum(xp * back), rtol=1e-12)
+
+
+@pytest.mark.parametrize("H_out, Wq, stride", [
+    (4, 4, 1),  # H_out too large: the correct H' is 4 - 3 + 1 = 2 for 4 rows and a 3-row filter
+    (2, 5, 1),  # Wq neither W' = 2 nor Wp = 4
+    (2, 2, 2),  # stride 2 reaches row 2 + 3 = 5 of 4
+    (0, 2, 1),
+])
+def test_im2col_and_col2im_refuse_windows_outside_the_buffer(rng, H_out, Wq, stride):
+    # as_strided does not check bounds: before, col2im wrote past the buffer (a segfault or a
+    # corrupted heap a little later) and im2col returned whatever lay after it.
+    xp = padded_buffer(rng.standard_normal((1, 1, 4, 4)), 0)  # (1, 1, 5, 4) with the guard row
+    with pytest.raises(ValueError, match="outside the padded input|positive integer"):
+        im2col(xp, 3, 3, H_out, Wq, stride)
+    cols = np.ones((1, 9, max(H_out, 1) * Wq))
+    with pytest.raises(ValueError, match="outside the padded input|positive integer"):
+        col2im(cols, xp.shape, 3, 3, H_out, Wq, stride)
+
+
+def test_pool_windows_refuses_windows_outside_x(rng):
+    x = rng.standard_normal((1, 1, 4, 4))
+    assert pool_windows(x, 2, 2, 2, 2, 2).shape == (2, 2, 1, 1, 2, 2)
+    with pytest.raises(ValueError, match="do not fit"):
+        pool_windows(x, 2, 2, 3, 2, 2)
 
 
 def test_conv_fast_does_not_modify_inputs(rng):
