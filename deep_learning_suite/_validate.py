@@ -135,10 +135,25 @@ def conv_output_size(size, field, pad, stride, what="conv", axis="H"):
     """Output length ``1 + (size + 2 * pad - field) // stride``, which must divide evenly.
 
     A whole-number float such as ``2.0`` is accepted as its int; anything else is refused.
+    For ``what="max_pool"`` the error messages name ``pool_height`` (``axis="H"``) or
+    ``pool_width`` (``axis="W"``) and leave pad out, since pooling takes no pad.
     """
     stride = check_int(what, "stride", stride, 1)
     pad = check_int(what, "pad", pad, 0)
     span = size + 2 * pad - field
+    if what == "max_pool":
+        # Advising a pad would send the user looking for a key pool_param does not have.
+        name = "pool_height" if axis == "H" else "pool_width"
+        if span < 0:
+            raise ValueError(f"{what}: {name} = {field} does not fit {axis} = {size}; "
+                             f"use a {name} of at most {size}")
+        if span % stride != 0:
+            raise ValueError(
+                f"{what}: geometry does not divide evenly along {axis}: "
+                f"({axis} - {name}) = ({size} - {field}) = {span} is not a "
+                f"multiple of stride {stride}; change {name}, stride or the input size"
+            )
+        return 1 + span // stride
     if span < 0:
         raise ValueError(
             f"{what}: window of {field} does not fit {axis} = {size} with pad {pad}"

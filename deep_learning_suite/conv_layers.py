@@ -21,7 +21,12 @@ from ._validate import (check_float, check_int, check_ndim, check_param, check_s
 
 
 def conv_geometry(x, w, b, conv_param):
-    """Validate the inputs of a convolution and return ``(stride, pad, H', W')``."""
+    """Validate the inputs of a convolution and return ``(x, w, b, stride, pad, H', W')``.
+
+    ``x`` comes back as a float ndarray, ``w`` and ``b`` as ndarrays of x's dtype (integer
+    parameters converted to it), ``stride`` and ``pad`` as ints, and ``H'``, ``W'`` are the
+    output sizes; use the returned arrays, not the arguments, which may be lists.
+    """
     x = check_float("x", x)
     w, b = check_param("w", w, x.dtype), check_param("b", b, x.dtype)
     check_ndim("x", x, 4, "(N, C, H, W)")
@@ -118,7 +123,11 @@ def conv_backward_naive(dout, cache):
 
 
 def pool_geometry(x, pool_param):
-    """Validate a max-pool call and return ``(pool_height, pool_width, stride, H', W')``."""
+    """Validate a max-pool call and return ``(x, pool_height, pool_width, stride, H', W')``.
+
+    ``x`` comes back as a float ndarray (an array-like argument converted), the pool sizes and
+    ``stride`` as ints, and ``H'``, ``W'`` are the output sizes.
+    """
     x = check_float("x", x)
     check_ndim("x", x, 4, "(N, C, H, W)")
     keys = ("pool_height", "pool_width", "stride")

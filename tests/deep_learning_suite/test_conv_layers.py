@@ -203,6 +203,20 @@ def test_max_pool_rejects_bad_input(rng):
         max_pool_forward_naive(x[0], {"pool_height": 2, "pool_width": 2, "stride": 1})
 
 
+@pytest.mark.parametrize("shape, pool_param, field, message", [
+    ((1, 1, 5, 4), {"pool_height": 2, "pool_width": 2, "stride": 2}, "pool_height", "does not divide evenly along H"),
+    ((1, 1, 4, 5), {"pool_height": 2, "pool_width": 2, "stride": 2}, "pool_width", "does not divide evenly along W"),
+    ((1, 1, 5, 5), {"pool_height": 7, "pool_width": 2, "stride": 1}, "pool_height", "does not fit H"),
+    ((1, 1, 5, 5), {"pool_height": 2, "pool_width": 7, "stride": 1}, "pool_width", "does not fit W"),
+])
+def test_max_pool_geometry_error_names_the_pool_field_not_pad(shape, pool_param, field, message):
+    # Pooling takes no pad, so its message must point at the knobs pool_param really has.
+    with pytest.raises(ValueError, match=message) as e:
+        max_pool_forward_naive(np.zeros(shape), pool_param)
+    text = str(e.value)
+    assert field in text and "pad" not in text
+
+
 @pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
 @pytest.mark.parametrize("stride, pad", [(2.0, 1), (1, 1.0), (np.int64(2), np.float32(1))])
 def test_conv_accepts_whole_number_floats_as_ints(rng, forward, stride, pad):
