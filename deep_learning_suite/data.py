@@ -105,6 +105,26 @@ def download_url(url, dest, md5=None, progress=True, timeout=60):
     as the server's Content-Length, when it sends one) with the right checksum is renamed
     to ``dest``, so an interrupted or tampered download never looks like a good one.
 
+    Parameters
+    ----------
+    url : str
+        What to fetch (any URL ``urllib.request.urlopen`` opens).
+    dest : str or Path
+        The file to write; its folder is created if missing, and an existing file is replaced.
+    md5 : str or None
+        Expected MD5 of the bytes, as hex (either case); None skips the check.
+    progress : bool
+        Show a tqdm progress bar. Even when True, tqdm shows none where the output is not a
+        terminal (logs, pipes); False never shows one.
+    timeout : float
+        Seconds ``urlopen`` waits for the connection and for each read before giving up
+        with an ``OSError``; not a limit on the whole download.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
     Raises
     ------
     ChecksumError
@@ -160,7 +180,25 @@ def download_cifar10(root, url=CIFAR10_URL, md5=CIFAR10_MD5, progress=True, time
 
     The archive is extracted into a temporary folder inside ``root`` and the finished
     ``cifar-10-batches-py`` folder is then renamed into place, so a crash leaves no half
-    dataset behind. Returns the path of ``cifar-10-batches-py``.
+    dataset behind.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder to hold ``cifar-10-batches-py`` (created if missing). An existing
+        ``cifar-10-batches-py`` in it must be an empty folder, else ``DatasetNotFoundError``
+        is raised before anything is downloaded.
+    url : str
+        Where the ``cifar-10-python.tar.gz`` archive is fetched from.
+    md5 : str or None
+        Expected MD5 of the archive (hex); None skips the check.
+    progress, timeout
+        As for ``download_url``.
+
+    Returns
+    -------
+    Path
+        ``root / "cifar-10-batches-py"``.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -330,6 +368,30 @@ def find_cifar10_dir(data_dir=None, download=True, url=CIFAR10_URL, md5=CIFAR10_
 
     Looks in ``data_dir`` (the folder itself or its parent) if given, else in ``$CIFAR10_DIR``
     if set, else in the cache folder; that one place is also where a download goes.
+
+    Parameters
+    ----------
+    data_dir : str or Path or None
+        The ``cifar-10-batches-py`` folder, or the folder that holds it. When given, it is the
+        only place looked in (no fallback to ``$CIFAR10_DIR`` or the cache).
+    download : bool
+        When the files are not there, download them (about 163 MB, MD5-checked) into that
+        place (into the parent when ``data_dir`` names ``cifar-10-batches-py`` itself); False
+        raises ``DatasetNotFoundError`` instead, saying where to put them by hand.
+    url, md5, progress
+        As for ``download_cifar10``; they matter only when a download happens.
+
+    Returns
+    -------
+    Path
+        The ``cifar-10-batches-py`` folder, holding ``data_batch_1..5`` and ``test_batch``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Not found and ``download=False``, or the download failed (no network, cut short).
+    ChecksumError
+        The downloaded archive does not have the MD5 ``md5``.
     """
     # An explicit folder or the env var is authoritative: no silent fallback to another copy.
     candidates = [Path(data_dir or os.environ.get("CIFAR10_DIR") or cache_dir())]
@@ -367,9 +429,45 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000, sub
     The three sizes are non-negative whole numbers (``49000.0`` passes as 49000);
     ``subtract_mean`` needs ``num_training >= 1``.
 
+    Parameters
+    ----------
+    num_training : int
+        Training images: the first ``num_training`` of the 50000 in ``data_batch_1..5``.
+    num_validation : int
+        Validation images, taken from the training batches right after the training split;
+        ``num_training + num_validation`` must be at most 50000.
+    num_test : int
+        Test images: the first ``num_test`` of the 10000 in ``test_batch`` (at most 10000).
+    subtract_mean : bool
+        Subtract the training split's mean image (accumulated in float64, then cast to
+        ``dtype``) from the training, validation and test images.
+    cifar10_dir : str or Path or None
+        The ``cifar-10-batches-py`` folder, or the folder that holds it. None looks in
+        ``$CIFAR10_DIR`` if that is set, else in the cache folder (``cache_dir()``); the
+        first of these that is given is the only place looked in, and where a download goes
+        (see ``find_cifar10_dir``).
+    dtype : numpy dtype
+        dtype of the returned images; default ``np.float32``. The course's
+        ``get_CIFAR10_data``, and ``load_CIFAR10``'s default here, give float64: pass
+        ``dtype=np.float64`` to match the course's numbers exactly. float32 takes half the
+        memory (about 740 MB for all 60000 images, against 1.5 GB).
+    download : bool
+        Download CIFAR-10 (about 163 MB, MD5-checked) when it is not found; False raises
+        ``DatasetNotFoundError`` instead.
+
     Returns
     -------
-    dict with ``X_train, y_train, X_val, y_val, X_test, y_test``; images (N, 3, 32, 32).
+    dict with ``X_train, y_train, X_val, y_val, X_test, y_test``; images ``dtype``
+    (N, 3, 32, 32), labels int64 (N,).
+
+    Raises
+    ------
+    ValueError
+        A size out of range, or ``subtract_mean`` with ``num_training == 0``; checked before
+        anything is read or downloaded.
+    DatasetNotFoundError
+        CIFAR-10 is not found and cannot be (or, with ``download=False``, may not be)
+        downloaded.
     """
     # Checked before any file is read or downloaded; a float would otherwise fail as a slice.
     num_training = check_int("get_cifar10_data", "num_training", num_training, 0)
@@ -480,13 +578,48 @@ def _find_idx_dir(name, data_dir, env, sub, extra, url, md5s, download, progress
 
 def find_fashion_mnist_dir(data_dir=None, download=True, url=FASHION_MNIST_URL,
                            md5s=FASHION_MNIST_MD5, progress=True):
-    """Folder holding the four Fashion-MNIST IDX files (see the module docstring for the order)."""
+    """Folder holding the four Fashion-MNIST IDX files (see the module docstring for the order).
+
+    Parameters
+    ----------
+    data_dir : str or Path or None
+        The folder holding the files themselves (``train-images-idx3-ubyte.gz`` and the
+        rest, gzip-compressed or not). When given, or else when ``$FASHION_MNIST_DIR`` is
+        set, that is the only place looked in; otherwise the cache folder
+        (``cache_dir() / "fashion-mnist"``), then Debian's ``/usr/share/datasets/fashion-mnist``.
+    download : bool
+        When the files are not found, download the missing ones into the first place
+        above (the given folder, or the cache); False raises ``DatasetNotFoundError``.
+    url : str
+        Base URL, ending in ``/``, that each file name in ``md5s`` is appended to.
+    md5s : dict of str to str
+        File name (``.gz``) to its expected MD5 (hex); these are the files downloaded.
+    progress : bool
+        As for ``download_url``.
+
+    Returns
+    -------
+    Path
+        The folder holding the four files.
+    """
     return _find_idx_dir("Fashion-MNIST", data_dir, "FASHION_MNIST_DIR", "fashion-mnist",
                          [DEBIAN_FASHION_MNIST_DIR], url, md5s, download, progress)
 
 
 def find_mnist_dir(data_dir=None, download=True, url=MNIST_URL, md5s=MNIST_MD5, progress=True):
-    """Folder holding the four MNIST IDX files."""
+    """Folder holding the four MNIST IDX files.
+
+    Parameters
+    ----------
+    data_dir, download, url, md5s, progress
+        As for ``find_fashion_mnist_dir``, with ``$MNIST_DIR`` for the environment variable
+        and ``cache_dir() / "mnist"`` for the cache; there is no Debian folder to fall back to.
+
+    Returns
+    -------
+    Path
+        The folder holding the four files.
+    """
     return _find_idx_dir("MNIST", data_dir, "MNIST_DIR", "mnist", [], url, md5s, download,
                          progress)
 

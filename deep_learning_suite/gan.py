@@ -198,10 +198,22 @@ def run_a_gan(D, G, D_solver, G_solver, discriminator_loss, generator_loss, load
         another size than ``batch_size`` are skipped, as in the course (the DCGAN
         discriminator's ``Unflatten(batch_size, ...)`` needs exactly that many)
     show_every : int
-        Every this many iterations, print the losses and keep 16 generated images.
+        Every this many iterations, starting at iteration 0, keep 16 generated images and
+        (when ``verbose``) print the losses.
+    batch_size : int
+        Images per step: the size of the loader's batches that are used, and of the noise
+        batch drawn for each discriminator and generator step.
+    noise_size : int
+        Length of each noise vector, uniform in [-1, 1) (``sample_noise``); it must be
+        ``G``'s input size (``NOISE_DIM``, 96, for the course's generators).
+    num_epochs : int
+        Passes over ``loader_train``.
     device : torch.device, optional
         Where to compute (default: where D's parameters are). The images and the noise are
         cast to the dtype of D's parameters (float32 unless the models were converted).
+    verbose : bool
+        Print ``Iter: ..., D: ..., G: ...`` every ``show_every`` iterations; False trains
+        silently (the images are kept either way).
     history : list, optional
         When given, ``(iteration, d_loss, g_loss)`` is appended to it at every iteration.
 

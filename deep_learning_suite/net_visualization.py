@@ -177,6 +177,9 @@ def make_fooling_image(X, target_y, model, learning_rate=1.0, max_iter=100):
     X : tensor, (1, 3, H, W)
     target_y : int, a class index in 0..C-1
     model : nn.Module
+    learning_rate : float
+        Length (L2 norm over the whole image) of each step, in normalised pixel units;
+        the gradient's own size does not matter.
     max_iter : int >= 0, the most gradient steps
 
     Returns
@@ -256,12 +259,29 @@ def create_class_visualization(target_y, model, dtype=torch.float32, class_names
     Parameters
     ----------
     target_y : int
+        The class index to maximise, in 0..C-1 (checked on the first scores).
     model : nn.Module
     dtype : torch dtype, or a tensor type such as ``torch.FloatTensor``
         The image's dtype; the course's notebooks pass ``dtype = torch.FloatTensor``. The
         model is always run in its own parameters' dtype, on a cast copy of the image.
     class_names : dict or list, optional
-        Titles for the figures drawn every ``show_every`` iterations (None: no figures).
+        Indexed by ``target_y`` for the titles of the figures; None titles them
+        ``class <target_y>``. Whether figures are drawn at all is ``show_every``'s choice.
+    l2_reg : float
+        Weight of the penalty ``l2_reg * ||img||^2`` subtracted from the class score.
+    learning_rate : float
+        Length (L2 norm over the whole image) of each gradient step, in normalised pixel
+        units; see ``class_visualization_update_step``.
+    num_iterations : int
+        Number of iterations (0 returns the starting noise, deprocessed).
+    blur_every : int or None
+        Blur after iterations 0, ``blur_every``, ``2 * blur_every``, ...; 0 or None never blurs.
+    max_jitter : int >= 0
+        Each iteration shifts the image by 0..``max_jitter`` pixels right and down
+        (independently, wrapping around) before the step, and back after it.
+    show_every : int or None
+        Draw the image with matplotlib after the first iteration, after every
+        ``show_every``-th and after the last; None or 0 draws nothing.
     image_size : int
         Height and width of the square image (224 for SqueezeNet).
     seed : int, optional

@@ -103,12 +103,19 @@ class TwoLayerNet:
               num_iters=100, batch_size=200, verbose=False, seed=None):
         """Minibatch SGD; once per epoch, accuracies are recorded and the learning rate decays.
 
+        With ``iterations_per_epoch = max(N // batch_size, 1)``, both happen after step ``it``
+        (counted from 0) whenever ``it % iterations_per_epoch == 0``, as in the course's code:
+        after the very first step, then after the first step of each later epoch, not at
+        the end of an epoch. So the learning rate has already decayed once from the second
+        step on, and ``ceil(num_iters / iterations_per_epoch)`` accuracies are recorded.
+
         Parameters
         ----------
         X, y : training data (N, D) and integer labels (N,), N >= 1
         X_val, y_val : validation data (M, D) and labels (M,)
         learning_rate : float >= 0, the step ``params -= learning_rate * grads``
-        learning_rate_decay : float >= 0, multiplies the learning rate after each epoch
+        learning_rate_decay : float >= 0, multiplies the learning rate each time the
+            accuracies are recorded (see above), the first time after step 0
         reg : float >= 0, passed to ``loss``
         num_iters : int, number of steps
         batch_size : int, samples per step, drawn with replacement
@@ -118,8 +125,9 @@ class TwoLayerNet:
 
         Returns
         -------
-        stats : dict with ``loss_history`` (per step), ``train_acc_history`` (on the epoch's
-            last minibatch) and ``val_acc_history`` (per epoch)
+        stats : dict with ``loss_history`` (per step), ``train_acc_history`` (on the minibatch
+            of each recording step, scored with the params that step updated) and
+            ``val_acc_history`` (on all of ``X_val``, at the same steps)
 
         Raises
         ------

@@ -110,6 +110,11 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
 def rnn_step_backward(dnext_h, cache):
     """Backward of ``rnn_step_forward``; ``tanh' = 1 - tanh**2`` reuses the saved output.
 
+    Parameters
+    ----------
+    dnext_h : ndarray, (N, H), upstream gradient of ``next_h``
+    cache : the ``cache`` returned by the ``rnn_step_forward`` call
+
     Returns
     -------
     dx : (N, D);  dprev_h : (N, H);  dWx : (D, H);  dWh : (H, H);  db : (H,)
@@ -152,6 +157,8 @@ def rnn_backward(dh, cache):
     Parameters
     ----------
     dh : ndarray, (N, T, H), upstream gradient of every hidden state (not only the last)
+    cache : the ``cache`` returned by the ``rnn_forward`` call (its inputs, time-major, and
+        every hidden state); ``dh`` must be of that call's dtype
 
     Returns
     -------
@@ -225,6 +232,11 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 def lstm_step_backward(dnext_h, dnext_c, cache):
     """Backward of ``lstm_step_forward``.
 
+    Parameters
+    ----------
+    dnext_h, dnext_c : ndarray, (N, H), upstream gradients of ``next_h`` and ``next_c``
+    cache : the ``cache`` returned by the ``lstm_step_forward`` call
+
     Returns
     -------
     dx : (N, D);  dprev_h, dprev_c : (N, H);  dWx : (D, 4H);  dWh : (H, 4H);  db : (4H,)
@@ -271,6 +283,8 @@ def lstm_backward(dh, cache):
     Parameters
     ----------
     dh : ndarray, (N, T, H), upstream gradient of every hidden state
+    cache : the ``cache`` returned by the ``lstm_forward`` call (its inputs, time-major, the
+        hidden and cell states and each step's gates); ``dh`` must be of that call's dtype
 
     Returns
     -------
