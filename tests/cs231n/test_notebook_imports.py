@@ -123,6 +123,9 @@ TORCH_COURSE_NAMES = {
     "cs231n.simclr.contrastive_loss": {
         "simclr": ["sim", "simclr_loss_naive", "sim_positive_pairs", "compute_sim_matrix",
                    "simclr_loss_vectorized"],
+        # The Self_Supervised_Learning notebook never defines rel_error: the course's
+        # contrastive_loss.py does, at its end, and its check cells get it from this star import.
+        "utils": ["rel_error"],
     },
     "cs231n.simclr.data_utils": {
         "simclr_augment": ["compute_train_transform", "compute_test_transform"],
@@ -155,6 +158,8 @@ TORCH_COURSE_NAMES = {
 # `from ... import *`, where a notebook relies on getting them that way: the
 # Transformer_Captioning setup cell never imports torch, yet its cells call torch.manual_seed.
 # (The other notebooks import what they use themselves, and only these names may come along.)
+# cs231n.clip_dino hands on cv2 the same way (CLIP_DINO's video cell calls cv2 unimported);
+# OpenCV being optional, that is checked on its own in test_clip_dino_star_import_hands_on_cv2.
 COURSE_STAR_MODULES = {
     "cs231n.transformer_layers": {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional",
                                   "math": "math"},
@@ -549,6 +554,40 @@ def test_ddpm_and_clip_dino_notebook_cells():
             top = CLIPImageRetriever(encoder, preprocess, images, "cpu").retrieve("class 1", k=1)
         """, encoder=Encoder(), torch=torch)
     assert ns["pred"] == ["class 2", "class 0", "class 1"] and ns["top"] == [2]
+
+
+def test_clip_dino_star_import_hands_on_cv2(tmp_path):
+    # CLIP_DINO's last cell, verbatim, calls cv2 without importing it: the course's clip_dino.py
+    # imports cv2 and has no __all__, so `from cs231n.clip_dino import *` hands it on. With
+    # OpenCV installed the cell writes its video; without, it says how to install OpenCV
+    # rather than failing with NameError: name 'cv2' is not defined.
+    pytest.importorskip("torch")
+    ns = run_cell("""
+        from cs231n.clip_dino import *
+
+        def write_video_from_array(array, output_path, fps=12):
+            T, H, W, _ = array.shape
+            fourcc = cv2.VideoWriter_fourcc(*'mp4v')
+            out = cv2.VideoWriter(output_path, fourcc, fps, (W, H))
+            for i in range(T):
+                frame = array[i]
+                out.write(frame)
+            out.release()
+            print(f"Video saved to {output_path}")
+    """)
+    final_viz = np.zeros((3, 16, 32, 3), dtype=np.uint8)
+    target = tmp_path / "dino_res.mp4"
+    try:
+        import cv2
+    except ImportError:
+        assert "opencv" in repr(ns["cv2"])
+        with pytest.raises(ImportError, match="pip install opencv-python"):
+            ns["write_video_from_array"](final_viz, str(target))
+        assert not hasattr(ns["cv2"], "__wrapped__")  # introspection gets AttributeError, not ImportError
+    else:
+        # (whether the file is written depends on the codecs this OpenCV build has)
+        assert ns["cv2"] is cv2
+        ns["write_video_from_array"](final_viz, str(target))
 
 
 def test_style_transfer_notebook_setup_and_tv_cell(tmp_path):

@@ -11,8 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deep_learning_suite import simclr  # noqa: E402
-from deep_learning_suite.utils import rel_error  # noqa: E402
+from deep_learning_suite import simclr, utils  # noqa: E402
 
 from ..deep_learning_suite.test_data import write_cifar  # noqa: E402
 from ..deep_learning_suite.test_simclr import (  # noqa: E402
@@ -35,7 +34,9 @@ def test_package_is_only_a_docstring():
 
 def test_notebook_imports_and_loss_check_cell():
     # The notebook's imports, then its naive-versus-vectorized comparison on random inputs.
-    namespace = {"rel_error": rel_error}
+    # The namespace starts empty: every name comes from the cell's own imports, as in the
+    # notebook (which never defines rel_error; the course's contrastive_loss.py does).
+    namespace = {}
     state = torch.random.get_rng_state()
     try:
         exec(textwrap.dedent("""
@@ -62,6 +63,77 @@ def test_notebook_imports_and_loss_check_cell():
     assert max(namespace["errors"]) < 1e-10 and namespace["sim_err"] < 1e-12
     assert namespace["view"].shape == (3, 32, 32)
     assert namespace["Model"] is simclr.Model and namespace["test"] is simclr.test
+    assert namespace["rel_error"] is utils.rel_error
+
+
+def test_sanity_check_cells_as_the_notebook_writes_them(tmp_path, monkeypatch, capsys):
+    # The loss section's check cells, as the notebook writes them: they print rel_error against
+    # simclr_sanity_check.key, with rel_error and the loss functions taken only from the
+    # notebook's star imports. The key file is written here from independent formulas (torch's
+    # cosine similarity; the loss as a mean of -log softmax terms over the 2N rows), under the
+    # course's names. (The data-augmentation cell, the fifth rel_error user, needs torchvision's
+    # CIFAR10.)
+    torch.manual_seed(0)
+    left, right = torch.randn(4, 8, dtype=torch.float64), torch.randn(4, 8, dtype=torch.float64)
+    out = torch.cat([left, right])
+    sim_matrix = torch.nn.functional.cosine_similarity(out[:, None], out[None, :], dim=-1)
+
+    def loss(tau):
+        n2 = len(out)
+        e = torch.exp(sim_matrix / tau) * (1 - torch.eye(n2, dtype=out.dtype))
+        pos = torch.cat([torch.arange(n2 // 2, n2), torch.arange(n2 // 2)])
+        return float(-torch.log(e[torch.arange(n2), pos] / e.sum(1)).mean())
+
+    answers = {"left": left, "right": right, "sim": torch.diagonal(sim_matrix, len(left))[:, None],
+               "sim_matrix": sim_matrix, "loss": {"5.0": loss(5.0), "1.0": loss(1.0)}}
+    torch.save(answers, tmp_path / "simclr_sanity_check.key")
+    monkeypatch.chdir(tmp_path)
+    ns = _run_cells('''
+        import torch
+        from cs231n.simclr.data_utils import *
+        from cs231n.simclr.contrastive_loss import *
+        answers = torch.load('simclr_sanity_check.key')
+
+        def test_sim(left_vec, right_vec, correct_output):
+            output = sim(left_vec, right_vec).cpu().numpy()
+            print("Maximum error in sim: %g" % rel_error(correct_output.numpy(), output))
+
+        def test_loss_naive(left, right, tau, correct_output):
+            naive_loss = simclr_loss_naive(left, right, tau).item()
+            print("Maximum error in simclr_loss_naive: %g" % rel_error(correct_output, naive_loss))
+
+        def test_sim_positive_pairs(left, right, correct_output):
+            sim_pair = sim_positive_pairs(left, right).cpu().numpy()
+            print("Maximum error in sim_positive_pairs: %g" % rel_error(correct_output.numpy(), sim_pair))
+
+        def test_sim_matrix(left, right, correct_output):
+            out = torch.cat([left, right], dim=0)
+            sim_matrix = compute_sim_matrix(out).cpu()
+            assert torch.isclose(sim_matrix, correct_output).all(), \
+                "correct: {}. got: {}".format(correct_output, sim_matrix)
+            print("Test passed!")
+
+        def test_loss_vectorized(left, right, tau, correct_output):
+            vec_loss = simclr_loss_vectorized(left, right, tau, device=left.device).item()
+            print("Maximum error in loss_vectorized: %g" % rel_error(correct_output, vec_loss))
+
+        test_sim(answers['left'][0], answers['right'][0], answers['sim'][0])
+        test_sim(answers['left'][1], answers['right'][1], answers['sim'][1])
+        test_loss_naive(answers['left'], answers['right'], 5.0, answers['loss']['5.0'])
+        test_loss_naive(answers['left'], answers['right'], 1.0, answers['loss']['1.0'])
+        test_sim_positive_pairs(answers['left'], answers['right'], answers['sim'])
+        test_sim_matrix(answers['left'], answers['right'], answers['sim_matrix'])
+        test_loss_vectorized(answers['left'], answers['right'], 5.0, answers['loss']['5.0'])
+        test_loss_vectorized(answers['left'], answers['right'], 1.0, answers['loss']['1.0'])
+    ''', {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == (
+        ["Maximum error in sim"] * 2 + ["Maximum error in simclr_loss_naive"] * 2
+        + ["Maximum error in sim_positive_pairs", "Test passed!"] + ["Maximum error in loss_vectorized"] * 2)
+    # "The error should be less than 1e-07", as each cell says.
+    errors = [float(line.split(": ")[1]) for line in lines if line.startswith("Maximum")]
+    assert max(errors) < 1e-7, lines
+    assert ns["rel_error"] is utils.rel_error
 
 
 def _run_cells(source, namespace):
