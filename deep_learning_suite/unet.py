@@ -56,15 +56,27 @@ class RMSNorm(nn.Module):
 
 
 class SinusoidalPosEmb(nn.Module):
-    """Time steps (B,) -> (B, dim): ``[sin(t w_k), cos(t w_k)]``, w_k = 10000^(-k / (dim/2 - 1))."""
+    """Time steps (B,) -> (B, dim): ``[sin(t w_k), cos(t w_k)]``, w_k = 10000^(-k / (dim/2 - 1)).
+
+    Any dim builds, as the course's does (its DDPM notebook checks a ``Unet(dim=2)``'s layer
+    sizes); ``forward`` needs an even dim >= 4. With dim / 2 = 1 the frequency formula divides
+    by zero, and an odd dim gives dim - 1 values, one short of what the Unet's
+    ``nn.Linear(dim, 4 * dim)`` after it takes.
+    """
 
     def __init__(self, dim):
         super().__init__()
-        if dim < 4 or dim % 2:
-            raise ValueError(f"the time embedding needs an even dim >= 4, got {dim}")
         self.dim = dim
 
     def forward(self, t):
+        if self.dim < 4 or self.dim % 2:
+            if self.dim // 2 == 1:
+                problem = "its frequencies 10000^(-k / (dim/2 - 1)) divide by zero"
+            else:   # odd: the Linear after it would be fed dim - 1 values
+                problem = "it has dim // 2 sines and dim // 2 cosines, not dim values"
+            raise ValueError(f"the sinusoidal time embedding cannot run with dim={self.dim}: {problem}. "
+                             f"It needs an even dim >= 4; build the Unet with Unet(dim=4, ...) or more "
+                             f"(dim=2 builds, for checking layer sizes, but cannot run)")
         half = self.dim // 2
         dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
         freqs = torch.exp(torch.arange(half, device=t.device, dtype=dtype) * (-math.log(10000) / (half - 1)))
@@ -117,8 +129,10 @@ class Unet(nn.Module):
     Parameters
     ----------
     dim : int
-        Channels after the first conv, even and >= 4 (the sinusoidal time embedding has dim / 2
-        sines and dim / 2 cosines); level i has ``dim * dim_mults[i]`` after its downsample.
+        Channels after the first conv; level i has ``dim * dim_mults[i]`` after its downsample.
+        Any positive dim builds, as in the course (whose notebook checks the layer sizes of
+        ``Unet(dim=2, ...)``), but ``forward`` needs an even dim >= 4: the sinusoidal time
+        embedding has dim / 2 sines and dim / 2 cosines at frequencies 10000^(-k / (dim/2 - 1)).
     condition_dim : int
         Size D >= 1 of the condition vector ``model_kwargs['text_emb']`` (B, D).
     dim_mults : sequence of positive int, at least one
@@ -135,10 +149,8 @@ class Unet(nn.Module):
         super().__init__()
         if not 0 <= uncond_prob <= 1:
             raise ValueError(f"uncond_prob is a probability, got {uncond_prob}")
+        # dims the time embedding cannot take (odd, or < 4) are refused at forward, not here
         dim = check_int("Unet", "dim", dim, 1)
-        if dim < 4 or dim % 2:
-            raise ValueError(f"Unet: dim must be even and >= 4 (the time embedding has dim / 2 sines "
-                             f"and dim / 2 cosines), got {dim}")
         # an unconditional model still has a condition_dim: pass text_emb=None to leave it out
         condition_dim = check_int("Unet", "condition_dim", condition_dim, 1)
         channels = check_int("Unet", "channels", channels, 1)
