@@ -5,10 +5,22 @@ and bring them back into a fresh model with ``model.load("best_softmax.npy")``. 
 stores ``np.save(path, params_dict)``, a pickle, in a ``saved/`` folder of the assignment.
 This module keeps that interface but not the pickle:
 
-* **Where.** A bare file name goes into ``saved/`` under the current working directory (the
-  notebooks run from the assignment folder, which is where the course's ``saved/`` lives);
-  that folder is created when missing. A name with a directory part (``"out/w.npy"``,
-  ``"./w.npy"``, an absolute path) is used as given, and ``folder=`` overrides both.
+* **Where.** The course's ``save`` writes next to its own code, in ``<assignment>/cs231n/saved/``,
+  and its ``collectSubmission.sh`` zips ``cs231n/saved``. The notebooks run from the assignment
+  folder, so a bare file name is resolved against the current working directory at call time:
+
+  - ``save`` writes to ``./cs231n/saved/<name>`` when ``./cs231n/`` is a folder there (the
+    course's layout, which the toolkit's CIFAR-10 and COCO readers also expect, for
+    ``cs231n/datasets``), and to ``./saved/<name>`` otherwise; the folder is created when
+    missing. The toolkit's own ``cs231n`` shim package (``./cs231n/`` when run from a checkout
+    of the toolkit, or from site-packages) does not count: nothing is written into it.
+  - ``load`` reads the first that exists of ``./cs231n/saved/<name>`` (course layout only) and
+    ``./saved/<name>``, so it finds a file the course's own code wrote, as well as one the
+    toolkit wrote before the folder existed; where ``save`` writes is looked at first, so a
+    save followed by a load gives back what was saved.
+
+  A name with a directory part (``"out/w.npy"``, ``"./w.npy"``, an absolute path) is used as
+  given, and ``folder=`` overrides both.
 * **What is written.** An ``.npz`` container, i.e. a zip of one ``.npy`` member per
   parameter, none of them pickled, written to *exactly* the given name: ``best_softmax.npy``
   stays ``best_softmax.npy`` (``np.load`` recognises a zip by its content, not its suffix).
@@ -28,6 +40,7 @@ anything else raises ``SavedParamsError`` (a ``ValueError``) naming the file.
 with the same restricted unpickler.
 """
 
+import errno
 import math
 import os
 import pickle
@@ -40,6 +53,12 @@ from .checkpoint import atomic_write
 from .data import UNPICKLE_ERRORS, NumpyOnlyUnpickler
 
 DEFAULT_FOLDER = "saved"
+# The course's folder, under the assignment folder: cs231n/saved, as its save() and
+# collectSubmission.sh have it.
+COURSE_FOLDER = os.path.join("cs231n", "saved")
+# The toolkit's own cs231n shim package, a sibling of this package: never taken for an
+# assignment's cs231n/ folder (so never written into) when the working directory holds it.
+_TOOLKIT_CS231N = Path(__file__).resolve().parent.parent / "cs231n"
 
 # A zip starts with its first member's header; one with no members (the file np.savez and
 # save_params write for {}) is only its end record.
@@ -60,8 +79,42 @@ class _ParamsUnpickler(NumpyOnlyUnpickler):
     what = "a saved-parameters file"
 
 
+def _is_course_layout(cwd):
+    """Whether ``cwd`` holds an assignment's ``cs231n/`` folder (not the toolkit's own package)."""
+    folder = cwd / "cs231n"
+    if not folder.is_dir():
+        return False
+    try:
+        return folder.resolve() != _TOOLKIT_CS231N.resolve()
+    except OSError:         # an unresolvable link: not the toolkit's package, whatever it is
+        return True
+
+
+def _bare_name_folders():
+    """The folders a bare name may be in, where ``save_params`` writes first."""
+    # Resolved at call time, not import time: a notebook that changes directory saves where it is.
+    cwd = Path.cwd()
+    if _is_course_layout(cwd):
+        return [cwd / COURSE_FOLDER, cwd / DEFAULT_FOLDER]
+    return [cwd / DEFAULT_FOLDER]
+
+
+def _candidates(fname, folder):
+    """The paths ``fname`` may mean, the one to write first (see ``resolve_path``)."""
+    name = os.fspath(fname)
+    if not isinstance(name, str):
+        name = os.fsdecode(name)
+    if name == "" or name.endswith(("/", os.sep)):
+        raise ValueError(f"a file name is needed, got {fname!r}")
+    if folder is not None:
+        return [Path(folder) / name]
+    if os.path.dirname(name):
+        return [Path(name)]
+    return [d / name for d in _bare_name_folders()]
+
+
 def resolve_path(fname, folder=None):
-    """The file that ``save_params``/``load_params`` use for ``fname``.
+    """The file that ``save_params`` writes for ``fname``, and the first ``load_params`` tries.
 
     Parameters
     ----------
@@ -74,19 +127,11 @@ def resolve_path(fname, folder=None):
     -------
     path : Path
         ``folder / fname`` if ``folder`` is given; else ``fname`` itself if it has a directory
-        part; else ``./saved/fname`` under the current working directory.
+        part; else, under the current working directory, ``cs231n/saved/fname`` when
+        ``./cs231n/`` is an assignment's folder (the course's layout) and ``saved/fname``
+        otherwise. For a bare name, ``load_params`` falls back on ``./saved/fname``.
     """
-    name = os.fspath(fname)
-    if not isinstance(name, str):
-        name = os.fsdecode(name)
-    if name == "" or name.endswith(("/", os.sep)):
-        raise ValueError(f"a file name is needed, got {fname!r}")
-    if folder is not None:
-        return Path(folder) / name
-    if os.path.dirname(name):
-        return Path(name)
-    # Resolved at call time, not import time: a notebook that changes directory saves where it is.
-    return Path.cwd() / DEFAULT_FOLDER / name
+    return _candidates(fname, folder)[0]
 
 
 def _check_params(params):
@@ -256,7 +301,8 @@ def load_params(fname, folder=None):
     Parameters
     ----------
     fname : str or os.PathLike
-        As given to ``save_params`` (see ``resolve_path``).
+        As given to ``save_params`` (see ``resolve_path``). A bare name is looked for in
+        ``./cs231n/saved/`` (course layout only) and then ``./saved/``.
     folder : str or os.PathLike or None
         Overrides the folder.
 
@@ -275,7 +321,11 @@ def load_params(fname, folder=None):
         beyond NumPy arrays (refused without running it), or not a dict of str -> numeric
         ndarray. The message names the file.
     """
-    path = resolve_path(fname, folder)
+    candidates = _candidates(fname, folder)
+    path = next((p for p in candidates if os.path.lexists(p)), candidates[0])
+    if len(candidates) > 1 and not os.path.lexists(path):
+        places = " or ".join(str(p.parent) for p in candidates)
+        raise FileNotFoundError(errno.ENOENT, f"no saved parameters {path.name!r} in {places}", str(path))
     with open(path, "rb") as f:
         magic = f.read(len(_NPY_MAGIC))
         f.seek(0)

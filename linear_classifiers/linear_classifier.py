@@ -139,8 +139,9 @@ class LinearClassifier:
         Parameters
         ----------
         fname : str or os.PathLike
-            A bare name goes into ``./saved/`` (created when missing); a path with a directory
-            part is used as given. The name is kept exactly. See ``saved_params.save_params``.
+            A bare name goes into ``./cs231n/saved/`` in the course's layout (an assignment's
+            ``cs231n/`` folder in the working directory), else ``./saved/`` (created when
+            missing); a path with a directory part is used as given. The name is kept exactly. See ``saved_params.save_params``.
 
         Prints ``"<fname> saved."``. The file is written atomically.
 

@@ -180,6 +180,75 @@ def test_a_bare_name_is_resolved_at_call_time_never_next_to_the_package(in_tmp, 
     assert package_saved.exists() == existed
 
 
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_in_the_course_layout_a_bare_name_goes_to_cs231n_saved(in_tmp, capsys):
+    # A notebook run from the assignment folder, which holds cs231n/ (datasets/, saved/...):
+    # the course's save() writes <assignment>/cs231n/saved/<name>, and collectSubmission.sh
+    # zips "cs231n/saved", so that is where the model goes.
+    (in_tmp / "cs231n" / "datasets").mkdir(parents=True)
+    model = _linear(Softmax)(True)
+    model.save("best_softmax.npy")
+    assert _files(in_tmp) == [os.path.join("cs231n", "saved", "best_softmax.npy")]
+    fresh = Softmax()
+    assert fresh.load("best_softmax.npy") is True
+    assert capsys.readouterr().out == "best_softmax.npy saved.\nbest_softmax.npy loaded.\n"
+    assert np.array_equal(fresh.W, model.W)
+
+
+def test_a_file_the_courses_own_code_wrote_loads_and_is_saved_back_in_place(in_tmp):
+    # The audit's case: the course's code wrote cs231n/saved/best_softmax.npy (a pickled dict);
+    # the toolkit's model must find it, and saving again replaces that file, not a new ./saved/.
+    (in_tmp / "cs231n" / "saved").mkdir(parents=True)
+    W = np.random.default_rng(0).standard_normal((D, C))
+    np.save(in_tmp / "cs231n" / "saved" / "best_softmax.npy", {"W": W}, allow_pickle=True)
+    model = Softmax()
+    assert model.load("best_softmax.npy") is True and np.array_equal(model.W, W)
+    model.W = np.zeros((D, C))
+    model.save("best_softmax.npy")
+    assert _files(in_tmp) == [os.path.join("cs231n", "saved", "best_softmax.npy")]
+    assert np.array_equal(load_params("best_softmax.npy")["W"], np.zeros((D, C)))
+
+
+def test_load_looks_where_save_writes_first_then_in_the_other_folder(in_tmp):
+    # Saved to ./saved/ before a cs231n/ folder existed: still found afterwards.
+    save_params("old.npy", {"W": np.ones(2)})
+    (in_tmp / "cs231n").mkdir()
+    assert np.array_equal(load_params("old.npy")["W"], np.ones(2))
+    # With a copy in both, the one save writes now (cs231n/saved/) is read, so a save followed
+    # by a load gives back what was just saved.
+    path = save_params("old.npy", {"W": np.full(2, 7.0)})
+    assert path == in_tmp / "cs231n" / "saved" / "old.npy"
+    assert np.array_equal(load_params("old.npy")["W"], np.full(2, 7.0))
+    assert np.array_equal(load_params("old.npy", folder="saved")["W"], np.ones(2))
+
+
+def test_a_missing_bare_name_names_every_folder_looked_in(in_tmp):
+    (in_tmp / "cs231n").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"nothing\.npy.*cs231n.saved.*\bsaved"):
+        load_params("nothing.npy")
+    assert _files(in_tmp) == [] and not (in_tmp / "saved").exists()
+
+
+def test_a_cs231n_file_is_not_the_course_layout(in_tmp):
+    (in_tmp / "cs231n").write_text("not a folder")
+    assert save_params("w.npy", {"W": np.eye(2)}) == in_tmp / "saved" / "w.npy"
+
+
+def test_the_toolkits_own_cs231n_package_is_never_written_into(in_tmp, monkeypatch):
+    # Run from the toolkit's checkout (or from site-packages), ./cs231n/ is the toolkit's shim
+    # package, not an assignment's: files go to ./saved/ as anywhere else. A folder here
+    # stands in for the package, so that the real checkout is not written into if this fails.
+    import cs231n
+    assert saved_params._TOOLKIT_CS231N == Path(cs231n.__file__).resolve().parent
+    (in_tmp / "cs231n").mkdir()
+    monkeypatch.setattr(saved_params, "_TOOLKIT_CS231N", in_tmp / "cs231n")
+    assert save_params("w.npy", {"W": np.eye(2)}) == in_tmp / "saved" / "w.npy"
+    assert not (in_tmp / "cs231n" / "saved").exists()
+
+
 def test_overwrite_is_atomic_and_leaves_no_temp_files(in_tmp, monkeypatch):
     save_params("w.npy", {"W": np.ones(3)})
     save_params("w.npy", {"W": np.full(3, 2.0)})
