@@ -33,9 +33,11 @@ class CaptioningTransformer(nn.Module):
     Parameters
     ----------
     word_to_idx : dict of str -> int
-        The vocabulary, V = ``len(word_to_idx)`` words, with ``'<NULL>'`` (padding; its
-        embedding stays zero) and, for ``sample``, ``'<START>'`` (and ``'<END>'``); checked
-        as the ``CaptioningRNN`` checks it (see ``captioning_rnn.check_vocabulary``).
+        The vocabulary, V = ``len(word_to_idx)`` words, with ``'<NULL>'`` (padding: its
+        embedding keeps its initial N(0, 0.02) draw, as in the 2025 course, since it gets no
+        gradient, and the loss skips <NULL> targets) and, for ``sample``, ``'<START>'`` (and
+        ``'<END>'``); checked as the ``CaptioningRNN`` checks it (see
+        ``captioning_rnn.check_vocabulary``).
     input_dim : int
         D, the size of one image feature vector.
     wordvec_dim : int
@@ -47,7 +49,7 @@ class CaptioningTransformer(nn.Module):
     max_length : int
         Longest caption the positional encoding covers.
     dim_feedforward : int
-        Width of each layer's feed-forward block (2048, as in the course).
+        Width of each layer's feed-forward block (GELU; 2048, as in the course).
     dropout : float
     """
 
@@ -82,8 +84,9 @@ class CaptioningTransformer(nn.Module):
             module.weight.data.normal_(mean=0.0, std=0.02)
             if isinstance(module, nn.Linear) and module.bias is not None:
                 module.bias.data.zero_()
-            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-                module.weight.data[module.padding_idx].zero_()
+            # The <NULL> row is drawn too, as in the course (zeroing it changes the seeded
+            # model's scores); padding_idx still keeps its gradient at zero, and the loss
+            # ignores <NULL> targets.
         elif isinstance(module, nn.LayerNorm):
             module.bias.data.zero_()
             module.weight.data.fill_(1.0)

@@ -47,11 +47,44 @@ def test_scores_at_a_position_see_only_the_words_up_to_it():
     assert not torch.allclose(scores[:, 0], other_image[:, 0])     # the image reaches every position
 
 
-def test_padding_embedding_starts_at_zero_and_layers_are_independent():
-    model = _model()
-    assert torch.all(model.embedding.weight[VOCAB["<NULL>"]] == 0)
-    a, b = model.transformer.layers
-    assert a.linear1.weight.data_ptr() != b.linear1.weight.data_ptr()
+def _course_init(module):
+    # The 2025 course's CaptioningTransformer._init_weights, as its file states it: N(0, 0.02)
+    # for every Linear and Embedding weight (the <NULL> row too), zero biases, LayerNorm at 1, 0.
+    if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=0.02)
+        if isinstance(module, torch.nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+    elif isinstance(module, torch.nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+
+
+def test_padding_embedding_is_drawn_as_the_courses_and_never_trained():
+    # The course draws the <NULL> row with the others; padding_idx keeps it out of training,
+    # and the loss skips <NULL> targets, so it never moves.
+    data = coco_arrays()
+    null = data["word_to_idx"]["<NULL>"]
+    torch.manual_seed(0)
+    model = CaptioningTransformer(data["word_to_idx"], input_dim=16, wordvec_dim=8, num_heads=2,
+                                  num_layers=1, max_length=30, dim_feedforward=16)
+    start = model.embedding.weight.detach().clone()
+    assert start[null].abs().min() > 0 and start[null].std() < 0.1
+    solver = CaptioningSolverTransformer(model, data, data["idx_to_word"], num_epochs=3, batch_size=10,
+                                         verbose=False, seed=0)
+    solver.train()
+    moved = (model.embedding.weight != start).any(dim=1)
+    assert not moved[null] and moved[data["word_to_idx"]["<START>"]]      # other rows do train
+    a, b = _model().transformer.layers
+    assert a.ffn.fc1.weight.data_ptr() != b.ffn.fc1.weight.data_ptr()
+
+
+def test_scores_do_not_depend_on_the_scores_at_null_targets():
+    # The loss ignores positions whose target is <NULL>: changing those scores changes nothing.
+    scores = torch.randn(2, 4, len(VOCAB), requires_grad=True)
+    y = torch.tensor([[3, 4, 2, 0], [5, 2, 0, 0]])
+    loss = temporal_cross_entropy(scores, y, y != VOCAB["<NULL>"])
+    (grad,) = torch.autograd.grad(loss, scores)
+    assert torch.all(grad[y == 0] == 0) and torch.all(grad[y != 0].abs().sum(-1) > 0)
 
 
 def test_loss_averages_over_every_position():
@@ -149,9 +182,9 @@ def test_sample_stops_each_caption_at_its_end(monkeypatch):
 
 
 def test_construction_draws_the_weights_in_the_courses_order():
-    # The course applies _init_weights (N(0, 0.02) weights, zero biases) before it makes
-    # `output`, which so keeps PyTorch's default init, and a seeded construction draws every
-    # weight in that order: the same seed gives the course's model.
+    # The course applies _init_weights (N(0, 0.02) weights, zero biases, the <NULL> row
+    # included) before it makes `output`, which so keeps PyTorch's default init, and a seeded
+    # construction draws every weight in that order: the same seed gives the course's model.
     model = _model()
     bound = 1 / math.sqrt(8)                       # nn.Linear's default: U(-1/sqrt(W), 1/sqrt(W))
     w, b = model.output.weight, model.output.bias
@@ -163,7 +196,7 @@ def test_construction_draws_the_weights_in_the_courses_order():
     course.embedding = torch.nn.Embedding(len(VOCAB), 8, padding_idx=VOCAB["<NULL>"])
     course.positional_encoding = PositionalEncoding(8, max_len=12)
     course.transformer = TransformerDecoder(TransformerDecoderLayer(8, 2, dim_feedforward=16), num_layers=2)
-    course.apply(CaptioningTransformer._init_weights)
+    course.apply(_course_init)
     course.output = torch.nn.Linear(8, len(VOCAB))
     mine, theirs = dict(model.named_parameters()), dict(course.named_parameters())
     assert list(mine) == list(theirs)

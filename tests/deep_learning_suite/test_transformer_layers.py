@@ -6,10 +6,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from deep_learning_suite.transformer_layers import (  # noqa: E402
+    FeedForwardNetwork,
     MultiHeadAttention,
+    PatchEmbedding,
     PositionalEncoding,
     TransformerDecoder,
     TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
 )
 from deep_learning_suite.utils import rel_error  # noqa: E402
 
@@ -110,35 +114,171 @@ def _copy_mha(dst, src):
         dst.out_proj.bias.copy_(src.proj.bias)
 
 
+def _copy_block(theirs, mine):
+    # torch's names for the course's: linear1/linear2 are the feed-forward block's fc1/fc2, and
+    # norm1, norm2 (, norm3) follow the sublayers in order.
+    with torch.no_grad():
+        mine.ffn.fc1.weight.normal_()         # away from the defaults, so a swap would show
+        _copy_mha(theirs.self_attn, mine.self_attn)
+        theirs.linear1.load_state_dict(mine.ffn.fc1.state_dict())
+        theirs.linear2.load_state_dict(mine.ffn.fc2.state_dict())
+        if hasattr(mine, "cross_attn"):
+            _copy_mha(theirs.multihead_attn, mine.cross_attn)
+            norms = ("norm_self", "norm_cross", "norm_ffn")
+        else:
+            norms = ("norm_self", "norm_ffn")
+        for i, name in enumerate(norms, start=1):
+            getattr(mine, name).weight.normal_()
+            getattr(theirs, f"norm{i}").load_state_dict(getattr(mine, name).state_dict())
+
+
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_decoder_matches_torch_decoder(num_layers):
+def test_decoder_matches_torch_decoder_with_gelu(num_layers):
+    # The 2025 course's feed-forward block is GELU (the 2023/2024 decoder's was ReLU): torch's
+    # decoder with activation="gelu" is the same function, forward and backward.
     torch.manual_seed(3)
     E, H, F = 8, 2, 16
     layer = TransformerDecoderLayer(E, H, dim_feedforward=F)
     decoder = TransformerDecoder(layer, num_layers).eval()
     assert decoder.layers[0] is not decoder.layers[-1] or num_layers == 1
-    ref_layer = torch.nn.TransformerDecoderLayer(E, H, dim_feedforward=F, batch_first=True)
+    ref_layer = torch.nn.TransformerDecoderLayer(E, H, dim_feedforward=F, batch_first=True, activation="gelu")
     ref = torch.nn.TransformerDecoder(ref_layer, num_layers).eval()
-    with torch.no_grad():
-        for mine, theirs in zip(decoder.layers, ref.layers):
-            mine.linear1.weight.normal_()        # away from the defaults, so a swap would show
-            _copy_mha(theirs.self_attn, mine.self_attn)
-            _copy_mha(theirs.multihead_attn, mine.multihead_attn)
-            for name in ("linear1", "linear2", "norm1", "norm2", "norm3"):
-                getattr(theirs, name).load_state_dict(getattr(mine, name).state_dict())
-    tgt, memory = torch.randn(2, 5, E), torch.randn(2, 3, E)
+    for mine, theirs in zip(decoder.layers, ref.layers):
+        _copy_block(theirs, mine)
+    tgt = torch.randn(2, 5, E, requires_grad=True)
+    memory = torch.randn(2, 3, E, requires_grad=True)
     causal = torch.tril(torch.ones(5, 5, dtype=torch.bool))
     out = decoder(tgt, memory, tgt_mask=causal)
     want = ref(tgt, memory, tgt_mask=~causal)
     assert rel_error(out.detach().numpy(), want.detach().numpy()) < 1e-10
+    g = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad(out, [tgt, memory], g), torch.autograd.grad(want, [tgt, memory], g)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("masked", [False, True])
+def test_encoder_matches_torch_encoder_with_gelu(num_layers, masked):
+    torch.manual_seed(5)
+    E, H, F = 12, 3, 20
+    encoder = TransformerEncoder(TransformerEncoderLayer(E, H, dim_feedforward=F), num_layers).eval()
+    ref_layer = torch.nn.TransformerEncoderLayer(E, H, dim_feedforward=F, batch_first=True, activation="gelu")
+    ref = torch.nn.TransformerEncoder(ref_layer, num_layers, enable_nested_tensor=False).eval()
+    for mine, theirs in zip(encoder.layers, ref.layers):
+        _copy_block(theirs, mine)
+    src = torch.randn(2, 6, E, requires_grad=True)
+    mask = None
+    if masked:
+        mask = torch.rand(6, 6) < 0.5
+        mask[:, 0] = True
+    out = encoder(src, src_mask=mask)
+    want = ref(src, mask=None if mask is None else ~mask)
+    assert rel_error(out.detach().numpy(), want.detach().numpy()) < 1e-10
+    g = torch.randn_like(out)
+    np.testing.assert_allclose(torch.autograd.grad(out, src, g)[0].numpy(),
+                               torch.autograd.grad(want, src, g)[0].numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_feed_forward_is_gelu_between_two_linears_with_dropout_in_training_only():
+    torch.manual_seed(6)
+    ffn = FeedForwardNetwork(6, 10, dropout=0.5)
+    x = torch.randn(3, 4, 6)
+    hidden = torch.nn.functional.gelu(x @ ffn.fc1.weight.T + ffn.fc1.bias)
+    assert torch.allclose(ffn.eval()(x), hidden @ ffn.fc2.weight.T + ffn.fc2.bias, atol=1e-12)
+    ffn.train()
+    assert not torch.allclose(ffn(x), ffn.eval()(x))
+    assert FeedForwardNetwork(6, 10)(torch.randn(5, 6)).shape == (5, 6)    # any leading shape
+
+
+def test_a_decoder_layer_is_made_in_the_courses_order():
+    # Seeded, the same draws as the 2025 course's layer: its modules, in its order and names,
+    # so that its state_dict keys are the course's too.
+    torch.manual_seed(7)
+    layer = TransformerDecoderLayer(8, 2, 16)
+    torch.manual_seed(7)
+    draws = [torch.nn.Linear(8, 8) for _ in range(8)] + [torch.nn.Linear(8, 16), torch.nn.Linear(16, 8)]
+    names = [f"{attn}.{lin}" for attn in ("self_attn", "cross_attn") for lin in ("key", "query", "value", "proj")]
+    for name, linear in zip(names + ["ffn.fc1", "ffn.fc2"], draws):
+        assert torch.equal(layer.get_submodule(name).weight, linear.weight), name
+    assert [n for n, _ in layer.named_children()] == [
+        "self_attn", "cross_attn", "ffn", "norm_self", "norm_cross", "norm_ffn", "dropout_self",
+        "dropout_cross", "dropout_ffn"]
+    encoder_layer = TransformerEncoderLayer(8, 2, 16)
+    assert [n for n, _ in encoder_layer.named_children()] == [
+        "self_attn", "ffn", "norm_self", "norm_ffn", "dropout_self", "dropout_ffn"]
 
 
 def test_copies_are_independent():
     layer = TransformerDecoderLayer(4, 2, dim_feedforward=8)
     decoder = TransformerDecoder(layer, 2)
+    encoder = TransformerEncoder(TransformerEncoderLayer(4, 2, dim_feedforward=8), 2)
     with torch.no_grad():
-        decoder.layers[0].linear1.weight.zero_()
-    assert decoder.layers[1].linear1.weight.abs().sum() > 0
+        decoder.layers[0].ffn.fc1.weight.zero_()
+        encoder.layers[0].ffn.fc1.weight.zero_()
+    assert decoder.layers[1].ffn.fc1.weight.abs().sum() > 0
+    assert encoder.layers[1].ffn.fc1.weight.abs().sum() > 0
+
+
+def test_encoder_mask_blocks_keys_and_gradients_flow_to_every_parameter():
+    torch.manual_seed(8)
+    layer = TransformerEncoderLayer(8, 2, 16).eval()
+    x = torch.randn(2, 4, 8)
+    causal = torch.tril(torch.ones(4, 4))
+    later = x.clone()
+    later[:, 3] += 5
+    assert torch.allclose(layer(x, causal)[:, :3], layer(later, causal)[:, :3])
+    assert not torch.allclose(layer(x)[:, :3], layer(later)[:, :3])      # unmasked, all see all
+    layer.train()
+    layer(x, causal).square().sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("N, C, H, W, P", [(2, 3, 16, 16, 8), (1, 1, 8, 12, 4), (3, 2, 6, 6, 1), (1, 3, 5, 5, 5)])
+def test_patch_embedding_projects_each_patch_row_by_row(N, C, H, W, P):
+    torch.manual_seed(9)
+    embed = PatchEmbedding(img_size=H, patch_size=P, in_channels=C, embed_dim=7)
+    x = torch.randn(N, C, H, W)
+    out = embed(x)
+    assert out.shape == (N, (H // P) * (W // P), 7)
+    k = 0
+    for i in range(H // P):
+        for j in range(W // P):
+            patch = x[:, :, i * P:(i + 1) * P, j * P:(j + 1) * P].reshape(N, C * P * P)   # (C, P, P)
+            assert torch.allclose(out[:, k], embed.proj(patch), atol=1e-12), (i, j)
+            k += 1
+    # the same as a strided convolution with the projection as its kernel
+    conv = torch.nn.functional.conv2d(x, embed.proj.weight.reshape(7, C, P, P), embed.proj.bias, stride=P)
+    assert torch.allclose(out, conv.flatten(2).transpose(1, 2), atol=1e-12)
+
+
+def test_patch_embedding_records_the_courses_sizes_and_gets_gradients():
+    embed = PatchEmbedding(32, 8)
+    assert (embed.num_patches, embed.patch_dim, embed.embed_dim) == (16, 192, 128)
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    embed(x).sum().backward()
+    assert x.grad.abs().sum() > 0 and embed.proj.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: PatchEmbedding(30, 8), "img_size 30 is not a multiple of patch_size 8"),
+    (lambda: PatchEmbedding(32, 0), "patch_size must be a positive integer, got 0"),
+    (lambda: PatchEmbedding(32, 8, embed_dim=2.5), "embed_dim must be a positive integer"),
+    (lambda: PatchEmbedding(16, 8)(torch.zeros(2, 3, 16, 12)),
+     r"multiples of the patch size 8, got H = 16, W = 12"),
+    (lambda: PatchEmbedding(16, 8)(torch.zeros(2, 16, 16, 3)), r"C = in_channels = 3, got \(2, 16, 16, 3\)"),
+    (lambda: PatchEmbedding(16, 8)(torch.zeros(3, 16, 16)), r"x must be \(N, C, H, W\)"),
+    (lambda: FeedForwardNetwork(8, 0), "ffn_dim must be a positive integer"),
+    (lambda: FeedForwardNetwork(8, 16)(torch.zeros(2, 4)), r"E = embed_dim = 8, got \(2, 4\)"),
+    (lambda: TransformerEncoderLayer(8, 3), "divisible by num_heads 3"),
+    (lambda: TransformerEncoderLayer(8, 2, 16)(torch.zeros(2, 3, 6)),
+     r"TransformerEncoderLayer: src must be \(N, \*, E\) with E = input_dim = 8, got src \(2, 3, 6\)"),
+    (lambda: TransformerEncoderLayer(8, 2, 16)(torch.zeros(2, 3, 8), torch.ones(3, 2)),
+     r"attn_mask must be \(S, T\) = \(3, 3\)"),
+])
+def test_new_layers_refuse_bad_inputs_clearly(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 @pytest.mark.parametrize("make, message", [
