@@ -144,14 +144,18 @@ TORCH_COURSE_NAMES = {
                       "DINOSegmentation", "compute_iou", "create_segmentation_overlay", "DavisDataset"],
     },
     "cs231n.transformer_layers": {
-        "transformer_layers": ["PositionalEncoding", "MultiHeadAttention", "TransformerDecoderLayer",
-                               "TransformerDecoder"],
+        "transformer_layers": ["PositionalEncoding", "MultiHeadAttention", "FeedForwardNetwork",
+                               "TransformerDecoderLayer", "TransformerDecoder", "PatchEmbedding",
+                               "TransformerEncoderLayer", "TransformerEncoder"],
     },
     "cs231n.classifiers.transformer": {
         "captioning_transformer": ["CaptioningTransformer"],
-        "transformer_layers": ["TransformerDecoderLayer", "TransformerDecoder"],
+        "vit": ["VisionTransformer"],
+        "transformer_layers": ["TransformerDecoderLayer", "TransformerDecoder", "TransformerEncoderLayer",
+                               "TransformerEncoder"],
     },
     "cs231n.captioning_solver_transformer": {"captioning_transformer": ["CaptioningSolverTransformer"]},
+    "cs231n.classification_solver_vit": {"classification_solver_vit": ["ClassificationSolverViT"]},
 }
 
 # Modules a course file imports at its top and, having no __all__, hands on through
