@@ -23,7 +23,7 @@ from .captioning_solver import check_caption_data, run_epochs
 from .captioning_solver_pytorch import _positive
 from .coco import sample_coco_minibatch
 from .trainer import TrainingDivergedError
-from .transformer_layers import PositionalEncoding, TransformerDecoder, TransformerDecoderLayer
+from .transformer_layers import PositionalEncoding, TransformerDecoder, TransformerDecoderLayer, init_course_weights
 from .utils import generator
 
 
@@ -72,24 +72,10 @@ class CaptioningTransformer(nn.Module):
         self.positional_encoding = PositionalEncoding(wordvec_dim, dropout=dropout, max_len=max_length)
         layer = TransformerDecoderLayer(wordvec_dim, num_heads, dim_feedforward, dropout)
         self.transformer = TransformerDecoder(layer, num_layers=num_layers)
-        # In the course's order: _init_weights is applied before `output` exists, so `output`
+        # In the course's order: its _init_weights is applied before `output` exists, so `output`
         # keeps nn.Linear's default init, and a seeded construction draws the course's weights.
-        self.apply(self._init_weights)
+        self.apply(init_course_weights)
         self.output = nn.Linear(wordvec_dim, self.vocab_size)
-
-    @staticmethod
-    def _init_weights(module):
-        # Small normal weights (std 0.02, as GPT-2) keep the residual stream O(1) at the start.
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.data.normal_(mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                module.bias.data.zero_()
-            # The <NULL> row is drawn too, as in the course (zeroing it changes the seeded
-            # model's scores); padding_idx still keeps its gradient at zero, and the loss
-            # ignores <NULL> targets.
-        elif isinstance(module, nn.LayerNorm):
-            module.bias.data.zero_()
-            module.weight.data.fill_(1.0)
 
     def forward(self, features, captions):
         """Word scores for every position.

@@ -21,6 +21,23 @@ import torch.nn.functional as F
 from ._validate import check_int
 
 
+def init_course_weights(module):
+    """The course's ``_init_weights``, for ``model.apply``: every ``nn.Linear`` and
+    ``nn.Embedding`` weight N(0, 0.02) and ``nn.Linear`` bias 0, layer norms at weight 1, bias 0.
+
+    Small normal weights (std 0.02, as GPT-2) keep the residual stream O(1) at the start. An
+    embedding's padding row is drawn like the others, as in the 2025 course (zeroing it changes
+    a seeded model's scores); ``padding_idx`` still keeps its gradient at zero.
+    """
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+    elif isinstance(module, nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+
+
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal position code of "Attention Is All You Need", then dropout.
 

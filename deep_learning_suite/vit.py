@@ -17,7 +17,8 @@ course. Needs PyTorch.
 import torch.nn as nn
 
 from ._validate import check_int
-from .transformer_layers import PatchEmbedding, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
+from .transformer_layers import (PatchEmbedding, PositionalEncoding, TransformerEncoder, TransformerEncoderLayer,
+                                 init_course_weights)
 
 
 class VisionTransformer(nn.Module):
@@ -61,18 +62,7 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
         # Unlike CaptioningTransformer, the course initialises after the head is made, so the
         # head's weights are N(0, 0.02) too and the first scores are all near zero.
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module):
-        # Small normal weights (std 0.02) keep the residual stream O(1) at the start.
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.data.normal_(mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                module.bias.data.zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.bias.data.zero_()
-            module.weight.data.fill_(1.0)
+        self.apply(init_course_weights)
 
     def forward(self, x):
         """Class scores.
