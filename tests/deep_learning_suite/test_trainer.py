@@ -655,3 +655,64 @@ def test_check_finite_loss_reads_floats_and_tensors_quietly(make):
         check_finite_loss(make(2.0), "the loss", "at batch 1", "lower the learning rate")
     with pytest.raises(TrainingDivergedError, match="the loss is nan at batch 3; lower"):
         check_finite_loss(make(float("nan")), "the loss", "at batch 3", "lower the learning rate")
+
+
+def test_resume_restores_the_best_accuracy_and_params_before_training(tmp_path):
+    # Without them a worse epoch after resuming would overwrite best_params.
+    name = str(tmp_path / "run")
+    first = run(checkpoint_name=name, num_epochs=2)
+    np.random.seed(5)
+    s = Solver(TinyNet(seed=1), blobs(), update_rule="adam", optim_config={"learning_rate": 1e-2},
+               lr_decay=0.9, num_epochs=4, batch_size=20, verbose=False, seed=3,
+               resume_from=f"{name}_epoch_2.npz")
+    assert s.best_val_acc == first.best_val_acc == max(first.val_acc_history) > 0
+    for k, v in first.best_params.items():
+        assert np.array_equal(s.best_params[k], v)
+
+
+class _FixedPredictions:
+    """Scores whose argmax is ``pred``, whatever the input rows are (they index into it)."""
+
+    def __init__(self, pred, C=3):
+        self.params, self.pred, self.C = {}, np.asarray(pred), C
+
+    def loss(self, X, y=None):
+        scores = np.zeros((len(X), self.C))
+        scores[np.arange(len(X)), self.pred[X[:, 0].astype(int)]] = 1.0
+        return scores
+
+
+@pytest.mark.parametrize("batch_size", [3, 7, 100])
+def test_check_accuracy_counts_every_row_exactly(batch_size):
+    # 4 of 7 right, the wrong ones including the last row; batch 3 leaves a partial last batch.
+    y = np.array([0, 1, 2, 0, 1, 2, 0])
+    pred = np.array([0, 1, 2, 0, 2, 0, 1])
+    X = np.arange(7, dtype=np.float64)[:, None]
+    data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y}
+    s = quiet(_FixedPredictions(pred), data)
+    assert s.check_accuracy(X, y, batch_size=batch_size) == pytest.approx(4 / 7)
+    # num_samples equal to N uses every row, not a subsample of N - 1
+    assert s.check_accuracy(X, y, num_samples=7, batch_size=batch_size) == pytest.approx(4 / 7)
+
+
+def test_a_rule_that_returns_a_new_config_sees_it_at_the_next_step():
+    seen = []
+
+    def counting_sgd(w, dw, config=None):
+        config = dict(config or {}, t=(config or {}).get("t", 0) + 1)  # a new dict each step
+        seen.append(config["t"])
+        return w - 1e-3 * dw, config
+
+    s = quiet(TinyNet(), blobs(), update_rule=counting_sgd, num_epochs=1, batch_size=50)
+    s.train()  # 200 / 50 = 4 steps, 4 parameters
+    assert seen[-4:] == [4, 4, 4, 4]
+
+
+def test_an_epoch_is_n_over_batch_size_steps_rounded_down():
+    # The course's floor: 250 rows, batch 100 -> 2 steps an epoch; 2 epochs -> 4 steps, 2 decays.
+    data = blobs(n_train=250)
+    s = quiet(TinyNet(), data, num_epochs=2, batch_size=100, lr_decay=0.5,
+              optim_config={"learning_rate": 1e-2})
+    s.train()
+    assert len(s.loss_history) == 4
+    assert all(c["learning_rate"] == pytest.approx(1e-2 * 0.5 ** 2) for c in s.optim_configs.values())
