@@ -147,3 +147,14 @@ def test_rejects_a_weight_scale_that_is_not_a_non_negative_number(weight_scale):
     with pytest.raises(ValueError, match=r"ThreeLayerConvNet: weight_scale must be a finite number >= 0"):
         ThreeLayerConvNet(input_dim=(3, 6, 6), num_filters=2, filter_size=3, hidden_dim=4,
                           weight_scale=weight_scale)
+
+
+def test_constructor_defaults_are_the_courses():
+    # API.md: weight_scale 1e-3, float32, zero biases, 32 filters of 7 x 7, 100 hidden, 10 classes.
+    np.random.seed(0)
+    model = ThreeLayerConvNet()
+    assert model.params["W1"].dtype == np.float32
+    assert model.params["W1"].shape == (32, 3, 7, 7) and model.params["W3"].shape == (100, 10)
+    for k in ("b1", "b2", "b3"):
+        assert not model.params[k].any()
+    assert np.std(model.params["W2"]) == pytest.approx(1e-3, rel=0.05)

@@ -272,3 +272,14 @@ def test_integer_bias_as_in_the_image_processing_cell(rng, forward, dtype):
     with pytest.raises(ValueError, match="b is float32 but x is float64"):
         forward(x.astype(np.float64), w.astype(np.float64), np.zeros(2, np.float32),
                 {"stride": 1, "pad": 1})
+
+
+def test_naive_backwards_refuse_a_dout_of_the_wrong_shape():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+    w, b = np.ones((4, 3, 3, 3)), np.zeros(4)
+    _, cache = conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="dout"):
+        conv_backward_naive(np.ones((2, 4, 7, 6)), cache)
+    _, cache = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match="dout"):
+        max_pool_backward_naive(np.ones((2, 3, 3, 2)), cache)

@@ -387,3 +387,38 @@ def test_fast_layers_work_in_a_child_forked_after_the_parent_used_them(rng, monk
         # A timeout, not a hang, when the child deadlocks.
         out = pool.apply_async(_pool_once, (x,)).get(timeout=30)
     assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", [((7, 3, 8, 8), (4, 3, 3), 1, 1),
+                                                           ((5, 2, 9, 9), (3, 3, 3), 2, 0)])
+def test_conv_fast_over_several_chunks_matches_naive(rng, monkeypatch, x_shape, f_shape, stride, pad):
+    # Real batches are cut into chunks of a few images; the cases above fit in one. A tiny chunk
+    # size forces several chunks, the last one partial, on forward and backward.
+    monkeypatch.setattr(fast_layers, "_CHUNK_SIZE", 64)
+    x, w, b = random_conv(rng, x_shape, f_shape)
+    cp = {"stride": stride, "pad": pad}
+    out_n, cache_n = conv_forward_naive(x, w, b, cp)
+    out_f, cache_f = conv_forward_fast(x, w, b, cp)
+    assert rel_error(out_f, out_n) <= 1e-9
+    dout = rng.standard_normal(out_n.shape)
+    for gf, gn in zip(conv_backward_fast(dout, cache_f), conv_backward_naive(dout, cache_n)):
+        assert rel_error(gf, gn) <= 1e-9
+
+
+def test_max_pool_fast_with_more_than_256_positions_per_window(rng):
+    # The argmax index no longer fits a uint8 once a window holds more than 256 elements.
+    x = rng.permutation(2 * 3 * 18 * 18).reshape(2, 3, 18, 18).astype(np.float64)  # no ties
+    pp = {"pool_height": 17, "pool_width": 17, "stride": 1}
+    out_n, cache_n = max_pool_forward_naive(x, pp)
+    out_f, cache_f = max_pool_forward_fast(x, pp)
+    assert np.array_equal(out_f, out_n)
+    dout = rng.standard_normal(out_n.shape)
+    # Overlapping windows may share a maximum; their gradients add in another order.
+    assert rel_error(max_pool_backward_fast(dout, cache_f), max_pool_backward_naive(dout, cache_n)) <= 1e-12
+
+
+def test_max_pool_backward_fast_refuses_a_dout_of_the_wrong_shape(rng):
+    x = rng.standard_normal((2, 3, 8, 8))
+    _, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match="dout"):
+        max_pool_backward_fast(np.ones((2, 3, 4, 1)), cache)

@@ -395,3 +395,13 @@ def test_bad_reg_is_refused_when_the_loss_reads_it(reg):
     model.reg = reg
     with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
         model.loss(np.ones((2, 4)), np.array([0, 1]))
+
+
+def test_constructor_defaults_are_the_courses():
+    # API.md: input_dim 3*32*32, num_classes 10, weight_scale 1e-2; TwoLayerNet's weight_scale 1e-3.
+    np.random.seed(0)
+    net = FullyConnectedNet([200])
+    assert net.params["W1"].shape == (3 * 32 * 32, 200) and net.params["W2"].shape == (200, 10)
+    assert np.std(net.params["W1"]) == pytest.approx(1e-2, rel=0.05)
+    two = TwoLayerNet()
+    assert np.std(two.params["W1"]) == pytest.approx(1e-3, rel=0.05)

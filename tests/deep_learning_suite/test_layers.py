@@ -173,3 +173,23 @@ def test_affine_rejects_integer_input():
 def test_losses_reject_bad_labels(rng, fn, y, msg):
     with pytest.raises(ValueError, match=msg):
         fn(rng.standard_normal((3, 3)), y)
+
+
+def test_affine_backward_refuses_a_dout_of_the_wrong_shape(rng):
+    _, cache = affine_forward(rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), np.zeros(3))
+    with pytest.raises(ValueError, match="dout must have shape"):
+        affine_backward(np.ones((4, 2)), cache)
+
+
+def test_relu_gradient_at_exactly_zero_is_zero_as_torch():
+    x = np.array([[-1.0, 0.0, 1e-4, 2.0]])
+    _, cache = relu_forward(x)
+    t = torch.tensor(x, requires_grad=True)
+    torch.relu(t).sum().backward()
+    assert np.array_equal(relu_backward(np.ones_like(x), cache), t.grad.numpy())
+
+
+@pytest.mark.parametrize("fn", [softmax_loss, svm_loss])
+def test_losses_refuse_an_empty_batch(fn):
+    with pytest.raises(ValueError, match="empty batch"):
+        fn(np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
