@@ -131,3 +131,21 @@ def test_sandwiches_preserve_dtype(rng, dtype):
     out, cache = conv_bn_relu_forward(x, w, b, np.ones(4, dtype), np.zeros(4, dtype), cp, {"mode": "train"})
     assert out.dtype == dtype
     assert all(g.dtype == dtype for g in conv_bn_relu_backward(out, cache))
+
+
+def test_conv_bn_relu_running_statistics_and_test_mode_include_the_conv_bias():
+    # In training, batch norm cancels the conv bias in the output, but not in the running mean
+    # that test mode then uses.
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    b, gamma, beta = np.array([1.0, -2.0, 0.5]), np.array([1.0, 2.0, 0.5]), np.array([0.1, 0.0, -0.3])
+    cp, bn = {"stride": 1, "pad": 1}, {"mode": "train", "momentum": 0.9}
+    conv_bn_relu_forward(x, w, b, gamma, beta, cp, bn)
+    a = F.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), padding=1).numpy()
+    assert np.allclose(bn["running_mean"], 0.1 * a.mean(axis=(0, 2, 3)), rtol=1e-12)
+    assert np.allclose(bn["running_var"], 0.1 * a.var(axis=(0, 2, 3)), rtol=1e-12)
+    bn["mode"] = "test"
+    out, _ = conv_bn_relu_forward(x, w, b, gamma, beta, cp, bn)
+    shape = (1, 3, 1, 1)
+    z = (a - bn["running_mean"].reshape(shape)) / np.sqrt(bn["running_var"].reshape(shape) + 1e-5)
+    assert np.allclose(out, np.maximum(gamma.reshape(shape) * z + beta.reshape(shape), 0), rtol=1e-12)
