@@ -142,27 +142,19 @@ def conv_output_size(size, field, pad, stride, what="conv", axis="H"):
     pad = check_int(what, "pad", pad, 0)
     span = size + 2 * pad - field
     if what == "max_pool":
-        # Advising a pad would send the user looking for a key pool_param does not have.
+        # Pooling takes no pad: advising one would send the user looking for a key pool_param lacks.
         name = "pool_height" if axis == "H" else "pool_width"
-        if span < 0:
-            raise ValueError(f"{what}: {name} = {field} does not fit {axis} = {size}; "
-                             f"use a {name} of at most {size}")
-        if span % stride != 0:
-            raise ValueError(
-                f"{what}: geometry does not divide evenly along {axis}: "
-                f"({axis} - {name}) = ({size} - {field}) = {span} is not a "
-                f"multiple of stride {stride}; change {name}, stride or the input size"
-            )
-        return 1 + span // stride
+        too_big = f"{name} = {field} does not fit {axis} = {size}; use a {name} of at most {size}"
+        expr, values, knobs = f"({axis} - {name})", f"({size} - {field})", f"{name}, stride"
+    else:
+        too_big = f"window of {field} does not fit {axis} = {size} with pad {pad}"
+        expr, values, knobs = f"({axis} + 2 * pad - field)", f"({size} + 2*{pad} - {field})", "pad, stride"
     if span < 0:
-        raise ValueError(
-            f"{what}: window of {field} does not fit {axis} = {size} with pad {pad}"
-        )
+        raise ValueError(f"{what}: {too_big}")
     if span % stride != 0:
         raise ValueError(
-            f"{what}: geometry does not divide evenly along {axis}: "
-            f"({axis} + 2 * pad - field) = ({size} + 2*{pad} - {field}) = {span} is not a "
-            f"multiple of stride {stride}; change pad, stride or the input size"
+            f"{what}: geometry does not divide evenly along {axis}: {expr} = {values} = {span} is not a "
+            f"multiple of stride {stride}; change {knobs} or the input size"
         )
     return 1 + span // stride
 
