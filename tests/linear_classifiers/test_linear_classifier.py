@@ -69,6 +69,31 @@ def test_sgd_loop_steps_against_the_gradient_on_rows_of_the_data(rng):
     assert 0 < np.abs(W0).max() < 0.01
 
 
+@pytest.mark.parametrize("kwargs, rows", [({}, 200), ({"batch_size": 13}, 13), ({"batch_size": 1}, 1)])
+def test_each_step_sees_batch_size_rows_200_by_default(rng, kwargs, rows):
+    # The course's default minibatch is 200 rows; drawn with replacement, so N = 50 is enough.
+    X, y = rng.standard_normal((50, 3)), np.arange(50) % 2
+    model = ConstantGradient()
+    model.train(X, y, num_iters=3, seed=0, **kwargs)
+    assert [(len(X_batch), len(y_batch)) for X_batch, y_batch, _ in model.batches] == [(rows, rows)] * 3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_minibatches_draw_every_row_including_the_first_and_the_last(rng, seed):
+    # Column 0 holds the row's index, so each recorded batch says which rows it drew.
+    N = 10
+    X = np.column_stack([np.arange(N, dtype=np.float64), rng.standard_normal(N)])
+    y = np.arange(N) % 3
+    model = ConstantGradient()
+    model.train(X, y, num_iters=100, batch_size=5, seed=seed)
+    drawn = np.concatenate([X_batch[:, 0] for X_batch, _, _ in model.batches]).astype(np.int64)
+    counts = np.bincount(drawn, minlength=N)
+    assert counts.shape == (N,), f"rows outside 0..{N - 1} drawn: {np.unique(drawn)}"
+    # 500 uniform draws give each row about 50 (standard deviation 6.7); a row never drawn
+    # means the sampling range is off by one.
+    assert counts.min() >= 20 and counts.max() <= 80, counts.tolist()
+
+
 def test_lazy_init_uses_max_label_and_input_dtype(rng):
     X = rng.standard_normal((40, 6)).astype(np.float32)
     y = np.array([0, 4] * 20)  # classes 1..3 absent: C is still y.max() + 1 = 5
