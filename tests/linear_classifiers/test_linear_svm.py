@@ -74,6 +74,45 @@ def test_matches_a_hand_computed_example(loss_fn):
 
 
 @pytest.mark.parametrize("loss_fn", LOSSES)
+def test_a_margin_of_exactly_zero_adds_nothing_to_the_gradient(loss_fn):
+    # Scores [1, 0] with y = 0: class 1's margin is 0 - 1 + 1 = 0 exactly, the kink, where
+    # the course's `if margin > 0` takes the subgradient 0; below it, margin -1 (class 0's).
+    W = np.eye(2)
+    X = np.array([[1.0, 0.0], [0.0, 2.0]])
+    y = np.array([0, 1])
+    loss, dW = loss_fn(W, X, y, 0.0)
+    assert loss == 0.0
+    assert np.array_equal(dW, np.zeros((2, 2)))
+
+
+def svm_gradient_by_loops(W, X, y):
+    """The course's rule, written out: only margins strictly above 0 move the gradient."""
+    dW = np.zeros_like(W)
+    for i in range(X.shape[0]):
+        scores = [X[i] @ W[:, j] for j in range(W.shape[1])]
+        for j in range(W.shape[1]):
+            if j != y[i] and scores[j] - scores[y[i]] + 1 > 0:
+                dW[:, j] += X[i]
+                dW[:, y[i]] -= X[i]
+    return dW / X.shape[0]
+
+
+@pytest.mark.parametrize("loss_fn", LOSSES)
+def test_many_exact_zero_margins_follow_the_strict_rule(rng, loss_fn):
+    # Entries -1, 0, 1 in float64: every score is an exact integer, so many margins are exactly 0.
+    W = rng.integers(-1, 2, size=(4, 5)).astype(np.float64)
+    X = rng.integers(-1, 2, size=(40, 4)).astype(np.float64)
+    y = rng.integers(5, size=40)
+    scores = X @ W
+    margins = scores - scores[np.arange(40), y][:, None] + 1
+    margins[np.arange(40), y] = -1
+    assert np.sum(margins == 0) >= 10 and np.sum(margins > 0) >= 10   # the case under test is there
+    loss, dW = loss_fn(W, X, y, 0.5)
+    assert loss == pytest.approx(np.maximum(margins, 0).sum() / 40 + 0.5 * np.sum(W ** 2), rel=1e-12)
+    assert np.allclose(dW, svm_gradient_by_loops(W, X, y) + 2 * 0.5 * W, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("loss_fn", LOSSES)
 def test_initial_loss_is_num_classes_minus_one(rng, loss_fn):
     W = 1e-6 * rng.standard_normal((20, 10))
     X = rng.standard_normal((100, 20))
