@@ -60,6 +60,19 @@ def test_hog_of_rgb_is_hog_of_its_luma(rng):
     assert np.array_equal(hog_feature(rgb[:, :, :1]), hog_feature(rgb[:, :, 0]))
 
 
+@pytest.mark.parametrize("color, grey", [((255, 0, 0), 0.299 * 255), ((0, 255, 0), 0.587 * 255),
+                                         ((0, 0, 255), 0.114 * 255), ((255, 255, 255), 255.0),
+                                         ((90, 90, 90), 90.0), ((0, 0, 0), 0.0)])
+def test_rgb2gray_weights_the_channels_as_bt601_luma(color, grey):
+    # ITU-R BT.601 luma (PIL's "L", torchvision's rgb_to_grayscale). The course's features.py
+    # has 0.144 for blue, a typo whose weights sum to 1.03 and would brighten white to 262.65;
+    # with these a grey pixel keeps its level.
+    im = np.empty((2, 3, 3))
+    im[:] = color
+    assert np.allclose(rgb2gray(im), np.full((2, 3), grey), rtol=1e-14, atol=0)
+    assert rgb2gray(np.array(color, dtype=np.uint8)) == pytest.approx(grey, rel=1e-14)   # any (..., 3)
+
+
 @pytest.mark.parametrize("im, kwargs, msg", [
     (np.zeros((3, 32, 32, 3)), {}, r"extract_features"),
     (np.zeros((3, 32, 32)), {}, r"\(H, W\) grey or \(H, W, 3\) RGB"),
