@@ -40,6 +40,14 @@ def _as_features(name, X, num_features=None):
     return X
 
 
+def _frozen_copy(features, original):
+    """``features`` (from ``_as_features(original)``), read-only and sharing no memory with ``original``."""
+    if np.may_share_memory(features, original):   # integer input was converted: already a copy
+        features = features.copy()
+    features.flags.writeable = False
+    return features
+
+
 class KNearestNeighbor:
     """kNN classifier with L2 distance.
 
@@ -49,12 +57,25 @@ class KNearestNeighbor:
 
     ``train`` keeps its own read-only copy of ``X`` (as scikit-learn does), so editing
     the caller's array afterwards, even in place (``X -= mean``), does not change the
-    model: train again to use the edited data.
+    model: train again to use the edited data. Assigning ``knn.X_train = X`` makes the
+    same copy.
     """
 
     def __init__(self):
         self.X_train = None
         self.y_train = None
+
+    @property
+    def X_train(self):
+        """The training rows, ``(num_train, D)``: the model's own read-only copy."""
+        return self._X_train
+
+    @X_train.setter
+    def X_train(self, X):
+        # Data assigned directly, instead of through train(), is copied and frozen the
+        # same way: the no-loop distances cache values derived from it, and an array the
+        # caller still holds could be edited behind the cache's back.
+        self._X_train = None if X is None else _frozen_copy(_as_features("X_train", X), X)
         self._centred = None
 
     def train(self, X, y):
@@ -77,15 +98,11 @@ class KNearestNeighbor:
         in-place edit of ``self.X_train`` fails loudly instead of going unnoticed.
         Integer input is converted to float64 anyway, and that conversion is the copy.
         """
-        original = X
-        X = _as_features("X", X)
-        if X.shape[0] == 0:
+        features = _as_features("X", X)
+        if features.shape[0] == 0:
             raise ValueError("train: X is empty (num_train = 0); kNN needs at least one sample")
-        self.y_train = check_class_labels(y, X.shape[0]).astype(np.int64)  # astype copies
-        if np.may_share_memory(X, original):   # integer input was converted: already a copy
-            X = X.copy()
-        X.flags.writeable = False
-        self.X_train = X
+        self.y_train = check_class_labels(y, features.shape[0]).astype(np.int64)  # astype copies
+        self._X_train = _frozen_copy(features, X)
         self._centred = None
         return self
 
@@ -96,15 +113,14 @@ class KNearestNeighbor:
         no-loop call after ``train`` and reused (one float64 copy of the training
         set, besides ``train``'s own); rebuilding them per call cost a quarter of the
         no-loop time, and centring blocks of training rows on the fly a third. The cache
-        is keyed on the identity of ``self.X_train``, which is sound because ``train``
-        stores a read-only copy that nobody else holds; assigning a new ``X_train``
-        rebuilds it.
+        is sound because ``train`` and assignment to ``X_train`` store a read-only copy
+        that nobody else holds, and both drop the cache.
         """
-        if self._centred is None or self._centred[0] is not self.X_train:
+        if self._centred is None:
             centre = self.X_train.mean(axis=0, dtype=np.float64)
             train = self.X_train - centre
-            self._centred = (self.X_train, centre, train, np.einsum("jd,jd->j", train, train))
-        return self._centred[1:]
+            self._centred = (centre, train, np.einsum("jd,jd->j", train, train))
+        return self._centred
 
     def _check_trained(self):
         if self.X_train is None:

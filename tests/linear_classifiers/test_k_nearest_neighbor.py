@@ -71,6 +71,41 @@ def test_no_loop_distance_follows_retraining(rng):
             assert rel_error(knn.compute_distances_no_loops(X_test), ref) < 1e-9
 
 
+@pytest.mark.parametrize("replace", [
+    lambda X, y, rng: (X + 5.0, y),                                  # same shape, new values
+    lambda X, y, rng: (X[:5], y[:5]),                                # a subset: a view of the old copy
+    lambda X, y, rng: (rng.standard_normal((14, 6)), np.arange(14) % 4),
+], ids=["shifted", "subset", "more rows"])
+def test_assigning_a_new_x_train_rebuilds_the_no_loop_cache(rng, replace):
+    # The no-loop distances cache the centred training data; a user may swap the data by
+    # attribute assignment instead of train(), and the cache must follow.
+    knn = KNearestNeighbor().train(rng.standard_normal((9, 6)), np.arange(9) % 3)
+    X_test = rng.standard_normal((4, 6))
+    knn.predict(X_test, k=3)                       # builds the cache from the first data
+    knn.X_train, knn.y_train = replace(knn.X_train, knn.y_train, rng)
+    for _ in range(2):
+        dists = knn.compute_distances_no_loops(X_test)
+        assert dists.shape == (4, knn.X_train.shape[0])
+        assert rel_error(dists, brute_force_distances(X_test, knn.X_train)) < 1e-9
+    assert np.array_equal(knn.predict(X_test, k=3), knn.predict(X_test, k=3, num_loops=2))
+
+
+def test_an_assigned_x_train_is_copied_so_editing_it_in_place_changes_nothing(rng):
+    knn = KNearestNeighbor().train(rng.standard_normal((9, 6)), np.arange(9) % 3)
+    A = rng.standard_normal((7, 6))
+    knn.X_train, knn.y_train = A, np.arange(7) % 3
+    X_test = rng.standard_normal((4, 6))
+    before = knn.compute_distances_no_loops(X_test)        # builds the cache from A
+    A += 5.0
+    assert rel_error(knn.compute_distances_no_loops(X_test), before) < 1e-12
+    assert rel_error(knn.compute_distances_two_loops(X_test), before) < 1e-12
+    assert not knn.X_train.flags.writeable
+    knn.X_train = np.arange(42, dtype=np.uint8).reshape(7, 6)          # pixels become float64, as in train
+    assert knn.X_train.dtype == np.float64
+    with pytest.raises(ValueError, match=r"X_train must be 2-D \(N, D\)"):
+        knn.X_train = np.zeros(6)
+
+
 def test_integer_pixels_do_not_wrap_around():
     X_train = np.array([[250, 0], [0, 0]], dtype=np.uint8)
     X_test = np.array([[0, 0]], dtype=np.uint8)
@@ -91,6 +126,30 @@ def test_predict_labels_majority_vote_and_ties_to_smaller_label():
     reversed_dists = dists[:, ::-1].copy()  # ranking labels 0, 2, 3, 1, 1, 3
     assert knn.predict_labels(reversed_dists, k=3).tolist() == [0]  # three-way tie -> 0
     assert knn.predict_labels(reversed_dists, k=5).tolist() == [1]
+
+
+def test_predict_labels_ties_on_every_one_of_40_rows(rng):
+    # Each test row has, nearest first, a training sample of label b, one of a, one of b,
+    # one of a (a < b), then the rest far away: k = 1 and k = 3 pick b, the 2-2 tie of
+    # k = 4 goes to a although b is nearer. 40 rows, so any blocking of rows is crossed.
+    y_train = np.repeat(np.arange(5), 4)
+    knn = KNearestNeighbor().train(np.zeros((20, 1)), y_train)
+    num_test = 40
+    dists = 1.0 + rng.random((num_test, 20))
+    smaller, larger = np.empty(num_test, dtype=np.int64), np.empty(num_test, dtype=np.int64)
+    for i in range(num_test):
+        a, b = np.sort(rng.choice(5, size=2, replace=False))
+        b1, b2 = rng.choice(np.flatnonzero(y_train == b), size=2, replace=False)
+        a1, a2 = rng.choice(np.flatnonzero(y_train == a), size=2, replace=False)
+        dists[i, [b1, a1, b2, a2]] = [0.1, 0.2, 0.3, 0.4]
+        smaller[i], larger[i] = a, b
+    assert np.array_equal(knn.predict_labels(dists, k=1), larger)
+    assert np.array_equal(knn.predict_labels(dists, k=3), larger)     # b wins 2 to 1
+    assert np.array_equal(knn.predict_labels(dists, k=4), smaller)    # 2-2: the smaller label
+    # The same rows in any order and any number give the same answers row by row.
+    perm = rng.permutation(num_test)
+    assert np.array_equal(knn.predict_labels(dists[perm], k=4), smaller[perm])
+    assert np.array_equal(knn.predict_labels(np.tile(dists, (3, 1)), k=4), np.tile(smaller, 3))
 
 
 def test_predict_labels_equal_distances_break_by_training_order():
@@ -197,6 +256,34 @@ def test_cross_validation_rejects_bad_folds(rng):
         cross_validate_k(X, y, [1], num_folds=1)
     with pytest.raises(ValueError, match="exceeds"):
         cross_validate_k(X, y, [9], num_folds=5)
+
+
+@pytest.mark.parametrize("num_folds, msg", [
+    (11, r"num_folds must be between 2 and N = 10, got 11"),     # a fold would be empty
+    (100, r"num_folds must be between 2 and N = 10, got 100"),
+    (1, r"num_folds must be between 2 and N = 10, got 1"),       # nothing left to train on
+    (0, r"num_folds must be a positive integer, got 0"),
+    (-3, r"num_folds must be a positive integer, got -3"),
+    (2.0, r"num_folds must be a positive integer, got 2\.0"),
+])
+def test_cross_validation_names_a_bad_num_folds(rng, num_folds, msg):
+    X, y = rng.standard_normal((10, 2)), np.arange(10) % 2
+    with pytest.raises(ValueError, match=r"cross_validate_k: " + msg):
+        cross_validate_k(X, y, [1], num_folds=num_folds)
+
+
+@pytest.mark.parametrize("num_folds", [2, 3, 10], ids=["2", "3", "N: leave-one-out"])
+def test_cross_validation_accepts_num_folds_from_2_to_n(rng, num_folds):
+    X, y = rng.standard_normal((10, 2)), np.arange(10) % 2
+    acc = cross_validate_k(X, y, [1], num_folds=num_folds)
+    # Each fold's 1-NN accuracy, from the whole-data distances with the fold's columns masked.
+    d = brute_force_distances(X, X)
+    expected = []
+    for fold in np.array_split(np.arange(10), num_folds):
+        held_out = d[fold].copy()
+        held_out[:, fold] = np.inf
+        expected.append(float(np.mean(y[held_out.argmin(axis=1)] == y[fold])))
+    assert acc == {1: expected}
 
 
 @pytest.mark.parametrize("edit", [
