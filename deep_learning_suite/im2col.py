@@ -164,7 +164,7 @@ def row_length(W, W_out, WW, pad, stride):
     """Output row length ``Wq`` of the column matrix: ``Wp`` (row trick) or ``W'``.
 
     The row trick wastes ``(Wp - W') / Wp`` of the GEMM on junk columns, so it is
-    used only at stride 1 and when the waste is at most one column in eight.
+    used only at stride 1 and with at most one junk column per eight output columns.
     """
     Wp = W + 2 * pad
     if stride == 1 and 8 * (Wp - W_out) <= W_out:

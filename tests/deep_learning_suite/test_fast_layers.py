@@ -19,6 +19,7 @@ from deep_learning_suite.fast_layers import (
     max_pool_forward_fast,
 )
 from deep_learning_suite import fast_layers
+from deep_learning_suite import gradcheck
 from deep_learning_suite import im2col as im2col_module
 from deep_learning_suite.im2col import col2im, im2col, padded_buffer, pool_windows, row_length
 from deep_learning_suite.utils import eval_numerical_gradient_array, rel_error
@@ -92,13 +93,26 @@ def test_conv_fast_interleaved_calls_keep_their_own_columns(rng):
     assert not fast_layers._SPARE  # ... and can be freed
 
 
-def test_conv_fast_need_dx_false(rng):
-    x, w, b = random_conv(rng, (2, 3, 8, 8), (4, 3, 3))
-    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+@pytest.mark.parametrize("x_shape, f_shape, stride, pad", [
+    ((2, 3, 5, 5), (4, 1, 1), 1, 0),    # 1x1: the branch without im2col, dx a plain GEMM
+    ((2, 3, 7, 9), (4, 1, 1), 2, 0),    # 1x1 at stride 2: dx scattered onto every other pixel
+    ((2, 3, 8, 8), (4, 3, 3), 1, 1),    # F > C: dx by col2im
+    ((2, 5, 9, 9), (3, 3, 3), 1, 0),    # F <= C: dx by transposed convolution
+    ((1, 3, 9, 9), (5, 3, 3), 2, 1),
+])
+def test_conv_fast_need_dx_false(rng, x_shape, f_shape, stride, pad):
+    # A first layer skips dx; its dw and db must be those of the full backward, on every path.
+    x, w, b = random_conv(rng, x_shape, f_shape)
+    cp = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, cp)
     dout = rng.standard_normal(out.shape)
     dx, dw, db = conv_backward_fast(dout, cache, need_dx=False)
-    ref = conv_backward_naive(dout, conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})[1])
-    assert dx is None and rel_error(dw, ref[1]) <= 1e-9 and rel_error(db, ref[2]) <= 1e-9
+    full = conv_backward_fast(dout, conv_forward_fast(x, w, b, cp)[1], need_dx=True)
+    ref = conv_backward_naive(dout, conv_forward_naive(x, w, b, cp)[1])
+    assert dx is None
+    assert dw.shape == w.shape and db.shape == b.shape
+    assert np.array_equal(dw, full[1]) and np.array_equal(db, full[2])
+    assert rel_error(dw, ref[1]) <= 1e-9 and rel_error(db, ref[2]) <= 1e-9
 
 
 def random_conv(rng, x_shape, f_shape, dtype=np.float64):
@@ -126,6 +140,67 @@ def test_conv_fast_matches_naive(rng, x_shape, f_shape, stride, pad):
     # The backward recycles the cached columns: a second call must rebuild them.
     for g1, g2 in zip(grads_f, conv_backward_fast(dout, cache_f)):
         assert np.array_equal(g1, g2)
+
+
+# Pad against the filter size: pad == HH - 1 is the largest pad at which dx is the transposed
+# convolution (dout padded by HH - 1 - pad >= 0; F <= C here, so it is otherwise chosen), from
+# pad == HH on whole output rows see only padding. Non-square filters put pad between HH and WW.
+PAD_VS_KERNEL_CASES = [
+    ((HH, WW), stride, pad)
+    for (HH, WW), stride, pads in [
+        ((3, 3), 1, (2, 3, 4, 5)),
+        ((2, 4), 1, (1, 2, 3, 4, 5)),
+        ((4, 2), 1, (1, 2, 3, 4, 5)),
+        ((1, 1), 1, (0, 1, 2)),
+        ((3, 3), 2, (2, 3, 4)),
+    ]
+    for pad in pads
+]
+
+
+@pytest.mark.parametrize("kernel, stride, pad", PAD_VS_KERNEL_CASES)
+def test_conv_fast_with_pad_near_the_filter_size_matches_naive(rng, kernel, stride, pad):
+    x, w, b = random_conv(rng, (2, 4, 5, 7), (2,) + kernel)
+    cp = {"stride": stride, "pad": pad}
+    out_n, cache_n = conv_forward_naive(x, w, b, cp)
+    out_f, cache_f = conv_forward_fast(x, w, b, cp)
+    assert out_f.shape == out_n.shape
+    assert rel_error(out_f, out_n) <= 1e-9
+    dout = rng.standard_normal(out_n.shape)
+    for gf, gn in zip(conv_backward_fast(dout, cache_f), conv_backward_naive(dout, cache_n)):
+        assert gf.shape == gn.shape
+        assert rel_error(gf, gn) <= 1e-9
+
+
+# At stride 1 the pad decides how dx is computed (_dx_geometry); there the gradients are also
+# checked against the numerical gradient, independently of the naive backward.
+@pytest.mark.parametrize("kernel, stride, pad", [c for c in PAD_VS_KERNEL_CASES if c[1] == 1])
+def test_conv_fast_with_pad_near_the_filter_size_passes_gradcheck(rng, kernel, stride, pad):
+    x, w, b = random_conv(rng, (2, 4, 5, 7), (2,) + kernel)
+    cp = {"stride": stride, "pad": pad}
+    rows = gradcheck._layer(lambda x, w, b: conv_forward_fast(x, w, b, cp), conv_backward_fast,
+                            [x, w, b], [0, 1, 2], rng, 1e-6)
+    for name, err, tol in rows:
+        assert err <= tol, name
+
+
+@pytest.mark.parametrize("kernel", [(3, 3), (2, 4), (4, 2), (2, 2)])
+def test_dx_by_transposed_convolution_up_to_pad_one_less_than_the_filter(kernel):
+    # dout is padded by HH - 1 - pad rows and WW - 1 - pad columns, so the transposed path must be
+    # taken up to pad == min(HH, WW) - 1 (zero padding) and never beyond, where the pad would be
+    # negative. F = 1, C = 8: its column matrix is always the smaller one, so only the pad decides.
+    HH, WW = kernel
+    x_shape, w_shape = (2, 8, 6, 7), (1, 8, HH, WW)
+    for pad in range(max(HH, WW) + 2):
+        H_out, W_out = 6 + 2 * pad - HH + 1, 7 + 2 * pad - WW + 1
+        Wq = row_length(7, W_out, WW, pad, 1)
+        got = _dx_geometry(x_shape, w_shape, 1, pad, H_out, Wq)
+        if pad <= min(HH, WW) - 1:
+            assert got is not None and got[:2] == (HH - 1 - pad, WW - 1 - pad), pad
+        else:
+            assert got is None, pad
+        # Every other stride uses col2im.
+        assert _dx_geometry(x_shape, w_shape, 2, pad, H_out, Wq) is None
 
 
 @pytest.mark.parametrize("x_shape, f_shape, stride, pad", CONV_CASES[:4])
