@@ -224,6 +224,27 @@ def test_histories_and_best_params():
     assert len(s.epoch_times) == 3 and all(t > 0 for t in s.epoch_times)
 
 
+def test_a_tie_in_val_accuracy_keeps_the_first_best_params():
+    # The course's Solver keeps the first best (val_acc > best_val_acc): a later check that only
+    # ties it must not replace best_params. Doubling every weight (the biases start at zero and
+    # stay zero) multiplies the scores by 4: the parameters change at every step, exactly in
+    # floating point, while every prediction, and so the accuracy, stays the same.
+    def double(w, dw, config=None):
+        return 2 * w, config
+
+    model, data = TinyNet(seed=1, noise=False), blobs()  # seed 0 starts at an accuracy of 0
+    initial = {k: v.copy() for k, v in model.params.items()}
+    s = quiet(model, data, update_rule=double, num_epochs=2, batch_size=50, seed=0)
+    s.train()
+    # checks after steps 1, 4 and 8, all with the same accuracy
+    assert len(s.val_acc_history) == 3 and len(set(s.val_acc_history)) == 1
+    assert s.best_val_acc == s.val_acc_history[0] > 0
+    for k, v in initial.items():
+        # the parameters of the first check, after one step
+        np.testing.assert_array_equal(s.best_params[k], 2 * v)
+        np.testing.assert_array_equal(model.params[k], 2 * v)
+
+
 def test_tiny_model_overfits_small_data():
     data = blobs(n_train=20, n_val=20, seed=4)
     model = TinyNet(H=32, noise=False, seed=2)
