@@ -27,34 +27,42 @@ def _num(f, x, dout):
     return _mod("utils").eval_numerical_gradient_array(f, x, dout)
 
 
-def _layer(forward, backward, inputs, wrt, rng, tol):
-    """Rows for a layer ``forward(*inputs) -> (out, cache)`` whose backward returns grads of ``wrt``."""
+def _layer(forward, backward, inputs, names, rng, tol):
+    """Rows for a layer ``forward(*inputs) -> (out, cache)`` whose backward returns one gradient
+    per name in ``names`` (``"dx", "dw", "db"``), those of the first ``len(names)`` inputs."""
     rel_error = _mod("utils").rel_error
     out, cache = forward(*inputs)
     dout = rng.standard_normal(out.shape)
     grads = backward(dout, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(names):
+        raise ValueError(f"the backward returned {len(grads)} gradient(s), expected {', '.join(names)}")
     rows = []
-    for i, g in zip(wrt, grads):
+    for i, (name, g) in enumerate(zip(names, grads)):
         def f(v, i=i):
             args = list(inputs)
             args[i] = v
             return forward(*args)[0]
-        rows.append((f"d{i}", rel_error(g, _num(f, inputs[i], dout)), tol))
+        rows.append((name, rel_error(g, _num(f, inputs[i], dout)), tol))
     return rows
+
+
+_XWB = ("dx", "dw", "db")
+_NORM = ("dx", "dgamma", "dbeta")
+_RNN_SEQ = ("dx", "dh0", "dWx", "dWh", "db")
 
 
 def check_affine(rng):
     L = _mod("layers")
     x, w, b = rng.standard_normal((4, 3, 2)), rng.standard_normal((6, 5)), rng.standard_normal(5)
-    return _layer(L.affine_forward, L.affine_backward, [x, w, b], [0, 1, 2], rng, 1e-7)
+    return _layer(L.affine_forward, L.affine_backward, [x, w, b], _XWB, rng, 1e-7)
 
 
 def check_relu(rng):
     L = _mod("layers")
     x = rng.standard_normal((5, 7))
     x[np.abs(x) < 1e-2] = 0.5            # away from the kink
-    return _layer(L.relu_forward, L.relu_backward, [x], [0], rng, 1e-7)
+    return _layer(L.relu_forward, L.relu_backward, [x], ("dx",), rng, 1e-7)
 
 
 def _loss_rows(loss_fn, rng):
@@ -83,37 +91,37 @@ def check_batchnorm(rng):
     x, g, b = _norm_inputs(rng, (6, 4), (4,))
     fwd = lambda x, g, b: B.batchnorm_forward(x, g, b, {"mode": "train"})
     return [(f"{n} (backward)", e, t) for n, e, t in
-            _layer(fwd, B.batchnorm_backward, [x, g, b], [0, 1, 2], rng, 1e-6)] + \
+            _layer(fwd, B.batchnorm_backward, [x, g, b], _NORM, rng, 1e-6)] + \
         [(f"{n} (backward_alt)", e, t) for n, e, t in
-         _layer(fwd, B.batchnorm_backward_alt, [x, g, b], [0, 1, 2], rng, 1e-6)]
+         _layer(fwd, B.batchnorm_backward_alt, [x, g, b], _NORM, rng, 1e-6)]
 
 
 def check_spatial_batchnorm(rng):
     B = _mod("batchnorm")
     x, g, b = _norm_inputs(rng, (3, 2, 3, 4), (2,))
     fwd = lambda x, g, b: B.spatial_batchnorm_forward(x, g, b, {"mode": "train"})
-    return _layer(fwd, B.spatial_batchnorm_backward, [x, g, b], [0, 1, 2], rng, 1e-6)
+    return _layer(fwd, B.spatial_batchnorm_backward, [x, g, b], _NORM, rng, 1e-6)
 
 
 def check_layernorm(rng):
     B = _mod("batchnorm")
     x, g, b = _norm_inputs(rng, (4, 6), (6,))
     fwd = lambda x, g, b: B.layernorm_forward(x, g, b, {})
-    return _layer(fwd, B.layernorm_backward, [x, g, b], [0, 1, 2], rng, 1e-6)
+    return _layer(fwd, B.layernorm_backward, [x, g, b], _NORM, rng, 1e-6)
 
 
 def check_groupnorm(rng):
     B = _mod("batchnorm")
     x, g, b = _norm_inputs(rng, (2, 6, 3, 3), (1, 6, 1, 1))
     fwd = lambda x, g, b: B.spatial_groupnorm_forward(x, g, b, 2, {})
-    return _layer(fwd, B.spatial_groupnorm_backward, [x, g, b], [0, 1, 2], rng, 1e-6)
+    return _layer(fwd, B.spatial_groupnorm_backward, [x, g, b], _NORM, rng, 1e-6)
 
 
 def check_dropout(rng):
     D = _mod("dropout")
     x = rng.standard_normal((6, 5))
     fwd = lambda x: D.dropout_forward(x, {"mode": "train", "p": 0.7, "seed": 123})
-    return _layer(fwd, D.dropout_backward, [x], [0], rng, 1e-7)
+    return _layer(fwd, D.dropout_backward, [x], ("dx",), rng, 1e-7)
 
 
 def _conv_rows(forward, backward, rng):
@@ -123,7 +131,7 @@ def _conv_rows(forward, backward, rng):
     for stride, pad in ((1, 1), (2, 0)):
         fwd = lambda x, w, b: forward(x, w, b, {"stride": stride, "pad": pad})
         rows += [(f"{n} s{stride}p{pad}", e, t) for n, e, t in
-                 _layer(fwd, backward, [x, w, b], [0, 1, 2], rng, 1e-6)]
+                 _layer(fwd, backward, [x, w, b], _XWB, rng, 1e-6)]
     return rows
 
 
@@ -141,7 +149,7 @@ def _pool_rows(forward, backward, rng):
     # distinct values, so no window has a tie the numerical gradient could straddle
     x = rng.permutation(2 * 3 * 6 * 6).reshape(2, 3, 6, 6).astype(np.float64) / 10
     fwd = lambda x: forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    return _layer(fwd, backward, [x], [0], rng, 1e-6)
+    return _layer(fwd, backward, [x], ("dx",), rng, 1e-6)
 
 
 def check_pool_naive(rng):
@@ -198,10 +206,11 @@ def _cell(rng, N, D, H, gates, T=None):
 
 def check_rnn(rng):
     R = _mod("rnn_layers")
-    return [(f"{n} (step)", e, t) for n, e, t in
-            _layer(R.rnn_step_forward, R.rnn_step_backward, _cell(rng, 3, 4, 5, 1), range(5), rng, 1e-7)] + \
+    step = _layer(R.rnn_step_forward, R.rnn_step_backward, _cell(rng, 3, 4, 5, 1),
+                  ("dx", "dprev_h", "dWx", "dWh", "db"), rng, 1e-7)
+    return [(f"{n} (step)", e, t) for n, e, t in step] + \
         [(f"{n} (sequence)", e, t) for n, e, t in
-         _layer(R.rnn_forward, R.rnn_backward, _cell(rng, 2, 3, 4, 1, T=6), range(5), rng, 1e-7)]
+         _layer(R.rnn_forward, R.rnn_backward, _cell(rng, 2, 3, 4, 1, T=6), _RNN_SEQ, rng, 1e-7)]
 
 
 def check_lstm(rng):
@@ -214,23 +223,23 @@ def check_lstm(rng):
         h, c, cache = R.lstm_step_forward(*args)
         return np.concatenate([h, c], axis=1), cache
     rows = _layer(step, lambda d, cache: R.lstm_step_backward(d[:, :H], d[:, H:], cache),
-                  inputs, range(6), rng, 1e-7)
+                  inputs, ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), rng, 1e-7)
     return [(f"{n} (step)", e, t) for n, e, t in rows] + \
         [(f"{n} (sequence)", e, t) for n, e, t in
-         _layer(R.lstm_forward, R.lstm_backward, _cell(rng, 2, 3, H, 4, T=6), range(5), rng, 1e-7)]
+         _layer(R.lstm_forward, R.lstm_backward, _cell(rng, 2, 3, H, 4, T=6), _RNN_SEQ, rng, 1e-7)]
 
 
 def check_word_embedding(rng):
     R = _mod("rnn_layers")
     x = rng.integers(5, size=(6, 3))
     return _layer(lambda W: R.word_embedding_forward(x, W), R.word_embedding_backward,
-                  [rng.standard_normal((5, 4))], [0], rng, 1e-7)
+                  [rng.standard_normal((5, 4))], ("dW",), rng, 1e-7)
 
 
 def check_temporal_affine(rng):
     R = _mod("rnn_layers")
     inputs = [rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)]
-    return _layer(R.temporal_affine_forward, R.temporal_affine_backward, inputs, [0, 1, 2], rng, 1e-7)
+    return _layer(R.temporal_affine_forward, R.temporal_affine_backward, inputs, _XWB, rng, 1e-7)
 
 
 def check_temporal_softmax_loss(rng):

@@ -179,7 +179,7 @@ def test_conv_fast_with_pad_near_the_filter_size_passes_gradcheck(rng, kernel, s
     x, w, b = random_conv(rng, (2, 4, 5, 7), (2,) + kernel)
     cp = {"stride": stride, "pad": pad}
     rows = gradcheck._layer(lambda x, w, b: conv_forward_fast(x, w, b, cp), conv_backward_fast,
-                            [x, w, b], [0, 1, 2], rng, 1e-6)
+                            [x, w, b], ("dx", "dw", "db"), rng, 1e-6)
     for name, err, tol in rows:
         assert err <= tol, name
 

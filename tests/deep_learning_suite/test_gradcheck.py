@@ -15,9 +15,13 @@ from deep_learning_suite import gradcheck
 LAYER, NORM, MODEL, ZERO = 1e-7, 1e-6, 1e-5, 1e-8
 
 
-def _d(n, suffixes=("",)):
-    """Row names ``d0 .. d{n-1}``, each with every suffix."""
-    return [f"d{i}{s}" for s in suffixes for i in range(n)]
+def _each(names, suffixes=("",)):
+    """Every row name with every suffix, suffix by suffix."""
+    return [f"{n}{s}" for s in suffixes for n in names]
+
+
+XWB, NORMED_IN, DX = ("dx", "dw", "db"), ("dx", "dgamma", "dbeta"), ("dx",)
+RNN_SEQ = ("dx", "dh0", "dWx", "dWh", "db")
 
 
 _FC = ["W1", "W2", "W3", "b1", "b2", "b3"]
@@ -27,23 +31,24 @@ _CAPTION = ["W_embed", "W_proj", "W_vocab", "Wh", "Wx", "b", "b_proj", "b_vocab"
 # check -> (tolerance, the rows it must print): one row per input of the layer's forward,
 # for every variant it checks, and one per parameter of each model.
 EXPECTED = {
-    "affine": (LAYER, _d(3)),
-    "relu": (LAYER, _d(1)),
+    "affine": (LAYER, _each(XWB)),
+    "relu": (LAYER, _each(DX)),
     "softmax_loss": (LAYER, ["dx"]),
     "svm_loss": (LAYER, ["dx"]),
-    "batchnorm": (NORM, _d(3, (" (backward)", " (backward_alt)"))),
-    "spatial_batchnorm": (NORM, _d(3)),
-    "layernorm": (NORM, _d(3)),
-    "spatial_groupnorm": (NORM, _d(3)),
-    "dropout": (LAYER, _d(1)),
-    "conv_naive": (NORM, _d(3, (" s1p1", " s2p0"))),
-    "conv_fast": (NORM, _d(3, (" s1p1", " s2p0"))),
-    "max_pool_naive": (NORM, _d(1)),
-    "max_pool_fast": (NORM, _d(1)),
-    "rnn": (LAYER, _d(5, (" (step)", " (sequence)"))),         # x, h, Wx, Wh, b
-    "lstm": (LAYER, _d(6, (" (step)",)) + _d(5, (" (sequence)",))),  # the step also has prev_c
-    "word_embedding": (LAYER, _d(1)),
-    "temporal_affine": (LAYER, _d(3)),
+    "batchnorm": (NORM, _each(NORMED_IN, (" (backward)", " (backward_alt)"))),
+    "spatial_batchnorm": (NORM, _each(NORMED_IN)),
+    "layernorm": (NORM, _each(NORMED_IN)),
+    "spatial_groupnorm": (NORM, _each(NORMED_IN)),
+    "dropout": (LAYER, _each(DX)),
+    "conv_naive": (NORM, _each(XWB, (" s1p1", " s2p0"))),
+    "conv_fast": (NORM, _each(XWB, (" s1p1", " s2p0"))),
+    "max_pool_naive": (NORM, _each(DX)),
+    "max_pool_fast": (NORM, _each(DX)),
+    "rnn": (LAYER, _each(("dx", "dprev_h", "dWx", "dWh", "db"), (" (step)",)) + _each(RNN_SEQ, (" (sequence)",))),
+    "lstm": (LAYER, _each(("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), (" (step)",))
+             + _each(RNN_SEQ, (" (sequence)",))),
+    "word_embedding": (LAYER, _each(("dW",))),
+    "temporal_affine": (LAYER, _each(XWB)),
     "temporal_softmax_loss": (LAYER, ["dx"]),
     "FullyConnectedNet": (MODEL, [f"{p} (plain)" for p in _FC]
                           + [f"{p} ({n})" for n in ("batchnorm", "layernorm") for p in _NORMED]),
@@ -129,7 +134,9 @@ def test_a_gradient_off_by_ten_times_the_tolerance_fails_its_row(monkeypatch, ch
     tol, names = EXPECTED[check]
     mod = gradcheck._mod(module)
     monkeypatch.setattr(mod, backward, _skew(getattr(mod, backward), k, 10 * tol))
-    row = "dx" if names == ["dx"] else f"d{k}"
+    # the row of returned gradient k; a loss returns (loss, dx), its one row
+    bases = list(dict.fromkeys(n.split()[0] for n in names if n.endswith(variant)))
+    row = bases[k] if len(bases) > 1 else bases[0]
     assert _failing(_rows(check)) == {n for n in names if n.split()[0] == row and n.endswith(variant)}
 
 
@@ -175,7 +182,7 @@ def test_a_temporal_loss_gradient_that_ignores_the_mask_fails(monkeypatch):
 def test_a_dropout_backward_that_ignores_the_mask_fails(monkeypatch):
     # with a keep probability of 1 the mask is all ones and dout would be the right answer
     _with(monkeypatch, "dropout", "dropout_backward", lambda f: lambda dout, cache: dout)
-    assert _failing(_rows("dropout")) == {"d0"}
+    assert _failing(_rows("dropout")) == {"dx"}
 
 
 def test_a_groupnorm_backward_that_ignores_the_groups_fails(monkeypatch):
@@ -188,7 +195,7 @@ def test_a_groupnorm_backward_that_ignores_the_groups_fails(monkeypatch):
         return out, forward(x, gamma, beta, 1, gn_param)[1]
     monkeypatch.setattr(B, "spatial_groupnorm_forward", fwd)
     monkeypatch.setattr(B, "spatial_groupnorm_backward", backward)
-    assert "d0" in _failing(_rows("spatial_groupnorm"))
+    assert "dx" in _failing(_rows("spatial_groupnorm"))
 
 
 @pytest.mark.parametrize("check, module, cls", [
@@ -220,7 +227,7 @@ def test_relu_check_keeps_its_inputs_off_the_kink():
                 x.flat[0], self.first = 1e-7, False
             return x
     rows = gradcheck.check_relu(AtTheKink())
-    assert [(n, err <= tol) for n, err, tol in rows] == [("d0", True)]
+    assert [(n, err <= tol) for n, err, tol in rows] == [("dx", True)]
 
 
 # --- _model_rows: relative unless both gradients are (near) zero --------------------------
@@ -303,3 +310,12 @@ def test_a_check_that_raises_makes_the_run_fail(monkeypatch, capsys):
     code, ran, lines = _table(capsys, "relu")
     assert code == 1 and ran == ["relu"] and lines[-1] == "1 check(s) FAILED"
     assert "FAIL (ImportError: no relu today)" in lines[1]
+
+
+def test_a_backward_returning_too_few_gradients_is_a_failing_row(monkeypatch, capsys):
+    # zip would silently check only the gradients that came back
+    layers = gradcheck._mod("layers")
+    backward = layers.affine_backward
+    monkeypatch.setattr(layers, "affine_backward", lambda dout, cache: backward(dout, cache)[:2])
+    assert gradcheck.run("affine") == 1
+    assert "returned 2 gradient(s), expected dx, dw, db" in capsys.readouterr().out
