@@ -133,6 +133,8 @@ def test_numpy_scalar_hyperparameters_keep_float32_weights(update_rule):
     (lambda n: np.full(n, -1), r"out of range, e.g. \[-1, -1"),
     # this used to stop training mid-epoch with a bare IndexError
     (lambda n: np.full(n, 12), r"out of range, e.g. \[12.*0 <= index < 12"),
+    # index 0 is a valid row: only the one bad index is counted and listed
+    (lambda n: np.r_[np.zeros(n - 1, int), 12], r"holds 1 index\(es\) out of range, e.g. \[12\];"),
     (lambda n: np.zeros(n), "must hold integer rows of train_features, got dtype float64"),
 ])
 def test_image_indices_must_be_rows_of_the_features(idxs, message):
@@ -140,3 +142,75 @@ def test_image_indices_must_be_rows_of_the_features(idxs, message):
     data["train_image_idxs"] = idxs(len(data["train_captions"]))
     with pytest.raises(ValueError, match=message):
         CaptioningSolver(_model(data), data, verbose=False)
+
+
+def test_learning_rate_decays_after_each_epochs_last_minibatch():
+    # 24 captions in minibatches of 8 are 3 iterations per epoch: the rule sees the first
+    # epoch's rate on all three, and the decayed one only from the fourth.
+    data = coco_arrays()
+    model = _model(data)
+    seen = []
+
+    def rule(w, dw, config):
+        seen.append(config["learning_rate"])
+        return w, config
+    solver = CaptioningSolver(model, data, update_rule=rule, num_epochs=2, batch_size=8,
+                              optim_config={"learning_rate": 1.0}, lr_decay=0.5, verbose=False, seed=0)
+    solver.train()
+    assert seen[::len(model.params)] == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5]
+    assert solver.epoch == 2
+
+
+def test_a_rules_numpy_learning_rate_is_decayed_to_a_float():
+    data = coco_arrays()
+
+    def rule(w, dw, config):
+        # leaves an np.float64 behind, as a rule computing its rate with NumPy would
+        config["learning_rate"] = np.float64(config["learning_rate"])
+        return w, config
+    solver = CaptioningSolver(_model(data), data, update_rule=rule, num_epochs=1, batch_size=8,
+                              optim_config={"learning_rate": 1.0}, lr_decay=0.5, verbose=False, seed=0)
+    solver.train()
+    assert all(type(c["learning_rate"]) is float for c in solver.optim_configs.values())
+    # the model's loss is a NumPy scalar; the history holds plain floats
+    assert len(solver.loss_history) == 3 and all(type(v) is float for v in solver.loss_history)
+
+
+def test_caption_and_image_index_lengths_must_match():
+    data = coco_arrays()
+    data["train_image_idxs"] = data["train_image_idxs"][:-1]
+    with pytest.raises(ValueError, match="24 train_captions but 23 train_image_idxs; they must match"):
+        CaptioningSolver(_model(data), data, verbose=False)
+
+
+def test_one_caption_is_enough_and_none_is_refused():
+    data = coco_arrays()
+    one = dict(data, train_captions=data["train_captions"][:1], train_image_idxs=data["train_image_idxs"][:1])
+    solver = CaptioningSolver(_model(data), one, num_epochs=2, batch_size=1, verbose=False, seed=0)
+    solver.train()
+    assert len(solver.loss_history) == 2
+    none = dict(data, train_captions=data["train_captions"][:0], train_image_idxs=data["train_image_idxs"][:0])
+    with pytest.raises(ValueError, match="CaptioningSolver: train_captions is empty"):
+        CaptioningSolver(_model(data), none, verbose=False)
+
+
+def test_documented_defaults(capsys):
+    # update_rule 'sgd', lr_decay 1.0, batch_size 100, num_epochs 10, print_every 10, verbose,
+    # seen through what a run does: 200 captions are 2 minibatches of 100 per epoch.
+    data = coco_arrays(num_train_images=100)
+    model = _model(data, wordvec_dim=4, hidden_dim=4)
+    batches = []
+    loss = model.loss
+
+    def recording_loss(features, captions):
+        batches.append(len(captions))
+        return loss(features, captions)
+    model.loss = recording_loss
+    solver = CaptioningSolver(model, data, optim_config={"learning_rate": 0.1})
+    solver.train()
+    assert batches == [100] * 20
+    printed = [line.split(" / ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == ["(Iteration 1", "(Iteration 11"]
+    for config in solver.optim_configs.values():
+        # sgd keeps no state (adam would add m, v and t) and the rate never decayed
+        assert config == {"learning_rate": 0.1}
