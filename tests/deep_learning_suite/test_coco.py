@@ -1,4 +1,5 @@
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -74,13 +75,82 @@ def test_a_caption_file_without_a_dataset_is_reported(h5py, tmp_path):
         load_coco_data(tmp_path)
 
 
-def test_captions_pointing_past_the_features_are_reported(h5py, tmp_path):
+@pytest.mark.parametrize("split, bad, rows", [
+    ("train", 99, 12),
+    # just outside either end: -1 would silently pair the caption with the last image
+    ("train", 12, 12),
+    ("val", -1, 4),
+])
+def test_captions_pointing_past_the_features_are_reported(h5py, tmp_path, split, bad, rows):
     write_coco_dir(tmp_path)
     with h5py.File(tmp_path / "coco2014_captions.h5", "a") as f:
-        idxs = f["train_image_idxs"][...]
-        idxs[0] = 99
-        f["train_image_idxs"][...] = idxs
-    with pytest.raises(CorruptDataError, match="points past the 12 rows of train_features"):
+        idxs = f[f"{split}_image_idxs"][...]
+        idxs[0] = bad
+        f[f"{split}_image_idxs"][...] = idxs
+    with pytest.raises(CorruptDataError, match=f"points past the {rows} rows of {split}_features"):
+        load_coco_data(tmp_path)
+
+
+def test_features_with_fewer_columns_than_images_load(h5py, tmp_path):
+    # The image indices are checked against the features' rows, not their width.
+    write_coco_dir(tmp_path, D=4)
+    assert load_coco_data(tmp_path)["train_features"].shape == (12, 4)
+
+
+def _rewrite_captions(h5py, folder, key, change):
+    with h5py.File(folder / "coco2014_captions.h5", "a") as f:
+        value = change(f[key][...])
+        del f[key]
+        f[key] = value
+
+
+@pytest.mark.parametrize("bad", [-1, len(WORDS)])
+def test_a_caption_word_outside_the_vocabulary_is_reported(h5py, tmp_path, bad):
+    write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "coco2014_captions.h5", "a") as f:
+        captions = f["train_captions"][...]
+        captions[3, 5] = bad
+        f["train_captions"][...] = captions
+    with pytest.raises(CorruptDataError, match=r"coco2014_captions\.h5: train_captions holds word indices "
+                                               r"outside the vocabulary of 18 words"):
+        load_coco_data(tmp_path)
+
+
+@pytest.mark.parametrize("key, change, message", [
+    ("train_image_idxs", lambda a: a[:-1], r"train_image_idxs \(23,\); expected \(N, T\) and \(N,\)"),
+    ("train_image_idxs", lambda a: a.astype(np.float64), "must hold integers"),
+    ("train_captions", lambda a: a.astype(np.float64), "must hold integers"),
+], ids=["short-image_idxs", "float-image_idxs", "float-captions"])
+def test_caption_arrays_of_the_wrong_shape_or_kind_are_reported(h5py, tmp_path, key, change, message):
+    write_coco_dir(tmp_path)
+    _rewrite_captions(h5py, tmp_path, key, change)
+    with pytest.raises(CorruptDataError, match=r"coco2014_captions\.h5: train_captions .*" + message):
+        load_coco_data(tmp_path)
+
+
+def test_url_lines_must_match_the_images_and_blank_ones_are_ignored(h5py, tmp_path):
+    write_coco_dir(tmp_path)
+    path = tmp_path / "train2014_urls.txt"
+    urls = path.read_text().split()
+    path.write_text("\n".join(urls) + "\n\n  \n")
+    assert load_coco_data(tmp_path)["train_urls"].tolist() == urls
+    path.write_text("\n".join(urls[:-1]) + "\n")
+    with pytest.raises(CorruptDataError, match=r"train: 11 URLs in .*train2014_urls\.txt for 12 feature rows"):
+        load_coco_data(tmp_path)
+
+
+def test_missing_h5py_gets_install_advice(h5py, tmp_path, monkeypatch):
+    write_coco_dir(tmp_path)
+    monkeypatch.setitem(sys.modules, "h5py", None)     # makes "import h5py" fail
+    with pytest.raises(ImportError, match=r"needs h5py: pip install"):
+        load_coco_data(tmp_path)
+
+
+def test_a_dataset_with_no_shape_is_reported(h5py, tmp_path):
+    write_coco_dir(tmp_path)
+    with h5py.File(tmp_path / "train2014_vgg16_fc7_pca.h5", "w") as f:
+        f["features"] = h5py.Empty("f4")
+    with pytest.raises(CorruptDataError, match=r"fc7_pca\.h5: dataset 'features' is empty \(no shape\)"):
         load_coco_data(tmp_path)
 
 
@@ -164,6 +234,8 @@ def test_large_finite_features_still_load(h5py, tmp_path):
     lambda f: f.create_dataset("features", shape=(12, 4_000_000), dtype="f8", chunks=(1, 1000)),
     # contiguous, never written
     lambda f: f.create_dataset("features", shape=(12, 1_000_000), dtype="f4"),
+    # contiguous, never written and smaller than the file: it would read as zeros
+    lambda f: f.create_dataset("features", shape=(12, 16), dtype="f4"),
 ])
 def test_a_dataset_declaring_more_than_the_file_holds_is_refused(h5py, tmp_path, make):
     write_coco_dir(tmp_path)
@@ -218,7 +290,18 @@ def test_a_url_file_that_is_not_utf8_is_reported(h5py, tmp_path):
     (json.dumps({"idx_to_word": ["<NULL>", "<START>"], "word_to_idx": {"<NULL>": False,
                                                                        "<START>": True}}),
      r"word_to_idx\['<NULL>'\] = False"),
-], ids=["deeply-nested", "partial-word_to_idx", "bool-indices"])
+    (json.dumps(["<NULL>"]), "must hold a JSON object with a list 'idx_to_word'"),
+    (json.dumps({"word_to_idx": {"<NULL>": 0}}), "must hold a JSON object"),
+    (json.dumps({"idx_to_word": ["<NULL>"], "word_to_idx": ["<NULL>"]}), "must hold a JSON object"),
+    # -1 would find "a" at idx_to_word[-1]; 2 is one past the end
+    (json.dumps({"idx_to_word": ["<NULL>", "a"], "word_to_idx": {"<NULL>": 0, "a": -1}}),
+     r"word_to_idx\['a'\] = -1 does not point back"),
+    (json.dumps({"idx_to_word": ["<NULL>", "a"], "word_to_idx": {"<NULL>": 0, "a": 2}}),
+     r"word_to_idx\['a'\] = 2 does not point back"),
+    (json.dumps({"idx_to_word": ["<NULL>", "a"], "word_to_idx": {"<NULL>": 0, "a": 1.0}}),
+     r"word_to_idx\['a'\] = 1.0 does not point back"),
+], ids=["deeply-nested", "partial-word_to_idx", "bool-indices", "a-list", "no-idx_to_word",
+        "word_to_idx-a-list", "index-minus-1", "index-past-end", "float-index"])
 def test_a_malformed_vocabulary_is_reported(h5py, tmp_path, text, message):
     write_coco_dir(tmp_path)
     (tmp_path / "coco2014_vocab.json").write_text(text)
@@ -264,3 +347,8 @@ def test_decode_with_a_dict_refuses_indices_it_lacks():
 def test_minibatch_size_must_be_a_positive_whole_number(batch_size):
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         sample_coco_minibatch(coco_arrays(), batch_size=batch_size)
+
+
+def test_minibatch_size_defaults_to_100():
+    captions, features, urls = sample_coco_minibatch(coco_arrays(), rng=np.random.default_rng(0))
+    assert captions.shape == (100, 17) and features.shape == (100, 16) and urls.shape == (100,)
