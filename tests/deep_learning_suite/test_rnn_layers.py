@@ -337,10 +337,91 @@ def test_temporal_softmax_loss_large_scores_finite():
      r"mask must be \(N, T\) = \(2, 3\)"),
     (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.full((2, 3), 4), np.ones((2, 3), bool)),
      "vocabulary size"),
+    (lambda: temporal_softmax_loss(np.zeros((2, 3)), np.zeros((2, 3), int), np.ones((2, 3), bool)),
+     r"x must be 3-D \(N, T, V\)"),
+    (lambda: temporal_softmax_loss(np.zeros((2, 3, 4), int), np.zeros((2, 3), int), np.ones((2, 3), bool)),
+     "x has dtype int"),
+    (lambda: word_embedding_forward(np.zeros((2, 3), int), np.zeros(5)), r"W must be 2-D \(V, D\)"),
+    (lambda: word_embedding_forward(np.zeros((2, 3), int), np.zeros((5, 2), int)), "W has dtype int"),
+    (lambda: temporal_affine_forward(np.zeros((2, 3)), np.zeros((3, 4)), np.zeros(4)), r"x must be 3-D \(N, T, D\)"),
 ])
 def test_bad_inputs_get_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _cell_call(kind, rng, which, bad):
+    """Call ``kind``'s forward on valid inputs with the one named by ``which`` replaced by ``bad``."""
+    N, T, D, H = 2, 3, 4, 5
+    gates = 4 if kind.startswith("lstm") else 1
+    x, h, Wx, Wh, b = _cell_inputs(rng, N, D, H, gates, T=None if "step" in kind else T)
+    args = {"x": x, "h": h, "Wx": Wx, "Wh": Wh, "b": b}
+    args[which] = bad(N, H)
+    forward = {"rnn_step_forward": rnn_step_forward, "rnn_forward": rnn_forward,
+               "lstm_step_forward": lstm_step_forward, "lstm_forward": lstm_forward}[kind]
+    if kind == "lstm_step_forward":
+        return forward(args["x"], args["h"], np.zeros((N, H)), args["Wx"], args["Wh"], args["b"])
+    return forward(*args.values())
+
+
+@pytest.mark.parametrize("kind", ["rnn_step_forward", "rnn_forward", "lstm_step_forward", "lstm_forward"])
+@pytest.mark.parametrize("which, bad, message", [
+    # Each of these would broadcast against the (N, gH) pre-activation and give a wrong-sized
+    # (or silently wrong) hidden state instead of an error.
+    ("h", lambda N, H: np.zeros((N, H, H)), r"h must be 2-D \(N, H\)"),
+    ("Wh", lambda N, H: np.zeros((H, 1)), r"Wh must be \(H, "),
+    ("b", lambda N, H: np.zeros(1), r"b must be \("),
+])
+def test_shapes_that_would_broadcast_are_refused(rng, kind, which, bad, message):
+    with pytest.raises(ValueError, match=message):
+        _cell_call(kind, rng, which, bad)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_backward_refuses_a_gradient_of_another_dtype(rng, kind):
+    # A float32 dh into a float64 forward would quietly promote or demote the gradients.
+    forward, backward = (rnn_forward, rnn_backward) if kind == "rnn" else (lstm_forward, lstm_backward)
+    out, cache = forward(*_cell_inputs(rng, 2, 4, 5, 1 if kind == "rnn" else 4, T=3))
+    with pytest.raises(ValueError, match="dh is float32 but the forward's x is float64"):
+        backward(out.astype(np.float32), cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_step_keeps_dtype(rng, dtype):
+    N, D, H = 2, 3, 4
+    x, h, Wx, Wh, b = _cell_inputs(rng, N, D, H, 4, dtype=dtype)
+    c = rng.standard_normal((N, H)).astype(dtype)
+    next_h, next_c, cache = lstm_step_forward(x, h, c, Wx, Wh, b)
+    assert next_h.dtype == dtype and next_c.dtype == dtype
+    grads = lstm_step_backward(np.ones_like(next_h), np.ones_like(next_c), cache)
+    assert len(grads) == 6 and all(g.dtype == dtype for g in grads)
+
+
+def test_lstm_step_checks_prev_c_like_the_other_inputs(rng):
+    x, h, Wx, Wh, b = _cell_inputs(rng, 1, 3, 2, 4)
+    # A nested list is taken as the array it spells, as for x and h ...
+    next_h, next_c, _ = lstm_step_forward(x, h, [[0.0, 0.0]], Wx, Wh, b)
+    assert next_c.shape == (1, 2)
+    np.testing.assert_array_equal(next_c, lstm_step_forward(x, h, np.zeros((1, 2)), Wx, Wh, b)[1])
+    # ... but integers and a second float dtype are refused, not promoted.
+    with pytest.raises(ValueError, match="prev_c has dtype int"):
+        lstm_step_forward(x, h, np.zeros((1, 2), int), Wx, Wh, b)
+    with pytest.raises(ValueError, match="prev_c is float32 but x is float64"):
+        lstm_step_forward(x, h, np.zeros((1, 2), np.float32), Wx, Wh, b)
+
+
+def test_temporal_softmax_loss_refuses_an_empty_batch():
+    # The loss averages over N sequences: N = 0 would give nan (0 / 0) rather than an error.
+    with pytest.raises(ValueError, match=r"empty batch \(N = 0\)"):
+        temporal_softmax_loss(np.zeros((0, 3, 4)), np.zeros((0, 3), int), np.ones((0, 3), bool))
+
+
+def test_temporal_softmax_loss_is_quiet_unless_verbose(capsys):
+    args = np.zeros((1, 2, 3)), np.zeros((1, 2), int), np.ones((1, 2), bool)
+    temporal_softmax_loss(*args)
+    assert capsys.readouterr().out == ""
+    temporal_softmax_loss(*args, verbose=True)
+    assert "dx_flat" in capsys.readouterr().out
 
 
 def test_backward_rejects_a_gradient_of_the_wrong_shape(rng):
