@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,52 @@ def test_padding_does_not_count():
     # A caption of padding only gives no loss and no gradient.
     loss_none, grads_none = model.loss(features, np.array([[1, 0, 0], [1, 0, 0]]))
     assert loss_none == 0 and all(np.all(g == 0) for g in grads_none.values())
+
+
+def test_padding_uses_nulls_own_index():
+    # <NULL> need not be 0: the mask must compare against its index, and index 0 is then
+    # an ordinary word that counts.
+    vocab = {"<START>": 0, "<END>": 1, "<NULL>": 2, "a": 3}
+    model = CaptioningRNN(vocab, input_dim=3, wordvec_dim=4, hidden_dim=5, dtype=np.float64, seed=0)
+    features = np.ones((1, 3))
+    loss_short, grads_short = model.loss(features, np.array([[0, 3, 1]]))
+    loss_padded, grads_padded = model.loss(features, np.array([[0, 3, 1, 2, 2]]))
+    assert loss_padded == pytest.approx(loss_short, rel=1e-12)
+    for k in grads_short:
+        np.testing.assert_allclose(grads_padded[k], grads_short[k], rtol=1e-10, atol=1e-15, err_msg=k)
+    loss_word0, _ = model.loss(features, np.array([[0, 3, 0]]))
+    loss_null, _ = model.loss(features, np.array([[0, 3, 2]]))
+    assert loss_word0 > loss_null > 0
+
+
+@pytest.mark.parametrize("cell_type", ["rnn", "lstm"])
+def test_two_word_captions_are_the_shortest_accepted(cell_type):
+    # T = 2: one word read (<START>), one predicted; the docstring promises T >= 2.
+    model = CaptioningRNN(VOCAB, input_dim=4, wordvec_dim=3, hidden_dim=5, cell_type=cell_type, seed=0)
+    loss, grads = model.loss(np.ones((2, 4)), np.array([[1, 3], [1, 2]]))
+    assert np.isfinite(loss) and loss > 0
+    assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+def test_course_defaults():
+    # The course's sizes: 512-d image features (VGG fc7 after PCA) and 30-word samples.
+    model = CaptioningRNN(VOCAB, seed=0)
+    assert model.sample(np.ones((1, 512))).shape == (1, 30)
+    with pytest.raises(ValueError, match=r"features must be \(N, 512\)"):
+        model.sample(np.ones((1, 511)))
+
+
+def test_initial_weight_scales():
+    # 1 / sqrt(fan_in) for the projections, the course's / 100 for the word vectors and zero
+    # biases: the scales the training curves and learning rates were tuned for.
+    model = CaptioningRNN(VOCAB, input_dim=400, wordvec_dim=300, hidden_dim=200, dtype=np.float64, seed=0)
+    p = model.params
+    assert p["W_proj"].std() == pytest.approx(1 / np.sqrt(400), rel=0.05)
+    assert p["Wx"].std() == pytest.approx(1 / np.sqrt(300), rel=0.05)
+    assert p["Wh"].std() == pytest.approx(1 / np.sqrt(200), rel=0.05)
+    assert p["W_vocab"].std() == pytest.approx(1 / np.sqrt(200), rel=0.1)
+    assert p["W_embed"].std() == pytest.approx(1 / 100, rel=0.1)
+    assert not p["b_proj"].any() and not p["b"].any() and not p["b_vocab"].any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -155,6 +203,7 @@ def test_bad_inputs_get_clear_errors():
     # used to fail in sample() with IndexError
     ({"<NULL>": 0, "<START>": 9}, r"\{'<START>': 9\} lie outside"),
     ({"<NULL>": 0, "<END>": -1, "a": 1}, r"\{'<END>': -1\} lie outside"),
+    ({"<NULL>": 0, "<START>": 1, "<END>": 3}, r"\{'<END>': 3\} lie outside"),    # V itself is past the end
     # a string index: "0" != 0, so the padding was counted
     ({"<NULL>": "0", "<START>": 1}, r"values must be integer indices, got \{'<NULL>': '0'\}"),
     ({"<NULL>": 0, "<START>": True}, r"values must be integer indices, got \{'<START>': True\}"),
@@ -179,6 +228,9 @@ def test_numpy_integer_indices_are_accepted():
     vocab = {w: np.int64(i) for w, i in VOCAB.items()}
     model = CaptioningRNN(vocab, input_dim=4, wordvec_dim=3, hidden_dim=5, seed=0)
     assert model.idx_to_word[2] == "<END>" and type(model._start) is int
+    # Plain int keys, so that the vocabulary can be saved as JSON (np.int64 keys cannot).
+    assert all(type(i) is int for i in model.idx_to_word)
+    assert json.loads(json.dumps(model.idx_to_word))["2"] == "<END>"
     assert model.sample(np.ones((1, 4)), max_length=2).shape == (1, 2)
 
 
