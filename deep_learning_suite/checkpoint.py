@@ -40,16 +40,28 @@ def flatten(obj, arrays, prefix):
     """JSON-able copy of ``obj`` with every ndarray moved into ``arrays`` under a key from ``prefix``.
 
     Handles nested dicts (string keys), lists, tuples, numbers, strings, bools and None.
-    NumPy scalars become Python numbers.
+    NumPy scalars become Python numbers. Two arrays whose names would coincide (a key holding
+    "/" that spells a nested dict's path), and a dict whose only key is ``"__array__"`` (the
+    format's array marker), are a ``ValueError``.
     """
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject or obj.dtype.kind not in "biufc":
             raise TypeError(f"{prefix}: only numeric arrays can be checkpointed, got {obj.dtype}")
+        if prefix in arrays:
+            # Names join the keys with "/", so {"a/b": x, "a": {"b": y}} names both "state/a/b":
+            # saved, one array would be lost and the other load in both places, checksum and all.
+            raise ValueError(f"two arrays would be saved under the one name {prefix!r}: a key "
+                             f"containing '/' collides with the path of a nested dict's (or list's) "
+                             f"array; rename the key so it holds no '/'")
         arrays[prefix] = obj
         return {"__array__": prefix}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError(f"{prefix}: dict keys must be strings to be checkpointed")
+        if list(obj) == ["__array__"]:
+            # that is how the file marks an array's place: it would load back as the array
+            raise ValueError(f"{prefix}: a dict whose only key is '__array__' cannot be checkpointed "
+                             f"(the format uses it to mark an array); rename the key")
         return {k: flatten(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [flatten(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]

@@ -50,6 +50,22 @@ def test_roundtrip_preserves_arrays_dtypes_and_values(tmp_path, rng):
         assert "state/params/W1" in z.files and "__meta__" in z.files
 
 
+def test_numpy_scalars_load_as_python_numbers(tmp_path):
+    # np.float32 is no float subclass: left as it is, JSON could not hold it at all
+    state = {"lr": np.float32(0.5), "t": np.int64(3), "ok": np.bool_(True)}
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "c.npz", state))
+    assert loaded == {"lr": 0.5, "t": 3, "ok": True}
+    assert [type(loaded[k]) for k in ("lr", "t", "ok")] == [float, int, bool]
+
+
+def test_npz_is_appended_to_a_name_with_a_dot_not_substituted(tmp_path):
+    # with_suffix would make both "lr0.npz": the second run would overwrite the first
+    a = save_checkpoint(tmp_path / "lr0.001", {"x": 1})
+    b = save_checkpoint(tmp_path / "lr0.01", {"x": 2})
+    assert (a.name, b.name) == ("lr0.001.npz", "lr0.01.npz")
+    assert load_checkpoint(a) == {"x": 1} and load_checkpoint(b) == {"x": 2}
+
+
 def test_file_gets_the_usual_permissions(tmp_path, rng):
     umask = os.umask(0o022)
     try:
@@ -69,10 +85,43 @@ def test_saving_never_touches_the_process_umask(tmp_path, rng, monkeypatch):
     assert path.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == ["p.npz"]
 
 
-def test_object_arrays_are_refused(tmp_path):
-    with pytest.raises(TypeError, match="only numeric arrays"):
-        save_checkpoint(tmp_path / "x.npz", {"a": np.array([{"x": 1}], dtype=object)})
+def test_a_key_with_a_slash_that_clashes_with_a_nested_path_is_refused(tmp_path):
+    # Array names are the keys joined by "/": saved, both arrays here would go under
+    # "state/a/b", one would be lost and the other load in both places, checksum and all.
+    state = {"a/b": np.array([1.0]), "a": {"b": np.array([2.0])}}
+    with pytest.raises(ValueError, match=r"'state/a/b'.*'/'.*rename"):
+        save_checkpoint(tmp_path / "c.npz", state)
+    assert not os.listdir(tmp_path)                   # neither the file nor a temporary one
+
+
+@pytest.mark.parametrize("marker", ["state/x", "state/nowhere"])
+def test_a_dict_holding_only_the_array_marker_key_is_refused(tmp_path, marker):
+    # {"__array__": name} is how the file marks an array's place: such a user dict would load
+    # back as the array it names, or as a "tampered" file when it names none.
+    with pytest.raises(ValueError, match=r"state/d: a dict whose only key is '__array__'.*rename"):
+        save_checkpoint(tmp_path / "c.npz", {"d": {"__array__": marker}, "x": np.ones(1)})
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("state", [{"a/b": np.array([1.0]), "c": {"b": np.array([2.0])}},
+                                   {"a": [np.array([1.0]), {"0": np.array([2.0])}]}],
+                         ids=["slash-no-clash", "list-and-dict"])
+def test_states_whose_array_names_differ_still_round_trip(tmp_path, state):
+    assert_same(state, load_checkpoint(save_checkpoint(tmp_path / "c.npz", state)))
+
+
+@pytest.mark.parametrize("a", [np.array([{"x": 1}], dtype=object), np.array(["adam"]), np.array([b"x"])],
+                         ids=["object", "str", "bytes"])
+def test_object_arrays_are_refused(tmp_path, a):
+    with pytest.raises(TypeError, match="only numeric arrays"):
+        save_checkpoint(tmp_path / "x.npz", {"a": a})
+    assert not os.listdir(tmp_path)
+
+
+def test_bool_arrays_and_dicts_with_an_array_key_round_trip(tmp_path):
+    # "__array__" alone marks a saved array; a user's dict that merely holds that key is data
+    state = {"mask": np.array([True, False]), "d": {"__array__": "state/mask", "n": 1}}
+    assert_same(state, load_checkpoint(save_checkpoint(tmp_path / "c.npz", state)))
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.9, 0.999])
@@ -123,6 +172,16 @@ def test_edited_array_fails_the_sha256(tmp_path, rng):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("relabel", [lambda a: a.view(np.int64), lambda a: a.reshape(3, 2)],
+                         ids=["dtype", "shape"])
+def test_same_bytes_under_another_dtype_or_shape_fail_the_sha256(tmp_path, relabel):
+    # the bytes are unchanged, so only the dtype and shape in the digest can tell
+    path = save_checkpoint(tmp_path / "c.npz", {"W": np.arange(6.0).reshape(2, 3)})
+    _rewrite(path, lambda a: a.__setitem__("state/W", relabel(a["state/W"])))
+    with pytest.raises(CheckpointError, match="c.npz fails its SHA-256"):
+        load_checkpoint(path)
+
+
 def test_edited_metadata_fails_the_sha256(tmp_path, rng):
     path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
 
@@ -160,6 +219,16 @@ def test_a_pickle_posing_as_a_checkpoint_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
+def test_a_pickled_array_inside_a_checkpoint_zip_runs_nothing(tmp_path):
+    # a real zip, so only allow_pickle=False stands between np.load and the object array
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.npz"
+    np.savez(path, __meta__=np.frombuffer(b"{}", np.uint8), x=np.array([_Evil(marker)], dtype=object))
+    with pytest.raises(CheckpointError, match="evil.npz"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
 def test_failed_write_leaves_previous_file_intact(tmp_path, rng, monkeypatch):
     path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
     before = path.read_bytes()
@@ -173,6 +242,54 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, rng, monkeypatch):
         save_checkpoint(path, sample_state(rng))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_interrupted_write_leaves_previous_file_intact(tmp_path, rng, monkeypatch):
+    # Ctrl-C is no Exception: the temporary file must still be cleaned up
+    path = save_checkpoint(tmp_path / "c.npz", sample_state(rng))
+    before = path.read_bytes()
+
+    def interrupted_savez(f, **arrays):
+        f.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck.np, "savez", interrupted_savez)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, sample_state(rng))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_temporary_file_is_written_in_the_target_folder(tmp_path, rng, monkeypatch):
+    # os.replace is atomic only within one file system, so the temporary file sits beside the target
+    sources = []
+    real_replace = os.replace
+    monkeypatch.setattr(ck.os, "replace", lambda src, dst: (sources.append(src), real_replace(src, dst))[1])
+    path = save_checkpoint(tmp_path / "sub" / "c.npz", sample_state(rng))
+    assert [os.path.dirname(s) for s in sources] == [str(path.parent)]
+
+
+def test_bytes_are_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    # A power cut after an un-fsync'ed rename can leave an empty or partial file under the old
+    # name; one after an un-fsync'ed folder can lose the rename itself.
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        events.append(("fsync", st.st_ino, st.st_size))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino, os.stat(src).st_size))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ck.os, "fsync", fsync)
+    monkeypatch.setattr(ck.os, "replace", replace)
+    path = ck.atomic_write(tmp_path / "f.bin", lambda f: f.write(b"x" * 1000))
+    file_ino, dir_ino = path.stat().st_ino, tmp_path.stat().st_ino
+    assert events[:2] == [("fsync", file_ino, 1000), ("replace", file_ino, 1000)]
+    assert [e[:2] for e in events[2:]] == [("fsync", dir_ino)]
 
 
 def small_state():
@@ -244,6 +361,13 @@ def test_valid_checksum_over_bad_metadata_is_a_checkpoint_error(tmp_path, meta, 
     assert "passes its SHA-256 check" in msg and "use another one" in msg
 
 
+def test_a_checksum_that_is_not_ascii_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, __meta__=np.frombuffer(_meta({}), np.uint8), __sha256__=np.frombuffer(b"\xff" * 64, np.uint8))
+    with pytest.raises(CheckpointError, match="c.npz fails its SHA-256"):
+        load_checkpoint(path)
+
+
 def test_forged_file_with_good_metadata_loads_and_other_versions_are_refused(tmp_path):
     w = np.ones(3, np.float32)
     path = _forge(tmp_path / "ok.npz", _meta({"w": {"__array__": "state/w"}}), {"state/w": w})
@@ -251,6 +375,12 @@ def test_forged_file_with_good_metadata_loads_and_other_versions_are_refused(tmp
     meta = json.dumps({"format": ck.FORMAT, "version": 99, "state": {}}).encode()
     with pytest.raises(CheckpointError, match="unsupported checkpoint format.*version 99"):
         load_checkpoint(_forge(tmp_path / "v99.npz", meta))
+
+
+def test_a_file_of_another_format_with_the_right_version_is_refused(tmp_path):
+    meta = json.dumps({"format": "someone-elses-checkpoint", "version": ck.VERSION, "state": {}}).encode()
+    with pytest.raises(CheckpointError, match="unsupported checkpoint format 'someone-elses-checkpoint'"):
+        load_checkpoint(_forge(tmp_path / "other.npz", meta))
 
 
 @pytest.mark.parametrize("error", [PermissionError(13, "Permission denied"),
