@@ -384,6 +384,44 @@ def test_header_claiming_huge_array_is_refused_before_allocating(in_tmp):
         load_params(path)
 
 
+def _zip_of_members(path, members):
+    """A zip laid out as save_params lays one out, each member ``(name, header shape, payload)``."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, shape, payload in members:
+            with zf.open(name, "w") as m:
+                np.lib.format.write_array_header_1_0(m, {"descr": "<f8", "fortran_order": False,
+                                                         "shape": shape})
+                m.write(payload)
+
+
+@pytest.mark.parametrize("payload, holds", [(b"\0" * 16, 16), (b"\0" * 32, 32)],
+                         ids=["short", "trailing-bytes"])
+def test_a_member_whose_size_disagrees_with_its_header_is_refused(payload, holds, in_tmp):
+    # Three float64 are 24 bytes: fewer is a cut file, more is not what save_params writes.
+    # Checked against the header before anything is allocated or read.
+    path = in_tmp / "w.npy"
+    _zip_of_members(path, [("W.npy", (3,), payload)])
+    with pytest.raises(SavedParamsError, match=rf"w\.npy: parameter 'W' claims shape \(3,\) of float64 "
+                                               rf"\(24 bytes\) but holds {holds}"):
+        load_params(path)
+
+
+def test_a_repeated_member_name_is_refused(in_tmp):
+    # zipfile keeps both members; taking either would silently drop the other
+    path = in_tmp / "w.npy"
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        _zip_of_members(path, [("W.npy", (1,), b"\0" * 8), ("W.npy", (1,), b"\0" * 8)])
+    with pytest.raises(SavedParamsError, match=r"w\.npy: member 'W\.npy' gives an empty or repeated"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("fname", ["", "out/", os.path.join("out", "")])
+def test_a_name_that_is_no_file_name_is_refused(fname, in_tmp):
+    with pytest.raises(ValueError, match="a file name is needed"):
+        save_params(fname, {"W": np.eye(2)})
+    assert list(in_tmp.iterdir()) == []
+
+
 @pytest.mark.parametrize("content, msg", [
     (b"", "empty"),
     (b"hello, world", "not a saved-parameters file"),
@@ -562,3 +600,9 @@ def test_load_models_names_a_pickle_that_is_not_a_model(tmp_path, content):
 def test_load_models_needs_an_existing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         saved_params.load_models(tmp_path / "nowhere")
+
+
+def test_load_models_of_a_file_is_the_documented_error(tmp_path):
+    (tmp_path / "model.pkl").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"model\.pkl is not a folder of model files"):
+        saved_params.load_models(tmp_path / "model.pkl")
