@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deep_learning_suite import batchnorm as bn
-from deep_learning_suite import conv_layers, dropout, fast_layers, layers, optim
+from deep_learning_suite import conv_layers, dropout, fast_layers, layers, optim, rnn_layers
 
 CONV = {"stride": 1, "pad": 1}
 POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
@@ -131,3 +131,15 @@ def test_check_real_takes_finite_numbers_in_range(value, kwargs, ok):
         with pytest.raises(ValueError, match=r"f: x must be a finite number" +
                            (r" in \[.*" + re.escape(closing) if "high" in kwargs else "")):
             check_real("f", "x", value, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [-1, 5])
+def test_word_indices_below_zero_or_past_the_vocabulary_are_refused(bad):
+    # NumPy would read -1 as the last word and train its embedding without a word
+    with pytest.raises(ValueError, match=rf"x holds indices out of range: \[{bad}\]"):
+        rnn_layers.word_embedding_forward(np.array([[0, bad]]), np.ones((5, 3)))
+
+
+def test_layers_take_nested_lists():
+    out, _ = layers.relu_forward([[1.0, -1.0]])
+    assert isinstance(out, np.ndarray) and np.array_equal(out, [[1.0, 0.0]])
