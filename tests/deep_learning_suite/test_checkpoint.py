@@ -135,7 +135,8 @@ def test_truncated_checkpoint_is_detected_and_previous_stays_loadable(tmp_path, 
     load_checkpoint(good)
 
 
-@pytest.mark.parametrize("content", [b"garbage\n", b"\x80\x04K\x01.", b"\x93NUMPY", b""])
+# PK\x01\x02 is a zip's central directory record, not its start: np.load would try it as a pickle.
+@pytest.mark.parametrize("content", [b"garbage\n", b"\x80\x04K\x01.", b"\x93NUMPY", b"", b"PK\x01\x02\x14\x00"])
 def test_a_file_that_is_not_a_zip_is_refused_without_unpickling_advice(tmp_path, content):
     path = tmp_path / "x.npz"
     path.write_bytes(content)

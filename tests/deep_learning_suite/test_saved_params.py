@@ -1,7 +1,10 @@
 """save/load of the course's models (2024+ notebooks) and the pickle-free file behind them."""
 
+import errno
 import os
 import pickle
+import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -440,6 +443,7 @@ def test_garbage_is_a_clear_error(content, msg, in_tmp):
     ({"W": np.array([1, "a"], dtype=object)}, "'W' must be a numeric ndarray, got dtype object"),
     ({"W": np.array([True])}, "'W' must be a numeric ndarray, got dtype bool"),
     ({3: np.ones(2)}, "names must be non-empty strings"),
+    ({"": np.ones(2)}, "names must be non-empty strings"),  # no attribute could take it
 ])
 def test_wrong_contents_are_a_clear_error(value, msg, in_tmp):
     path = in_tmp / "x.npy"
@@ -459,6 +463,143 @@ def test_one_array_under_two_names_loads_as_two_arrays(in_tmp):
     got = load_params(path)
     got["b1"] += 1
     assert np.array_equal(got["b2"], np.zeros(3))
+
+
+class _ReadOnlyArray:
+    """Pickles as ``np.ndarray(shape, dtype, buffer=bytes)``: an array over the immutable bytes."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+
+    def __reduce__(self):
+        return np.ndarray, (self.values.shape, "<f8", self.values.tobytes())
+
+
+def test_a_read_only_array_from_a_pickle_loads_writable(in_tmp):
+    # Only allowed names (numpy.ndarray), yet unpickled over a bytes object: read-only. Training
+    # updates parameters in place, so load_params must hand back a writable copy.
+    path = in_tmp / "ro.npy"
+    _course_npy(path, {"W": _ReadOnlyArray([1.0, 2.0])})
+    got = load_params(path)
+    assert got["W"].flags.writeable
+    got["W"] += 1
+    assert np.array_equal(got["W"], [2.0, 3.0])
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)], ids=["1.0", "2.0"])
+@pytest.mark.parametrize("fmt", ["ours", "course"])
+def test_npy_format_versions_1_and_2_both_load(version, fmt, in_tmp):
+    # np.save writes 2.0 whenever a header outgrows 1.0's 64 KiB (a dict of very many arrays),
+    # so both versions occur in files a user has.
+    W = np.arange(6.0).reshape(2, 3)
+    path = in_tmp / "v.npy"
+    if fmt == "ours":
+        with zipfile.ZipFile(path, "w") as zf, zf.open("W.npy", "w") as m:
+            np.lib.format.write_array(m, W, version=version, allow_pickle=False)
+    else:
+        with open(path, "wb") as f:
+            np.lib.format.write_array(f, np.array({"W": W}, dtype=object), version=version, allow_pickle=True)
+    assert np.array_equal(load_params(path)["W"], W)
+
+
+@pytest.mark.parametrize("fmt", ["ours", "course"])
+def test_npy_format_version_3_is_a_clear_error(fmt, in_tmp):
+    path = in_tmp / "v3.npy"
+    if fmt == "ours":
+        with zipfile.ZipFile(path, "w") as zf, zf.open("W.npy", "w") as m:
+            np.lib.format.write_array(m, np.ones(2), version=(3, 0), allow_pickle=False)
+    else:
+        with open(path, "wb") as f:
+            np.lib.format.write_array(f, np.array({"W": np.ones(2)}, dtype=object), version=(3, 0),
+                                      allow_pickle=True)
+    with pytest.raises(SavedParamsError, match=r"v3\.npy: .* is \.npy format version 3\.0"):
+        load_params(path)
+
+
+def test_a_member_that_is_not_an_npy_is_refused_and_not_called_corrupt(in_tmp):
+    # An .npz with a notes.txt beside W.npy is no file save_params wrote; its array bytes must not
+    # load as a parameter "notes". The message is the one raised, not a "truncated or corrupt,
+    # save it again" wrapping of it: the file is intact, it just is not ours.
+    path = in_tmp / "w.npy"
+    with zipfile.ZipFile(path, "w") as zf:
+        with zf.open("W.npy", "w") as m:
+            np.lib.format.write_array(m, np.ones(2))
+        with zf.open("notes.txt", "w") as m:
+            np.lib.format.write_array(m, np.ones(2))
+    with pytest.raises(SavedParamsError) as e:
+        load_params(path)
+    assert re.match(rf"{re.escape(str(path))}: member 'notes\.txt' is not an \.npy array", str(e.value))
+    assert "corrupt" not in str(e.value)
+
+
+def test_a_course_file_of_several_objects_is_named_as_such(in_tmp):
+    # np.save of a list of dicts (or any object array but a 0-d one) is not a model's save().
+    path = in_tmp / "many.npy"
+    np.save(path, np.array([{"W": np.ones(2)}, {"W": np.zeros(2)}], dtype=object), allow_pickle=True)
+    with pytest.raises(SavedParamsError, match=r"many\.npy holds an object array of shape \(2,\)"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("payload", [["W", np.ones(2)], np.array([{"W": np.ones(2)}, {}], dtype=object)],
+                         ids=["list", "1-d object array"])
+def test_a_pickle_that_disagrees_with_its_0d_header_is_a_clear_error(payload, in_tmp):
+    # The header says one object (shape ()), the pickle holds something else: refused by name,
+    # not an AttributeError or ValueError from taking its .item().
+    path = in_tmp / "odd.npy"
+    _course_npy(path, payload)
+    with pytest.raises(SavedParamsError, match=r"odd\.npy: the pickle holds .*not the 0-d object array"):
+        load_params(path)
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2's ``str`` (BINSTRING), as the course's Python 2 era pickles hold them."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def _save_py2_str(self, obj):
+        self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+
+
+def test_a_course_file_pickled_by_python_2_loads(in_tmp):
+    # Python 2 stored an array's raw bytes as a str; Python 3 reads such a str back only with
+    # encoding="latin1" (NumPy's documented choice), and float bytes are seldom all ASCII.
+    W = np.array([[1.5, -2.25], [3e-8, 1e300]])
+    assert max(W.tobytes()) > 127
+    path = in_tmp / "py2.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        _Py2Pickler(f, protocol=2).dump(np.array({"W": W}, dtype=object))
+    assert pickle.BINSTRING in path.read_bytes()  # the array data really is a Python 2 str
+    got = load_params(path)
+    assert got.keys() == {"W"} and got["W"].dtype == np.float64 and np.array_equal(got["W"], W)
+
+
+def test_a_dangling_link_where_save_writes_is_not_skipped_for_an_older_file(in_tmp):
+    # cs231n/saved/w.npy is where save writes and load looks first; a broken link there is that
+    # file, missing, not a reason to load a stale saved/w.npy silently.
+    (in_tmp / "cs231n" / "saved").mkdir(parents=True)
+    save_params("w.npy", {"W": np.ones(2)}, folder="saved")
+    os.symlink(in_tmp / "gone.npy", in_tmp / "cs231n" / "saved" / "w.npy")
+    with pytest.raises(FileNotFoundError):
+        load_params("w.npy")
+
+
+class _Unresolvable:
+    """A path whose ``resolve`` fails, as a symlink loop's does."""
+
+    def resolve(self):
+        raise OSError(errno.ELOOP, "Too many levels of symbolic links")
+
+
+def test_a_cs231n_folder_whose_path_cannot_be_resolved_is_still_the_course_layout(in_tmp, monkeypatch):
+    # If the comparison with the toolkit's own package cannot be made, ./cs231n/ is an
+    # assignment's folder: the course's place for saved models wins.
+    (in_tmp / "cs231n").mkdir()
+    monkeypatch.setattr(saved_params, "_TOOLKIT_CS231N", _Unresolvable())
+    assert save_params("w.npy", {"W": np.eye(2)}) == in_tmp / "cs231n" / "saved" / "w.npy"
 
 
 @pytest.mark.parametrize("source, target, msg", [
