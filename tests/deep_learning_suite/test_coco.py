@@ -75,6 +75,14 @@ def test_a_caption_file_without_a_dataset_is_reported(h5py, tmp_path):
         load_coco_data(tmp_path)
 
 
+def _rewrite_captions(h5py, folder, key, change):
+    """Replace dataset ``key`` of the caption file by ``change`` of its values."""
+    with h5py.File(folder / "coco2014_captions.h5", "a") as f:
+        value = change(f[key][...])
+        del f[key]
+        f[key] = value
+
+
 @pytest.mark.parametrize("split, bad, rows", [
     ("train", 99, 12),
     # just outside either end: -1 would silently pair the caption with the last image
@@ -83,10 +91,7 @@ def test_a_caption_file_without_a_dataset_is_reported(h5py, tmp_path):
 ])
 def test_captions_pointing_past_the_features_are_reported(h5py, tmp_path, split, bad, rows):
     write_coco_dir(tmp_path)
-    with h5py.File(tmp_path / "coco2014_captions.h5", "a") as f:
-        idxs = f[f"{split}_image_idxs"][...]
-        idxs[0] = bad
-        f[f"{split}_image_idxs"][...] = idxs
+    _rewrite_captions(h5py, tmp_path, f"{split}_image_idxs", lambda idxs: np.r_[bad, idxs[1:]])
     with pytest.raises(CorruptDataError, match=f"points past the {rows} rows of {split}_features"):
         load_coco_data(tmp_path)
 
@@ -97,20 +102,14 @@ def test_features_with_fewer_columns_than_images_load(h5py, tmp_path):
     assert load_coco_data(tmp_path)["train_features"].shape == (12, 4)
 
 
-def _rewrite_captions(h5py, folder, key, change):
-    with h5py.File(folder / "coco2014_captions.h5", "a") as f:
-        value = change(f[key][...])
-        del f[key]
-        f[key] = value
-
-
 @pytest.mark.parametrize("bad", [-1, len(WORDS)])
 def test_a_caption_word_outside_the_vocabulary_is_reported(h5py, tmp_path, bad):
     write_coco_dir(tmp_path)
-    with h5py.File(tmp_path / "coco2014_captions.h5", "a") as f:
-        captions = f["train_captions"][...]
+
+    def one_bad_word(captions):
         captions[3, 5] = bad
-        f["train_captions"][...] = captions
+        return captions
+    _rewrite_captions(h5py, tmp_path, "train_captions", one_bad_word)
     with pytest.raises(CorruptDataError, match=r"coco2014_captions\.h5: train_captions holds word indices "
                                                r"outside the vocabulary of 18 words"):
         load_coco_data(tmp_path)
