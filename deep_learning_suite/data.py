@@ -13,7 +13,9 @@ When nothing is found and ``download=True``, the official archive is downloaded 
 file, its published MD5 is checked, and only then is it moved (or safely extracted) into place.
 
 Nothing here unpickles arbitrary objects: the CIFAR-10 batches are Python pickles, so they
-are read with an unpickler that only admits the few NumPy names an array needs. IDX files
+are read with an unpickler that only admits the few NumPy names an array needs, and that
+checks an array's pickled state (its dtype's flags, its object items) before NumPy trusts
+it, as NumPy does not check them itself and a forged state crashes the interpreter. IDX files
 (MNIST's format) are parsed by hand with their header checked against the file size.
 """
 
@@ -247,25 +249,88 @@ def _latin1_encode(obj, encoding="latin1"):
     return obj.encode("latin-1")
 
 
-class NumpyOnlyUnpickler(pickle.Unpickler):
+def _check_array_state(state):
+    # NumPy's ndarray.__setstate__ takes an object array's items from the list without
+    # checking its length: a list shorter than the shape makes it read pointers past the
+    # list's end (a segfault at best), so such a state is refused before NumPy sees it.
+    if not (isinstance(state, tuple) and len(state) in (4, 5)):
+        return                      # not an array's state: NumPy raises TypeError itself
+    shape, dtype, _, items = state[-4:]
+    if not (isinstance(dtype, np.dtype) and dtype.hasobject):
+        return                      # raw bytes: NumPy checks their length against the shape
+    if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
+            and type(items) is list and len(items) == math.prod(shape)):
+        raise pickle.UnpicklingError("an object array's pickled items do not match its shape")
+
+
+def _check_dtype(dtype):
+    # A pickled dtype's state carries its flags and NumPy trusts them: an object dtype whose
+    # state says "no objects" passes every hasobject check, and raw bytes then become object
+    # pointers. So a built dtype must be the one its type string makes, flags and all; none
+    # of the files read here holds a structured dtype, whose fields would need the same care.
+    if dtype.fields is not None or dtype.subdtype is not None:
+        raise pickle.UnpicklingError(f"a structured dtype ({dtype}) is refused: the files read "
+                                     f"here hold arrays of plain numbers or objects only")
+    fresh = np.dtype(dtype.str)
+    if (dtype, dtype.flags, dtype.itemsize, dtype.alignment) != \
+            (fresh, fresh.flags, fresh.itemsize, fresh.alignment):
+        raise pickle.UnpicklingError(f"a pickled dtype ({dtype.str}) whose state does not match "
+                                     f"its type is refused")
+
+
+class _NdarrayForPickles:
+    """What a pickle gets for ``numpy.ndarray``: ``_reconstruct``'s argument, or a call that
+    refuses an object array over raw bytes (whose "items" would be forged pointers)."""
+
+    def __call__(self, shape, dtype=float, buffer=None, *args, **kwargs):
+        if buffer is not None and np.dtype(dtype).hasobject:
+            raise pickle.UnpicklingError("an object array made over raw bytes is refused")
+        return np.ndarray(shape, dtype, buffer, *args, **kwargs)
+
+
+_NDARRAY_FOR_PICKLES = _NdarrayForPickles()
+
+
+def _reconstruct_for_pickles(cls, *args):
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct(np.ndarray if cls is _NDARRAY_FOR_PICKLES else cls, *args)
+
+
+class NumpyOnlyUnpickler(pickle._Unpickler):
     """Unpickler that admits only the names a pickled NumPy array needs.
 
     Dicts, lists, strings and numbers need no names at all; anything else a pickle asks
     for (``os.system``, a class with ``__reduce__``) is refused before it can run. ``what``
     names the file in the refusal.
+
+    It is the pure-Python unpickler (``pickle._Unpickler``), because the C one gives no way
+    to look at an array's state before ``ndarray.__setstate__`` trusts it (see
+    ``_check_array_state``).
     """
 
     what = "a genuine CIFAR-10 batch"
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load_build(self):
+        target = self.stack[-2]
+        if isinstance(target, np.ndarray):
+            _check_array_state(self.stack[-1])
+        super().load_build()
+        if isinstance(target, np.dtype):
+            _check_dtype(target)
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module, name):
         if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            try:
-                from numpy._core.multiarray import _reconstruct
-            except ImportError:  # NumPy 1.x
-                from numpy.core.multiarray import _reconstruct
-            return _reconstruct
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
+            return _reconstruct_for_pickles
+        if module == "numpy" and name == "ndarray":
+            return _NDARRAY_FOR_PICKLES
+        if module == "numpy" and name == "dtype":
+            return np.dtype
         if module == "_codecs" and name == "encode":
             return _latin1_encode
         raise pickle.UnpicklingError(

@@ -7,8 +7,14 @@ import pickle
 import re
 import socket
 import struct
+import subprocess
+import sys
 import tarfile
+import tempfile
 import threading
+import time
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +26,9 @@ from deep_learning_suite.data import (ChecksumError, CorruptDataError, DatasetNo
 from .._idx_files import idx_bytes, write_idx_set
 
 N_PER_BATCH = 12
+# The official archive's file names, written out here rather than taken from the module.
+OFFICIAL_BATCHES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                    "test_batch"]
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +46,7 @@ def write_cifar(folder, seed=0, n=N_PER_BATCH):
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     batches = {}
-    for name in D.CIFAR10_BATCHES:
+    for name in OFFICIAL_BATCHES:
         d = {b"batch_label": f"{name} of 6".encode(),
              b"labels": rng.integers(10, size=n).tolist(),
              b"data": rng.integers(256, size=(n, 3072), dtype=np.uint8),
@@ -64,9 +73,13 @@ def test_load_cifar10_layout_and_dtypes(tmp_path):
     assert img[0, 0, 0] == row[0] and img[0, 1, 0] == row[1] and img[1, 0, 0] == row[32]
     assert img[0, 0, 1] == row[1024] and img[31, 31, 2] == row[3071]
     assert ytr[n:2 * n].tolist() == batches["data_batch_2"][b"labels"]
+    # the training half is data_batch_1..5 in order, never the test batch
+    assert ytr.tolist() == sum((batches[f"data_batch_{i}"][b"labels"] for i in range(1, 6)), [])
     assert yte.tolist() == batches["test_batch"][b"labels"]
-    Xu = D.load_CIFAR10(root, dtype=np.uint8)[0]
+    Xu = D.load_CIFAR10(str(root), dtype=np.uint8)[0]
     assert Xu.dtype == np.uint8 and np.array_equal(Xu, Xtr)
+    # load_CIFAR10_split's default is the training half
+    assert np.array_equal(D.load_CIFAR10_split(root)[1], ytr)
 
 
 def test_get_cifar10_data_course_split(tmp_path):
@@ -79,14 +92,30 @@ def test_get_cifar10_data_course_split(tmp_path):
     mean = raw[0][:40].mean(axis=0)
     # validation = the 15 images right after the first 40, mean of the training split removed
     assert np.allclose(d["X_val"], (raw[0][40:55] - mean).transpose(0, 3, 1, 2), atol=1e-4)
+    assert np.allclose(d["X_train"], (raw[0][:40] - mean).transpose(0, 3, 1, 2), atol=1e-4)
     assert np.array_equal(d["y_val"], raw[1][40:55])
     assert np.allclose(d["X_train"].mean(axis=0), 0, atol=1e-4)
     assert np.array_equal(d["y_test"], raw[3][:7])
     d64 = D.get_cifar10_data(40, 15, 7, subtract_mean=False, cifar10_dir=root, dtype=np.float64)
     assert d64["X_test"].dtype == np.float64
     assert np.array_equal(d64["X_test"], raw[2][:7].transpose(0, 3, 1, 2))
+    assert np.allclose(d["X_test"], (raw[2][:7] - mean).transpose(0, 3, 1, 2), atol=1e-4)
     with pytest.raises(ValueError, match="at most 50000"):
         D.get_cifar10_data(num_training=49999, num_validation=2, cifar10_dir=root)
+    with pytest.raises(ValueError, match=r"num_test must be in 0\.\.10000, got 10001"):
+        D.get_cifar10_data(num_test=10001, cifar10_dir=root)
+
+
+@pytest.mark.parametrize("sizes", [dict(num_training=49000, num_validation=1000, num_test=10000),
+                                   dict(num_training=50000, num_validation=0, num_test=0, subtract_mean=False),
+                                   dict(num_training=1, num_validation=49999, num_test=1)])
+def test_get_cifar10_data_takes_sizes_up_to_the_full_dataset(tmp_path, sizes):
+    # 50000 training and 10000 test images exist, so the limits themselves are allowed (the
+    # small fixture then simply gives all it has).
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    d = D.get_cifar10_data(cifar10_dir=root, **sizes)
+    assert d["X_train"].shape[0] == min(sizes["num_training"], 5 * N_PER_BATCH)
 
 
 def test_find_cifar10_dir_order(tmp_path, monkeypatch):
@@ -114,6 +143,16 @@ class Marker:
         return (self.func, (self.arg,))
 
 
+class _Reduce:
+    """Pickles to a call of ``func(*args)`` (refused unless the unpickler admits ``func``)."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
 @pytest.mark.parametrize("how", ["os.system", "eval", "nested in labels"])
 def test_hostile_pickle_is_refused_without_running(tmp_path, how):
     root = tmp_path / "cifar-10-batches-py"
@@ -131,6 +170,186 @@ def test_hostile_pickle_is_refused_without_running(tmp_path, how):
     with pytest.raises(CorruptDataError, match="data_batch_3 is not a genuine CIFAR-10 batch"):
         D.load_CIFAR10(root)
     assert not marker.exists()
+
+
+def test_numpy_functions_other_than_the_array_constructors_are_refused(tmp_path):
+    # np.save is in the numpy namespace like np.ndarray, but it writes files.
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    marker = tmp_path / "MARKER.npy"
+    (root / "data_batch_3").write_bytes(pickle.dumps(
+        {b"data": _Reduce(np.save, str(marker), np.zeros(1)), b"labels": []}, protocol=2))
+    with pytest.raises(CorruptDataError, match="refusing to load numpy.save"):
+        D.load_CIFAR10(root)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("encoding", ["latin1", "latin-1", "LATIN_1", "Latin1"])
+def test_the_latin1_codecs_encode_of_protocol_2_bytes_is_admitted(encoding):
+    payload = pickle.dumps(_Reduce(_codecs_encode(), "\xff\x00a", encoding), protocol=2)
+    assert D.NumpyOnlyUnpickler(io.BytesIO(payload)).load() == b"\xff\x00a"
+
+
+@pytest.mark.parametrize("args", [("abc", "utf-8"), ("abc", "rot13"), (b"abc", "latin1")],
+                         ids=["utf-8", "rot13", "bytes"])
+def test_codecs_encode_is_refused_for_anything_but_latin1_text(args):
+    payload = pickle.dumps(_Reduce(_codecs_encode(), *args), protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        D.NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+
+
+def _codecs_encode():
+    import _codecs
+    return _codecs.encode
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes every str and bytes as a Python 2 ``str``, as the official CIFAR-10 batches hold them."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj):
+        b = obj.encode("latin1") if isinstance(obj, str) else obj
+        self.write(pickle.BINSTRING + struct.pack("<i", len(b)) + b)
+        self.memoize(obj)
+
+    dispatch[str] = dispatch[bytes] = save_py2_str
+
+
+def test_a_python_2_cifar_batch_naming_numpy_core_loads(tmp_path):
+    # The official files were written by Python 2 and NumPy 1.x: str keys and data, and the
+    # array's constructor named numpy.core.multiarray._reconstruct.
+    rng = np.random.default_rng(5)
+    d = {"batch_label": "training batch 1 of 5", "labels": rng.integers(10, size=4).tolist(),
+         "data": rng.integers(256, size=(4, 3072), dtype=np.uint8), "filenames": ["a.png"] * 4}
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(d)
+    raw = re.sub(rb"cnumpy\._?core\.multiarray\n", b"cnumpy.core.multiarray\n", buf.getvalue())
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in raw
+    (tmp_path / "data_batch_1").write_bytes(raw)
+    X, y = D.load_CIFAR_batch(tmp_path / "data_batch_1")
+    assert y.tolist() == d["labels"]
+    assert np.array_equal(X, d["data"].reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+class _ReduceWithState:
+    """Pickles to ``func(*args)`` followed by ``__setstate__(state)``."""
+
+    def __init__(self, func, args, state):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return self.func, self.args, self.state
+
+
+def _load_in_a_child(path):
+    """Unpickle ``path`` with NumpyOnlyUnpickler in a new interpreter and touch every item,
+    so that a crash fails the test instead of killing it; returns the child's output."""
+    code = ("import sys\nfrom deep_learning_suite import data as D\n"
+            "try:\n"
+            "    with open(sys.argv[1], 'rb') as f:\n"
+            "        print('loaded:', repr(D.NumpyOnlyUnpickler(f).load()['data'].tolist()))\n"
+            "except D.UNPICKLE_ERRORS as e:\n    print('refused:', e)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(D.__file__).resolve().parents[1]))
+    p = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 0, (p.returncode, p.stdout[-500:], p.stderr[-2000:])
+    return p.stdout
+
+
+def test_an_object_array_with_too_few_items_is_refused_not_a_crash(tmp_path):
+    # NumPy's ndarray.__setstate__ reads an object array's items without checking the
+    # list's length: 1000 slots from a list of one read pointers past its end, which
+    # segfaulted the interpreter.
+    reconstruct, args, state = np.array([0], dtype=object).__reduce__()
+    bad = _ReduceWithState(reconstruct, args, (state[0], (1000,), state[2], state[3], [1]))
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": bad, b"labels": []}, protocol=2))
+    assert "refused: an object array's pickled items do not match its shape" in _load_in_a_child(path)
+
+
+def test_an_object_array_over_raw_bytes_is_refused_not_a_crash(tmp_path):
+    # np.ndarray((2,), object, buffer) takes the bytes for object pointers: these point
+    # nowhere, and touching the items segfaulted the interpreter.
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"data": _Reduce(np.ndarray, (2,), "O", b"\x41" * 16)}, protocol=2))
+    assert "refused: an object array made over raw bytes is refused" in _load_in_a_child(path)
+
+
+_NO_OBJECTS = 0      # the flags word of a dtype holding no Python objects
+
+
+@pytest.mark.parametrize("how", ["ndarray call", "_reconstruct state"])
+@pytest.mark.parametrize("forged", [
+    ("O8", (3, "|", None, None, None, -1, -1, _NO_OBJECTS)),
+    ("V8", (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, _NO_OBJECTS)),
+], ids=["object", "struct of one object"])
+def test_a_dtype_whose_pickled_flags_hide_its_objects_is_refused_not_a_crash(tmp_path, forged, how):
+    # A pickled dtype's state carries its flags, and NumPy trusts them: an object dtype
+    # saying "no objects" passed every hasobject check, so raw bytes became object pointers
+    # and touching them segfaulted the interpreter.
+    dtype = _ReduceWithState(np.dtype, (forged[0], False, True), forged[1])
+    if how == "ndarray call":
+        data = _Reduce(np.ndarray, (1,), dtype, b"\x41" * 8)
+    else:
+        reconstruct, args, state = np.zeros(1).__reduce__()
+        data = _ReduceWithState(reconstruct, args, (state[0], (1,), dtype, False, b"\x41" * 8))
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"data": data}, protocol=2))
+    out = _load_in_a_child(path)
+    assert out.startswith("refused:") and "dtype" in out, out
+
+
+@pytest.mark.parametrize("dtype", ["<U5", "<M8[s]", "<m8[ms]", "|S3", "<c16", "?", "O"])
+def test_arrays_of_every_plain_dtype_still_load(tmp_path, dtype):
+    a = np.zeros(3, dtype)
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(pickle.dumps({"data": a}, protocol=2))
+    with open(path, "rb") as f:
+        b = D.NumpyOnlyUnpickler(f).load()["data"]
+    assert b.dtype == a.dtype and b.dtype.flags == a.dtype.flags and b.tolist() == a.tolist()
+
+
+def test_object_arrays_with_matching_items_and_plain_arrays_over_bytes_still_load(tmp_path):
+    # The 0-d object arrays of the course's .npy files, and np.ndarray(shape, dtype, buffer)
+    # for numbers, are what genuine files hold.
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(pickle.dumps({"data": np.array([{"a": 1}, [2]], dtype=object),
+                                   "raw": _Reduce(np.ndarray, (2,), "<f8", np.arange(2.0).tobytes())},
+                                  protocol=2))
+    with open(path, "rb") as f:
+        d = D.NumpyOnlyUnpickler(f).load()
+    assert d["data"].tolist() == [{"a": 1}, [2]] and d["raw"].tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("payload", [
+    b"",                                        # an empty file: EOFError
+    b"\x80\x02J\x01",                            # cut off inside a 4-byte int: struct.error
+    b"\x80\x020.",                               # POP on an empty stack: IndexError
+    pickle.dumps(_Reduce(np.ndarray, "x"), protocol=2),     # bad constructor argument: TypeError
+    b"\x80\x02K\x01}K\x01K\x02sb.",                  # state set on an int: AttributeError
+], ids=["EOFError", "struct.error", "IndexError", "TypeError", "AttributeError"])
+def test_every_kind_of_corrupt_pickle_is_corrupt_data_naming_the_file(tmp_path, payload):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    (root / "data_batch_5").write_bytes(payload)
+    with pytest.raises(CorruptDataError, match="data_batch_5 is not a genuine CIFAR-10 batch"):
+        D.load_CIFAR10(root)
+
+
+@pytest.mark.parametrize("data", [
+    np.zeros((N_PER_BATCH, 3072), np.float64),
+    np.zeros((N_PER_BATCH, 3072, 1), np.uint8),
+    np.zeros(3072, np.uint8),
+    [[0] * 3072] * N_PER_BATCH,
+], ids=["float64", "3-D", "1-D", "list"])
+def test_cifar_batch_with_malformed_data_names_the_file(tmp_path, data):
+    root = tmp_path / "cifar-10-batches-py"
+    write_cifar(root)
+    (root / "data_batch_2").write_bytes(pickle.dumps(
+        {b"data": data, b"labels": [0] * N_PER_BATCH}, protocol=2))
+    with pytest.raises(CorruptDataError, match="data_batch_2 is not a genuine CIFAR-10 batch: 'data' must be"):
+        D.load_CIFAR10(root)
 
 
 @pytest.mark.parametrize("bad", ["shape", "labels", "truncated", "not a dict"])
@@ -158,7 +377,9 @@ def test_malformed_cifar_batch(tmp_path, bad):
     [True] * N_PER_BATCH,
     [1] * (N_PER_BATCH - 1),                      # one label short of the rows of 'data'
     {1: 2},
-], ids=["ragged", "2-D", "None", "floats", "huge ints", "bools", "short", "dict"])
+    [0] * (N_PER_BATCH - 1) + [-1],               # just below 0..9
+    [0] * (N_PER_BATCH - 1) + [10],               # just above 0..9
+], ids=["ragged", "2-D", "None", "floats", "huge ints", "bools", "short", "dict", "-1", "10"])
 def test_cifar_batch_with_malformed_labels_names_the_file(tmp_path, labels):
     root = tmp_path / "cifar-10-batches-py"
     write_cifar(root)
@@ -169,22 +390,16 @@ def test_cifar_batch_with_malformed_labels_names_the_file(tmp_path, labels):
         D.load_CIFAR10(root)
 
 
-def test_incomplete_folder_names_missing_files(tmp_path):
+@pytest.mark.parametrize("missing", ["data_batch_4", "test_batch"])
+def test_incomplete_folder_names_missing_files(tmp_path, missing):
     root = tmp_path / "cifar-10-batches-py"
     write_cifar(root)
-    (root / "data_batch_4").unlink()
-    with pytest.raises(DatasetNotFoundError, match="data_batch_4"):
+    (root / missing).unlink()
+    with pytest.raises(DatasetNotFoundError, match=missing):
         D.load_CIFAR10(root)
-
-
-class _Reduce:
-    """Pickles to a call of ``func(*args)`` with a name the restricted unpickler admits."""
-
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
+    # nor is it taken for a CIFAR-10 folder when looking for one
+    with pytest.raises(DatasetNotFoundError, match="download=False"):
+        D.find_cifar10_dir(root, download=False)
 
 
 @pytest.mark.parametrize("payload", [
@@ -278,6 +493,124 @@ def test_download_over_local_http(tmp_path):
     assert D.load_CIFAR10(monkey_cache)[0].shape == (5 * N_PER_BATCH, 32, 32, 3)
 
 
+def test_download_url_accepts_an_uppercase_md5_and_leaves_only_the_file(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(3000))
+    dest = tmp_path / "dl" / "sub" / "file.bin"          # folders created as needed
+    got = D.download_url(src.as_uri(), str(dest), md5=hashlib.md5(src.read_bytes()).hexdigest().upper(),
+                         progress=False)
+    assert got == dest and dest.read_bytes() == src.read_bytes()
+    assert os.listdir(dest.parent) == ["file.bin"]            # no .part left behind
+
+
+def test_downloads_do_not_need_the_system_temp_folder(tmp_path, monkeypatch):
+    # The partial files live next to their destination, so a missing or full $TMPDIR (or one
+    # on another file system, where the final rename would fail) does not matter.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmp"))
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py", seed=2)
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    got = D.find_cifar10_dir(tmp_path / "dl", url=archive.as_uri(), md5=md5, progress=False)
+    assert got == tmp_path / "dl" / "cifar-10-batches-py"
+    assert sorted(os.listdir(tmp_path / "dl")) == ["cifar-10-batches-py"]
+
+
+def test_an_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
+    class Response:
+        headers = {}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n):
+            raise KeyboardInterrupt      # Ctrl-C in the middle of the transfer
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response())
+    with pytest.raises(KeyboardInterrupt):
+        D.download_url("http://example.invalid/f.gz", tmp_path / "f.gz", progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def serve_silently(hold=3.0):
+    """A local HTTP server that accepts, reads the request, says nothing for ``hold`` s and hangs up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                time.sleep(hold)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.getsockname()[1]}/"
+
+
+def test_download_url_gives_up_after_its_timeout(tmp_path):
+    server, url = serve_silently()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            D.download_url(url + "f.gz", tmp_path / "f.gz", progress=False, timeout=0.3)
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        server.close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_server_that_hangs_up_gives_the_offline_message(tmp_path):
+    # http.client's RemoteDisconnected is an OSError but not a URLError.
+    server, url = serve_silently(hold=0)
+    try:
+        with pytest.raises(DatasetNotFoundError, match="CIFAR10_DIR"):
+            D.find_cifar10_dir(tmp_path / "c", url=url + "cifar-10-python.tar.gz", progress=False)
+        with pytest.raises(DatasetNotFoundError, match="MNIST_DIR"):
+            D.find_mnist_dir(tmp_path / "m", url=url, progress=False)
+    finally:
+        server.close()
+
+
+def test_file_digest_covers_the_whole_file_with_any_algorithm(tmp_path):
+    head = bytes(3 << 20)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(head + b"a")
+    b.write_bytes(head + b"b")          # differs only after the first 3 MiB
+    assert D.file_digest(a) == hashlib.md5(a.read_bytes()).hexdigest() != D.file_digest(b)
+    assert D.file_digest(a, "sha256") == hashlib.sha256(a.read_bytes()).hexdigest()
+
+
+def test_download_into_the_folder_named_cifar_10_batches_py_itself(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    folder = tmp_path / "dl" / "cifar-10-batches-py"
+    assert D.find_cifar10_dir(folder, url=archive.as_uri(), md5=md5, progress=False) == folder
+    assert sorted(os.listdir(folder)) == sorted(OFFICIAL_BATCHES + ["batches.meta"])
+
+
+def test_download_into_an_empty_cifar_folder_and_a_string_root(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    (tmp_path / "dl" / "cifar-10-batches-py").mkdir(parents=True)     # empty: allowed
+    got = D.download_cifar10(str(tmp_path / "dl"), url=archive.as_uri(), md5=md5, progress=False)
+    assert got == tmp_path / "dl" / "cifar-10-batches-py" and D._is_cifar_dir(got)
+
+
+def test_an_archive_lacking_a_batch_is_corrupt_and_leaves_nothing(tmp_path):
+    write_cifar(tmp_path / "src" / "cifar-10-batches-py")
+    (tmp_path / "src" / "cifar-10-batches-py" / "data_batch_5").unlink()
+    archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
+    with pytest.raises(CorruptDataError, match="lacks cifar-10-batches-py/data_batch_5"):
+        D.find_cifar10_dir(tmp_path / "dl", url=archive.as_uri(), md5=md5, progress=False)
+    assert os.listdir(tmp_path / "dl") == []
+
+
 def test_wrong_checksum_is_refused_and_removed(tmp_path):
     write_cifar(tmp_path / "src" / "cifar-10-batches-py")
     archive, md5 = make_archive(tmp_path / "cifar.tar.gz", tmp_path / "src")
@@ -335,20 +668,28 @@ def test_download_cut_short_gives_the_offline_message(tmp_path):
     assert os.listdir(tmp_path / "dl") == []
 
 
-def test_incomplete_folder_is_refused_before_downloading(tmp_path, monkeypatch):
+@pytest.mark.parametrize("what", ["a partial folder", "a file"])
+def test_incomplete_folder_is_refused_before_downloading(tmp_path, monkeypatch, what):
     dest = tmp_path / "dl"
-    (dest / "cifar-10-batches-py").mkdir(parents=True)
-    (dest / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"partial")
+    if what == "a file":
+        dest.mkdir()
+        (dest / "cifar-10-batches-py").write_bytes(b"partial")
+    else:
+        (dest / "cifar-10-batches-py").mkdir(parents=True)
+        (dest / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"partial")
 
     def no_download(*args, **kwargs):
         raise AssertionError("the 163 MB archive was downloaded only to be thrown away")
 
     monkeypatch.setattr(D, "download_url", no_download)
     with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py exists but is incomplete; "
-                                                   "remove it and run again"):
+                                                   "remove it and run again") as err:
         D.find_cifar10_dir(dest, progress=False)
+    # said as it is, not wrapped in the advice for a failed download
+    assert "could not be downloaded" not in str(err.value)
     assert sorted(os.listdir(dest)) == ["cifar-10-batches-py"]      # no temporary folder left
-    assert (dest / "cifar-10-batches-py" / "data_batch_1").read_bytes() == b"partial"
+    partial = dest / "cifar-10-batches-py"
+    assert (partial if what == "a file" else partial / "data_batch_1").read_bytes() == b"partial"
 
 
 def _closed_port():
@@ -501,13 +842,33 @@ def test_read_idx_roundtrip(tmp_path, gz, dtype, shape):
     raw = idx_bytes(a)
     path = tmp_path / "x.idx"
     path.write_bytes(gzip.compress(raw) if gz else raw)
-    got = D.read_idx(path)
+    got = D.read_idx(str(path))
     assert got.shape == shape and np.array_equal(got, a) and got.dtype.isnative
+
+
+# The type codes of the IDX format (from its description on the MNIST page), each with
+# values that only that type holds exactly.
+IDX_TYPES = [(0x08, ">u1", [0, 200, 255]), (0x09, ">i1", [-128, -1, 127]),
+             (0x0B, ">i2", [-30000, -1, 300]), (0x0C, ">i4", [-2 ** 31, -1, 70000]),
+             (0x0D, ">f4", [-1.5, 0.25, 3e38]), (0x0E, ">f8", [-1e300, 1 / 3, 2.0 ** -1000])]
+
+
+@pytest.mark.parametrize("code, dtype, values", IDX_TYPES, ids=[t[1] for t in IDX_TYPES])
+def test_read_idx_decodes_every_type_code(tmp_path, code, dtype, values):
+    a = np.array(values, dtype=dtype)
+    path = tmp_path / "x.idx"
+    path.write_bytes(bytes([0, 0, code, 1]) + struct.pack(">I", a.size) + a.tobytes())
+    got = D.read_idx(path)
+    assert got.dtype == a.dtype.newbyteorder("=") and got.tolist() == a.tolist()
 
 
 @pytest.mark.parametrize("damage, match", [
     (lambda r: b"\x01" + r[1:], "bad magic"),
+    (lambda r: r[:1] + b"\x01" + r[2:], "bad magic"),
     (lambda r: r[:2] + b"\x07" + r[3:], "bad magic"),
+    (lambda r: r[:3] + b"\x00" + r[4:], "bad magic"),        # no dimensions at all
+    (lambda r: r[:3], "bad magic"),                          # shorter than the magic number
+    (lambda r: b"", "bad magic"),
     (lambda r: r[:-5], "truncated"),
     (lambda r: r + b"\x00", "truncated or corrupt"),
     (lambda r: r[:6], "truncated"),
@@ -574,6 +935,58 @@ def test_load_fashion_mnist_and_mnist_from_env_dirs(tmp_path, monkeypatch, gz):
     assert D.load_mnist(tmp_path / "mn")[0].shape == (30, 28, 28)
 
 
+def test_idx_files_named_with_dots_are_found(tmp_path):
+    # Some mirrors (Kaggle's MNIST, for one) name them train-images.idx3-ubyte and so on.
+    arrays = write_idx_set(tmp_path / "mn", gz=False)
+    for f in list((tmp_path / "mn").iterdir()):
+        f.rename(f.with_name(f.name.replace("-idx", ".idx")))
+    assert np.array_equal(D.load_mnist(tmp_path / "mn", download=False)[2], arrays["t10k-images-idx3-ubyte"])
+
+
+def test_fashion_mnist_looks_in_the_cache_then_debians_folder_only_without_a_given_one(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    write_idx_set(debian, seed=1)
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", debian)
+    assert D.find_fashion_mnist_dir(download=False) == debian
+    write_idx_set(D.cache_dir() / "fashion-mnist", seed=2)
+    assert D.find_fashion_mnist_dir(download=False) == D.cache_dir() / "fashion-mnist"
+    # a given folder is authoritative: no fallback to the cache or to Debian's copy
+    with pytest.raises(DatasetNotFoundError, match="download=False"):
+        D.find_fashion_mnist_dir(tmp_path / "empty", download=False)
+
+
+def test_fashion_mnist_downloads_into_the_cache_not_debians_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "debian")      # not installed
+    src = tmp_path / "mirror"
+    write_idx_set(src)
+    md5s = {f: hashlib.md5((src / f).read_bytes()).hexdigest() for f in D.FASHION_MNIST_MD5}
+    got = D.find_fashion_mnist_dir(url=src.as_uri() + "/", md5s=md5s, progress=False)
+    assert got == D.cache_dir() / "fashion-mnist" and not (tmp_path / "debian").exists()
+
+
+def test_idx_download_fetches_only_the_missing_files(tmp_path):
+    src = tmp_path / "mirror"
+    write_idx_set(src)
+    md5s = {f: hashlib.md5((src / f).read_bytes()).hexdigest() for f in D.MNIST_MD5}
+    target = tmp_path / "mn"
+    kept = write_idx_set(target, seed=7)                    # all four already there, other data
+    (target / "t10k-labels-idx1-ubyte.gz").unlink()        # ... but one
+    before = (target / "train-images-idx3-ubyte.gz").read_bytes()
+    D.find_mnist_dir(target, url=src.as_uri() + "/", md5s=md5s, progress=False)
+    assert (target / "train-images-idx3-ubyte.gz").read_bytes() == before
+    assert (target / "t10k-labels-idx1-ubyte.gz").read_bytes() == (src / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    assert np.array_equal(D.load_mnist(target)[0], kept["train-images-idx3-ubyte"])
+
+
+def test_idx_images_that_are_not_uint8_do_not_form_a_dataset(tmp_path):
+    folder = tmp_path / "mn"
+    write_idx_set(folder)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros((30, 28, 28), ">i4"))))
+    with pytest.raises(CorruptDataError, match="train images .* do not form a dataset"):
+        D.load_mnist(folder)
+
+
 def test_idx_set_with_mismatched_labels_or_bad_labels(tmp_path):
     folder = tmp_path / "fm"
     write_idx_set(folder)
@@ -589,9 +1002,10 @@ def test_idx_set_with_mismatched_labels_or_bad_labels(tmp_path):
 
 @pytest.mark.parametrize("labels, match", [
     (np.array([0, 3, -1, 9, 2, 1, 0, 0, 5, 4], ">i4"), r"t10k labels go down to -1, expected 0\.\.9"),
+    (np.array([0, 3, 10, 9, 2, 1, 0, 0, 5, 4], np.uint8), r"t10k labels go up to 10, expected 0\.\.9"),
     (np.array([0.7, 2.9, 8.5] + [1.0] * 7, ">f4"), r"t10k labels are float32, expected integers in 0\.\.9"),
     (np.arange(10, dtype=">f4"), r"t10k labels are float32, expected integers in 0\.\.9"),
-], ids=["negative", "fractional", "whole-number floats"])
+], ids=["negative", "10", "fractional", "whole-number floats"])
 def test_idx_labels_must_be_integers_in_0_to_9(tmp_path, labels, match):
     folder = tmp_path / "mn"
     write_idx_set(folder)
