@@ -53,6 +53,32 @@ def test_positional_encoding_matches_the_notebook_where_dropout_kept_the_value()
     assert np.abs(out[kept] - expected[kept]).max() < 1e-4
 
 
+def test_positional_encoding_table_is_a_saved_buffer():
+    # A buffer, as the course registers it: in the state_dict (its keys are the course's) and
+    # moved by .to(device) with the module, but not a trained parameter.
+    pe = PositionalEncoding(6, max_len=10)
+    assert list(pe.state_dict()) == ["pe"] and pe.state_dict()["pe"].shape == (1, 10, 6)
+    assert list(pe.parameters()) == []
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_positional_encoding_keeps_the_input_dtype(dtype):
+    # The float32 table is cast to the input's dtype: half-precision activations stay half.
+    pe = PositionalEncoding(4, dropout=0.0, max_len=8)
+    out = pe(torch.zeros(1, 3, 4, dtype=dtype))
+    assert out.dtype == dtype
+    ref = [[math.sin(t), math.cos(t), math.sin(t / 100), math.cos(t / 100)] for t in range(3)]
+    tol = {torch.float16: 1e-3, torch.bfloat16: 1e-2}.get(dtype, 1e-6)
+    np.testing.assert_allclose(out[0].double().numpy(), ref, atol=tol)
+
+
+def test_positional_encoding_covers_max_len_positions():
+    pe = PositionalEncoding(4, dropout=0.0, max_len=3)
+    assert torch.equal(pe(torch.zeros(1, 3, 4)), pe.pe.double())
+    with pytest.raises(ValueError, match=r"needs S <= max_len = 3"):
+        pe(torch.zeros(1, 4, 4))
+
+
 def test_positional_encoding_dropout_zeroes_and_rescales():
     torch.manual_seed(0)
     pe = PositionalEncoding(8, dropout=0.5)
@@ -76,22 +102,124 @@ def _torch_mha(attn, E, H):
 @pytest.mark.parametrize("N, S, T, E, H", [(2, 3, 5, 8, 2), (1, 4, 4, 12, 3), (3, 1, 2, 4, 1)])
 @pytest.mark.parametrize("masked", [False, True])
 def test_multihead_attention_matches_torch(N, S, T, E, H, masked):
+    # Key and value are different tensors, so that a layer reading one for the other shows.
     torch.manual_seed(1)
     attn = MultiHeadAttention(E, H).eval()
     ref = _torch_mha(attn, E, H)
-    q, kv = torch.randn(N, S, E, requires_grad=True), torch.randn(N, T, E, requires_grad=True)
+    q, k, v = (torch.randn(N, L, E, requires_grad=True) for L in (S, T, T))
     mask = None
     if masked:      # every query keeps at least one key (a fully masked row has no softmax)
         mask = torch.rand(S, T) < 0.6
         mask[:, 0] = True
-    out = attn(q, kv, kv, attn_mask=mask)
-    want, _ = ref(q, kv, kv, attn_mask=None if mask is None else ~mask, need_weights=False)
+    out = attn(q, k, v, attn_mask=mask)
+    want, _ = ref(q, k, v, attn_mask=None if mask is None else ~mask, need_weights=False)
     assert rel_error(out.detach().numpy(), want.detach().numpy()) < 1e-10
     g = torch.randn(N, S, E)
-    mine = torch.autograd.grad(out, [q, kv], g)
-    theirs = torch.autograd.grad(want, [q, kv], g)
+    mine = torch.autograd.grad(out, [q, k, v], g)
+    theirs = torch.autograd.grad(want, [q, k, v], g)
     for a, b in zip(mine, theirs):      # masked keys: exactly 0 here, round-off in torch
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def _dropout_mask(seed, shape, p):
+    # nn.Dropout's draw for a tensor of `shape` after torch.manual_seed(seed): the same
+    # Bernoulli mask, already scaled by 1 / (1 - p), as a layer drawing nothing else gets.
+    torch.manual_seed(seed)
+    return torch.nn.functional.dropout(torch.ones(shape), p, training=True)
+
+
+def test_attention_dropout_drops_softmax_weights_in_training_mode():
+    # Y = proj(concat_h (dropout(softmax(Q_h K_h^T / sqrt(d))) V_h)), head by head: dropout
+    # on the attention weights after the softmax, at the p given (its only random draw).
+    N, S, T, E, H, p = 2, 3, 4, 6, 2, 0.5
+    d = E // H
+    torch.manual_seed(10)
+    attn = MultiHeadAttention(E, H, dropout=p)
+    q, k, v = torch.randn(N, S, E), torch.randn(N, T, E), torch.randn(N, T, E)
+    torch.manual_seed(11)
+    out = attn(q, k, v)
+    mask = _dropout_mask(11, (N, H, S, T), p)
+    assert (mask == 0).any() and (mask != 0).any()
+    Q, K, V = attn.query(q), attn.key(k), attn.value(v)
+    heads = []
+    for h in range(H):
+        cols = slice(h * d, (h + 1) * d)
+        weights = torch.softmax(Q[..., cols] @ K[..., cols].transpose(1, 2) / math.sqrt(d), dim=-1)
+        heads.append((weights * mask[:, h]) @ V[..., cols])
+    assert torch.allclose(out, attn.proj(torch.cat(heads, dim=-1)), atol=1e-12)
+
+
+def test_feed_forward_dropout_is_on_the_hidden_activations():
+    # fc2(dropout(gelu(fc1(x)))): the mask falls between the GELU and fc2.
+    p = 0.5
+    torch.manual_seed(12)
+    ffn = FeedForwardNetwork(6, 10, dropout=p)
+    x = torch.randn(3, 4, 6)
+    torch.manual_seed(13)
+    out = ffn(x)
+    mask = _dropout_mask(13, (3, 4, 10), p)
+    hidden = torch.nn.functional.gelu(x @ ffn.fc1.weight.T + ffn.fc1.bias)
+    assert torch.allclose(out, (hidden * mask) @ ffn.fc2.weight.T + ffn.fc2.bias, atol=1e-12)
+
+
+@pytest.mark.parametrize("make, count", [
+    (lambda p: TransformerDecoderLayer(8, 2, 16, dropout=p), 6),   # 2 attentions, ffn, 3 sublayers
+    (lambda p: TransformerEncoderLayer(8, 2, 16, dropout=p), 4),
+    (lambda p: TransformerDecoder(TransformerDecoderLayer(8, 2, 16, dropout=p), 2), 12),
+    (lambda p: MultiHeadAttention(8, 2, dropout=p), 1),
+    (lambda p: FeedForwardNetwork(8, 16, dropout=p), 1),
+    (lambda p: PositionalEncoding(8, dropout=p), 1),
+])
+def test_every_dropout_uses_the_rate_given(make, count):
+    rates = [m.p for m in make(0.3).modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates == [0.3] * count
+
+
+def test_the_courses_defaults():
+    # dropout 0.1 everywhere, a 5000-position table, a 2048-wide feed-forward block
+    for module in (PositionalEncoding(8), MultiHeadAttention(8, 2), FeedForwardNetwork(8, 16),
+                   TransformerDecoderLayer(8, 2), TransformerEncoderLayer(8, 2)):
+        assert {m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+    assert PositionalEncoding(8).pe.shape == (1, 5000, 8)
+    assert TransformerDecoderLayer(8, 2).ffn.fc1.out_features == 2048
+    assert TransformerEncoderLayer(8, 2).ffn.fc1.out_features == 2048
+    embed = PatchEmbedding(8, 4)
+    assert (embed.in_channels, embed.embed_dim) == (3, 128)
+
+
+def _sublayers(layer, memory=None, mask=None):
+    # (name, sublayer, norm) in the order a post-norm layer applies them.
+    out = [("self", lambda t: layer.self_attn(t, t, t, attn_mask=mask), layer.norm_self)]
+    if memory is not None:
+        out.append(("cross", lambda t: layer.cross_attn(t, memory, memory), layer.norm_cross))
+    return out + [("ffn", layer.ffn, layer.norm_ffn)]
+
+
+@pytest.mark.parametrize("kind, dropped", [("decoder", "self"), ("decoder", "cross"), ("decoder", "ffn"),
+                                           ("encoder", "self"), ("encoder", "ffn")])
+def test_each_sublayer_output_is_dropped_before_its_residual(kind, dropped):
+    # x = norm(x + dropout(sublayer(x))): with that one dropout at p = 1 (and every other at 0)
+    # in training mode, the sublayer adds nothing and x = norm(x) there.
+    torch.manual_seed(14)
+    x, memory = torch.randn(2, 4, 8), torch.randn(2, 3, 8)
+    causal = torch.tril(torch.ones(4, 4))
+    if kind == "decoder":
+        layer = TransformerDecoderLayer(8, 2, 16)
+        run, subs = (lambda: layer(x, memory, tgt_mask=causal)), _sublayers(layer, memory, causal)
+    else:
+        layer = TransformerEncoderLayer(8, 2, 16)
+        run, subs = (lambda: layer(x, src_mask=causal)), _sublayers(layer, mask=causal)
+    for m in layer.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    getattr(layer, f"dropout_{dropped}").p = 1.0
+    out = run()
+    want = x
+    for name, sublayer, norm in subs:
+        want = norm(want if name == dropped else want + sublayer(want))
+    assert torch.allclose(out, want, atol=1e-12)
+    layer.eval()
+    assert not torch.allclose(run(), out)       # in evaluation mode the sublayer counts again
 
 
 def test_masked_keys_get_no_weight():
@@ -255,9 +383,17 @@ def test_patch_embedding_projects_each_patch_row_by_row(N, C, H, W, P):
 def test_patch_embedding_records_the_courses_sizes_and_gets_gradients():
     embed = PatchEmbedding(32, 8)
     assert (embed.num_patches, embed.patch_dim, embed.embed_dim) == (16, 192, 128)
+    assert type(embed.num_patches) is int and type(embed.patch_dim) is int
     x = torch.randn(2, 3, 32, 32, requires_grad=True)
     embed(x).sum().backward()
     assert x.grad.abs().sum() > 0 and embed.proj.weight.grad.abs().sum() > 0
+
+
+def test_smallest_sizes_are_accepted():
+    # One feature, one-pixel images: the size checks start at 1, and (..., E) includes (E,).
+    assert FeedForwardNetwork(1, 1)(torch.zeros(1)).shape == (1,)
+    assert FeedForwardNetwork(6, 10)(torch.zeros(6)).shape == (6,)
+    assert PatchEmbedding(1, 1, in_channels=1, embed_dim=1)(torch.zeros(2, 1, 1, 1)).shape == (2, 1, 1)
 
 
 @pytest.mark.parametrize("make, message", [
@@ -269,6 +405,10 @@ def test_patch_embedding_records_the_courses_sizes_and_gets_gradients():
     (lambda: PatchEmbedding(16, 8)(torch.zeros(2, 16, 16, 3)), r"C = in_channels = 3, got \(2, 16, 16, 3\)"),
     (lambda: PatchEmbedding(16, 8)(torch.zeros(3, 16, 16)), r"x must be \(N, C, H, W\)"),
     (lambda: FeedForwardNetwork(8, 0), "ffn_dim must be a positive integer"),
+    (lambda: FeedForwardNetwork(0, 8), "embed_dim must be a positive integer, got 0"),
+    (lambda: FeedForwardNetwork(4, 8)(torch.tensor(1.0)), r"input must be \(\.\.\., E\) .*got \(\)"),
+    (lambda: PatchEmbedding(0, 4), "img_size must be a positive integer, got 0"),
+    (lambda: PatchEmbedding(8, 4, in_channels=0), "in_channels must be a positive integer, got 0"),
     (lambda: FeedForwardNetwork(8, 16)(torch.zeros(2, 4)), r"E = embed_dim = 8, got \(2, 4\)"),
     (lambda: TransformerEncoderLayer(8, 3), "divisible by num_heads 3"),
     (lambda: TransformerEncoderLayer(8, 2, 16)(torch.zeros(2, 3, 6)),
@@ -308,6 +448,10 @@ def test_num_heads_must_be_a_positive_int(num_heads):
      r"query must be \(N, S, E\)"),
     (lambda: MultiHeadAttention(8, 2)(torch.zeros(2, 3, 8), torch.zeros(4, 8), torch.zeros(4, 8)),
      r"key \(4, 8\)"),
+    (lambda: MultiHeadAttention(8, 2)(torch.zeros(2, 3, 8), torch.zeros(3, 4, 8), torch.zeros(3, 4, 8)),
+     r"key \(3, 4, 8\) and value \(3, 4, 8\) must be \(N, S, E\), \(N, T, E\)"),     # another N
+    (lambda: MultiHeadAttention(8, 2)(torch.zeros(2, 3, 8), torch.zeros(2, 4, 6), torch.zeros(2, 4, 6)),
+     r"key \(2, 4, 6\) and value \(2, 4, 6\) must be"),                              # another E
     (lambda: TransformerDecoderLayer(8, 2, 16)(torch.zeros(2, 3, 6), torch.zeros(2, 1, 8)),
      r"tgt must be \(N, \*, E\) with E = input_dim = 8.*tgt \(2, 3, 6\)"),
     (lambda: TransformerDecoderLayer(8, 2, 16)(torch.zeros(2, 3, 8), torch.zeros(2, 1, 5)),
