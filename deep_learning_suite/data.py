@@ -19,9 +19,11 @@ it, as NumPy does not check them itself and a forged state crashes the interpret
 (MNIST's format) are parsed by hand with their header checked against the file size.
 """
 
+import copy
 import gzip
 import hashlib
 import math
+import operator
 import os
 import pickle
 import shutil
@@ -237,9 +239,10 @@ def _offline_message(name, url, reason, where, env, files):
 # What a truncated, corrupt or hostile pickle makes the restricted unpickler raise: a cut-off
 # stream (EOFError, struct.error), bad opcodes or arguments, and the admitted NumPy
 # constructors given impossible sizes (np.ndarray((10**15,)) or a length field of 2**62
-# bytes: MemoryError; one past sys.maxsize: OverflowError). Nothing in it can run code.
+# bytes: MemoryError; one past sys.maxsize: OverflowError), or a dtype nested thousands of
+# levels deep (RecursionError). Nothing in it can run code.
 UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                   IndexError, KeyError, OverflowError, MemoryError, struct.error)
+                   IndexError, KeyError, OverflowError, MemoryError, RecursionError, struct.error)
 
 
 def _latin1_encode(obj, encoding="latin1"):
@@ -258,6 +261,13 @@ def _check_array_state(state):
     shape, dtype, _, items = state[-4:]
     if not (isinstance(dtype, np.dtype) and dtype.hasobject):
         return                      # raw bytes: NumPy checks their length against the shape
+    if dtype.fields is not None or dtype.subdtype is not None:
+        # NumPy drops the errors of filling records or subarrays from the items (returning
+        # with an exception set: SystemError), and genuine files hold plain "O" arrays only.
+        raise pickle.UnpicklingError(f"an array of structured objects ({dtype}) is refused")
+    if isinstance(shape, tuple) and len(shape) > 64:
+        # NumPy refuses these itself; math.prod of 100000 huge sizes would take minutes first.
+        raise pickle.UnpicklingError(f"an array of {len(shape)} dimensions is refused")
     if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
             and type(items) is list and len(items) == math.prod(shape)):
         raise pickle.UnpicklingError("an object array's pickled items do not match its shape")
@@ -272,31 +282,79 @@ def _check_dtype(dtype):
         raise pickle.UnpicklingError(f"a structured dtype ({dtype}) is refused: the files read "
                                      f"here hold arrays of plain numbers or objects only")
     fresh = np.dtype(dtype.str)
-    if (dtype, dtype.flags, dtype.itemsize, dtype.alignment) != \
-            (fresh, fresh.flags, fresh.itemsize, fresh.alignment):
+    # The byte order too, and before dtype == fresh: an object dtype said to be big-endian
+    # (which its type string does not show) segfaulted NumPy's comparison and casts.
+    if (dtype.byteorder, dtype.flags, dtype.itemsize, dtype.alignment) != \
+            (fresh.byteorder, fresh.flags, fresh.itemsize, fresh.alignment) or dtype != fresh:
         raise pickle.UnpicklingError(f"a pickled dtype ({dtype.str}) whose state does not match "
                                      f"its type is refused")
+
+
+def _check_dtype_state(dtype, state):
+    # The memo can hand a dtype to arrays before its BUILD, and NumPy's __setstate__ changes
+    # it in place under them: a state making "S8" items 1 GiB long had an 8-byte array read
+    # far past its memory, and one adding object fields had its raw bytes freed as pointers
+    # (segfaults both). So the state is tried on a copy first, and it may change how items
+    # are read (byte order, a datetime's unit) but not their size, alignment or flags.
+    if dtype.kind in "mM" and not (isinstance(state, tuple) and len(state) == 9):
+        # Without the ninth item, the unit, NumPy's __setstate__ leaves a datetime dtype
+        # with no unit at all, and it segfaults there and then.
+        raise pickle.UnpicklingError(f"a pickled {dtype.str} dtype without its unit is refused")
+    probe = copy.copy(dtype)        # np.dtype(dtype, copy=True) hands back dtype itself
+    probe.__setstate__(state)
+    _check_dtype(probe)
+    if (probe.itemsize, probe.alignment, probe.flags) != (dtype.itemsize, dtype.alignment, dtype.flags):
+        raise pickle.UnpicklingError(f"a pickled dtype state that would make {dtype.str} into "
+                                     f"{probe.str} is refused")
+
+
+def _check_text(array):
+    # NumPy keeps "U" items as UCS-4 code units and trusts them: one past U+10FFFF raised
+    # SystemError when read (repr, tolist), an error no caller expects from a corrupt file.
+    if array.dtype.kind == "U" and array.dtype.itemsize and array.size:
+        codes = np.ascontiguousarray(array).reshape(-1).view(np.dtype("u4").newbyteorder(array.dtype.byteorder))
+        if codes.max() > 0x10FFFF:
+            raise pickle.UnpicklingError(f"a {array.dtype.str} array holding no valid text is refused")
+    return array
+
+
+def _size_of_shape(shape):
+    # The number of items an array of this shape holds, found without allocating any.
+    return np.broadcast_to(np.uint8(0), shape).size
 
 
 class _NdarrayForPickles:
     """What a pickle gets for ``numpy.ndarray``: ``_reconstruct``'s argument, or a call that
     refuses an object array over raw bytes (whose "items" would be forged pointers)."""
 
-    def __call__(self, shape, dtype=float, buffer=None, *args, **kwargs):
+    def __call__(self, shape, dtype=float, buffer=None, offset=0, strides=None, order=None):
         if buffer is not None and np.dtype(dtype).hasobject:
             raise pickle.UnpicklingError("an object array made over raw bytes is refused")
-        return np.ndarray(shape, dtype, buffer, *args, **kwargs)
+        # NumPy takes a negative offset as given and reads before the buffer (a segfault).
+        if buffer is not None and operator.index(offset) < 0:
+            raise pickle.UnpicklingError("an array starting before its buffer is refused")
+        if isinstance(buffer, np.ndarray) and buffer.dtype.hasobject:
+            raise pickle.UnpicklingError("an array over an object array's pointers is refused")
+        # Without a buffer NumPy allocates the items itself: a few bytes of pickle would ask
+        # for gigabytes (and an object array's are all written).
+        if buffer is None and _size_of_shape(shape):
+            raise pickle.UnpicklingError("an array whose items are not in the file is refused")
+        return _check_text(np.ndarray(shape, dtype, buffer, offset, strides, order))
 
 
 _NDARRAY_FOR_PICKLES = _NdarrayForPickles()
 
 
-def _reconstruct_for_pickles(cls, *args):
+def _reconstruct_for_pickles(cls, shape, *args):
     try:
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # NumPy 1.x
         from numpy.core.multiarray import _reconstruct
-    return _reconstruct(np.ndarray if cls is _NDARRAY_FOR_PICKLES else cls, *args)
+    # NumPy pickles an array as an empty one that BUILD then fills from the file; a larger
+    # one here would be allocated (gigabytes from a few bytes) and overwritten by BUILD.
+    if _size_of_shape(shape):
+        raise pickle.UnpicklingError("_reconstruct is only admitted for an empty array")
+    return _reconstruct(np.ndarray if cls is _NDARRAY_FOR_PICKLES else cls, shape, *args)
 
 
 class NumpyOnlyUnpickler(pickle._Unpickler):
@@ -316,11 +374,23 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
 
     def load_build(self):
         target = self.stack[-2]
+        # BUILD fills in what _reconstruct or np.dtype made; on anything else (the admitted
+        # functions themselves, a list) it would only set attributes, which genuine files never do.
+        if not isinstance(target, (np.ndarray, np.dtype)):
+            raise pickle.UnpicklingError(f"BUILD on a {type(target).__name__} is refused")
         if isinstance(target, np.ndarray):
+            # ndarray.__setstate__ frees the array's memory under any view made of it (a
+            # use-after-free, segfaulting), so only the empty array _reconstruct made is filled.
+            if target.size or target.base is not None:
+                raise pickle.UnpicklingError("BUILD on an array that already holds items is refused")
             _check_array_state(self.stack[-1])
+        elif isinstance(target, np.dtype):
+            _check_dtype_state(target, self.stack[-1])
         super().load_build()
         if isinstance(target, np.dtype):
             _check_dtype(target)
+        else:
+            _check_text(target)
 
     dispatch[pickle.BUILD[0]] = load_build
 

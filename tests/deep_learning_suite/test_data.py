@@ -300,6 +300,174 @@ def test_a_dtype_whose_pickled_flags_hide_its_objects_is_refused_not_a_crash(tmp
     assert out.startswith("refused:") and "dtype" in out, out
 
 
+@pytest.mark.parametrize("dtype,state", [
+    ("S8", (3, "|", None, None, None, 1 << 30, 1, 0)),
+    ("V8", (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 63)),
+], ids=["items 1 GiB long", "an object field"])
+def test_a_dtype_rebuilt_under_an_array_using_it_is_refused_not_a_crash(tmp_path, dtype, state):
+    # The memo hands the array's dtype to np.dtype(dtype, False, True), which returns that
+    # very dtype, and a BUILD then changed it in place under the array: its 8 bytes were
+    # read as 1 GiB items, or freed as an object pointer, and the interpreter segfaulted.
+    a = np.frombuffer(b"\x41" * 8, dtype).copy()
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"data": a, "again": _ReduceWithState(np.dtype, (a.dtype, False, True), state)},
+                                  protocol=2))
+    out = _load_in_a_child(path)
+    assert out.startswith("refused:") and "dtype" in out, out
+
+
+@pytest.mark.parametrize("forged", [
+    ("M8", (3, "<", None, None, None, -1, -1, 0)),
+    ("O8", (3, ">", None, None, None, -1, -1, 63)),
+], ids=["datetime without its unit", "big-endian objects"])
+def test_a_dtype_state_numpy_cannot_take_is_refused_not_a_crash(tmp_path, forged):
+    # A datetime's state without the unit item segfaulted in NumPy's __setstate__ itself;
+    # an object dtype said to be big-endian segfaulted the first comparison or cast of it.
+    dtype = _ReduceWithState(np.dtype, (forged[0], False, True), forged[1])
+    reconstruct, args, state = np.zeros(1).__reduce__()
+    items = [1] if forged[0] == "O8" else b"\x00" * 8
+    data = _ReduceWithState(reconstruct, args, (state[0], (1,), dtype, False, items))
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"data": data}, protocol=2))
+    out = _load_in_a_child(path)
+    assert out.startswith("refused:") and "dtype" in out, out
+
+
+def test_an_array_starting_before_its_buffer_is_refused_not_a_crash(tmp_path):
+    # NumPy takes np.ndarray's offset as given: a negative one reads before the buffer,
+    # and 2**40 bytes before it segfaulted the interpreter.
+    path = tmp_path / "params.pkl"
+    path.write_bytes(pickle.dumps({"data": _Reduce(np.ndarray, (1,), "f8", b"\x41" * 16, -(1 << 40))},
+                                  protocol=2))
+    assert "refused: an array starting before its buffer is refused" in _load_in_a_child(path)
+
+
+class _BuildAgain:
+    """Pickles to a BUILD of ``state`` on ``target``, an object pickled earlier (from the memo)."""
+
+    def __init__(self, target, state):
+        self.target, self.state = target, state
+
+
+class _BuildAgainPickler(pickle._Pickler):
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_build_again(self, x):
+        # With obj already in the memo, save_reduce drops what np.dtype("u1") made and
+        # fetches obj back for the BUILD.
+        self.save_reduce(np.dtype, ("u1",), x.state, obj=x.target)
+
+    dispatch[_BuildAgain] = save_build_again
+
+
+def _build_again_pickle(payload):
+    buf = io.BytesIO()
+    _BuildAgainPickler(buf, protocol=2).dump(payload)
+    return buf.getvalue()
+
+
+def test_an_array_rebuilt_under_a_view_of_it_is_refused_not_a_crash(tmp_path):
+    # ndarray.__setstate__ frees the array's memory without looking for views of it: a
+    # view made first then read freed memory (a segfault once that memory was unmapped).
+    a = np.arange(200000, dtype=">u2")      # byte-swapped, so BUILD copies it to memory of its own
+    view = _Reduce(np.ndarray, (a.nbytes,), "u1", a)
+    path = tmp_path / "params.pkl"
+    path.write_bytes(_build_again_pickle({"data": view,
+                                          "again": _BuildAgain(a, np.zeros(1, ">u2").__reduce__()[2])}))
+    assert "refused: BUILD on an array that already holds items is refused" in _load_in_a_child(path)
+
+
+def _codecs_encode_name():
+    import _codecs
+    return _codecs.encode
+
+
+@pytest.mark.parametrize("name", ["numpy.ndarray", "_codecs.encode", "_reconstruct"])
+def test_build_on_an_admitted_name_is_refused_and_changes_nothing(name):
+    # BUILD on anything but an array or dtype only sets attributes: on the admitted
+    # functions themselves that changed them for every later load in the process.
+    from numpy._core.multiarray import _reconstruct
+    obj = {"numpy.ndarray": np.ndarray, "_codecs.encode": _codecs_encode_name(),
+           "_reconstruct": _reconstruct}[name]
+    raw = _build_again_pickle({"data": [obj, _BuildAgain(obj, {"set_by_a_pickle": 1})]})
+    with pytest.raises(pickle.UnpicklingError, match="BUILD on"):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+    assert not any(hasattr(f, "set_by_a_pickle") for f in
+                   (D._NDARRAY_FOR_PICKLES, D._latin1_encode, D._reconstruct_for_pickles))
+
+
+@pytest.mark.parametrize("how", ["_reconstruct", "ndarray of objects", "ndarray of floats"])
+def test_an_array_whose_items_are_not_in_the_file_is_refused(how):
+    # A few bytes of pickle asked NumPy to allocate (and for objects, write) any number of
+    # items: (10**9,) objects is 7.45 GiB. A million is enough to show the refusal here.
+    from numpy._core.multiarray import _reconstruct
+    data = {"_reconstruct": _Reduce(_reconstruct, np.ndarray, (10**6,), "O"),
+            "ndarray of objects": _Reduce(np.ndarray, (10**6,), "O"),
+            "ndarray of floats": _Reduce(np.ndarray, (10**6,), "f8")}[how]
+    raw = pickle.dumps({"data": data}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+
+
+def test_an_array_over_an_object_arrays_pointers_is_refused():
+    # np.ndarray(shape, "<i8", object_array) read the object pointers as numbers, handing
+    # the process's memory addresses to whoever wrote the file.
+    raw = pickle.dumps({"data": _Reduce(np.ndarray, (1,), "<i8", np.array([None], dtype=object))}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="object array"):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+
+
+def test_an_object_array_of_thousands_of_huge_dimensions_is_refused_at_once():
+    # Multiplying 100000 sizes of 2**62 to compare with the item list took some 20 s; NumPy
+    # allows 64 dimensions at most, so more are refused before any arithmetic.
+    reconstruct, args, state = np.array([0], dtype=object).__reduce__()
+    bad = _ReduceWithState(reconstruct, args, (state[0], (2**62,) * 20000, state[2], state[3], [1]))
+    raw = pickle.dumps({"data": bad}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="20000 dimensions"):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+
+
+def test_a_dtype_nested_too_deep_is_a_corrupt_batch(tmp_path):
+    # np.dtype([("a", [("a", ... "f8")])]) 10000 levels deep raised RecursionError, which
+    # escaped load_CIFAR_batch instead of becoming a CorruptDataError.
+    def text(s):
+        return pickle.BINUNICODE + struct.pack("<I", len(s)) + s.encode()
+    depth = 10000
+    spec = (pickle.MARK + pickle.MARK + text("a")) * depth + text("f8") + (pickle.TUPLE + pickle.LIST) * depth
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.PROTO + b"\x02" + pickle.GLOBAL + b"numpy\ndtype\n" + pickle.MARK + spec
+                     + pickle.TUPLE + pickle.REDUCE + pickle.STOP)
+    with pytest.raises(CorruptDataError, match="RecursionError"):
+        D.load_CIFAR_batch(path)
+
+
+@pytest.mark.parametrize("how", ["ndarray call", "_reconstruct state"])
+def test_text_past_the_last_unicode_code_point_is_refused(how):
+    # "U" items are UCS-4 code units that NumPy trusts: 0x41414141 raised SystemError on
+    # tolist() or repr, an error type no caller turns into CorruptDataError.
+    if how == "ndarray call":
+        data = _Reduce(np.ndarray, (1,), "<U1", b"\x41" * 4)
+    else:
+        reconstruct, args, state = np.zeros(1).__reduce__()
+        data = _ReduceWithState(reconstruct, args, (state[0], (1,), np.dtype("<U1"), False, b"\x41" * 4))
+    raw = pickle.dumps({"data": data}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="no valid text"):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+
+
+@pytest.mark.parametrize("spec,item", [([("a", "M8[s]"), ("b", "O")], "x"), (("O", (2,)), ())],
+                         ids=["record", "subarray"])
+def test_an_array_of_structured_objects_is_refused(spec, item):
+    # Filling a record or subarray of objects from an item that does not fit it made
+    # NumPy's __setstate__ return with an exception set: a SystemError.
+    reconstruct, args, state = np.zeros(1).__reduce__()
+    dtype = _Reduce(np.dtype, spec)
+    data = _ReduceWithState(reconstruct, args, (state[0], (1,), dtype, False, [item]))
+    raw = pickle.dumps({"data": data}, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="structured objects"):
+        D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
+
+
 @pytest.mark.parametrize("dtype", ["<U5", "<M8[s]", "<m8[ms]", "|S3", "<c16", "?", "O"])
 def test_arrays_of_every_plain_dtype_still_load(tmp_path, dtype):
     a = np.zeros(3, dtype)
@@ -328,7 +496,14 @@ def test_object_arrays_with_matching_items_and_plain_arrays_over_bytes_still_loa
     b"\x80\x020.",                               # POP on an empty stack: IndexError
     pickle.dumps(_Reduce(np.ndarray, "x"), protocol=2),     # bad constructor argument: TypeError
     b"\x80\x02K\x01}K\x01K\x02sb.",                  # state set on an int: AttributeError
-], ids=["EOFError", "struct.error", "IndexError", "TypeError", "AttributeError"])
+    # An admitted constructor asked for 909 TiB of items the file does not hold.
+    pickle.dumps({b"data": _Reduce(np.ndarray, (10 ** 15,), "u1"), b"labels": []}, protocol=2),
+    # A corrupted length field: 4 EiB of bytes (MemoryError), or more than a size can hold
+    # (OverflowError), in a file of a few bytes.
+    b"\x80\x02\x96" + struct.pack("<Q", 2 ** 62) + bytes(12),
+    b"\x80\x02\x8e" + struct.pack("<Q", 2 ** 64 - 1) + bytes(12),
+], ids=["EOFError", "struct.error", "IndexError", "TypeError", "AttributeError",
+        "huge ndarray", "huge length", "length past maxsize"])
 def test_every_kind_of_corrupt_pickle_is_corrupt_data_naming_the_file(tmp_path, payload):
     root = tmp_path / "cifar-10-batches-py"
     write_cifar(root)
@@ -400,22 +575,6 @@ def test_incomplete_folder_names_missing_files(tmp_path, missing):
     # nor is it taken for a CIFAR-10 folder when looking for one
     with pytest.raises(DatasetNotFoundError, match="download=False"):
         D.find_cifar10_dir(root, download=False)
-
-
-@pytest.mark.parametrize("payload", [
-    # An admitted constructor asked for 909 TiB: MemoryError.
-    pickle.dumps({b"data": _Reduce(np.ndarray, (10 ** 15,), "u1"), b"labels": []}, protocol=2),
-    # A corrupted length field: 4 EiB of bytes (MemoryError), or more than a size can hold
-    # (OverflowError), in a file of a few bytes.
-    b"\x80\x02\x96" + struct.pack("<Q", 2 ** 62) + bytes(12),
-    b"\x80\x02\x8e" + struct.pack("<Q", 2 ** 64 - 1) + bytes(12),
-], ids=["huge ndarray", "huge length", "length past maxsize"])
-def test_cifar_batch_asking_for_impossible_sizes_is_corrupt_data(tmp_path, payload):
-    root = tmp_path / "cifar-10-batches-py"
-    write_cifar(root)
-    (root / "data_batch_1").write_bytes(payload)
-    with pytest.raises(CorruptDataError, match="data_batch_1 is not a genuine CIFAR-10 batch"):
-        D.load_CIFAR10(root)
 
 
 @pytest.mark.parametrize("kwargs, shapes", [
@@ -533,8 +692,9 @@ def test_an_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def serve_silently(hold=3.0):
-    """A local HTTP server that accepts, reads the request, says nothing for ``hold`` s and hangs up."""
+def _serve(respond):
+    """A local HTTP server that accepts, reads the request, calls ``respond(conn)`` and hangs
+    up; returns the server socket (close it to stop) and its URL."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(5)
@@ -543,14 +703,19 @@ def serve_silently(hold=3.0):
         while True:
             try:
                 conn, _ = server.accept()
-            except OSError:
+            except OSError:                      # the socket was closed: the test is over
                 return
             with conn:
                 conn.recv(65536)
-                time.sleep(hold)
+                respond(conn)
 
     threading.Thread(target=serve, daemon=True).start()
     return server, f"http://127.0.0.1:{server.getsockname()[1]}/"
+
+
+def serve_silently(hold=3.0):
+    """A local HTTP server that says nothing for ``hold`` s and hangs up."""
+    return _serve(lambda conn: time.sleep(hold))
 
 
 def test_download_url_gives_up_after_its_timeout(tmp_path):
@@ -622,23 +787,8 @@ def test_wrong_checksum_is_refused_and_removed(tmp_path):
 
 def serve_once_cut_short(body, declared):
     """A local HTTP server that declares ``declared`` bytes, sends ``body`` and hangs up."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(5)
-
-    def serve():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:                      # the socket was closed: the test is over
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                             % declared + body)
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.getsockname()[1]}/"
+    return _serve(lambda conn: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % declared + body))
 
 
 @pytest.mark.parametrize("md5", [None, "0" * 32])
