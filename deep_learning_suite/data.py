@@ -308,6 +308,19 @@ def _check_dtype_state(dtype, state):
                                      f"{probe.str} is refused")
 
 
+def _dtype_for_pickles(spec, align=False, copy=False):
+    # NumPy pickles a dtype by its type string ("<f8", "O8", "U5") and BUILD fills in the
+    # rest. Any other spec (a list, a dict, "U1,i4") makes a record dtype, whose items NumPy
+    # trusts as it does a plain one's (invalid text in a record raised SystemError when read),
+    # and no file read here holds one: refused, like a dtype rebuilt into one.
+    if not isinstance(spec, str):
+        raise pickle.UnpicklingError(f"a dtype made from a {type(spec).__name__} is refused: "
+                                     f"a pickled dtype is named by its type string")
+    dtype = np.dtype(spec, align, copy)
+    _check_dtype(dtype)
+    return dtype
+
+
 def _check_text(array):
     # NumPy keeps "U" items as UCS-4 code units and trusts them: one past U+10FFFF raised
     # SystemError when read (repr, tolist), an error no caller expects from a corrupt file.
@@ -328,7 +341,9 @@ class _NdarrayForPickles:
     refuses an object array over raw bytes (whose "items" would be forged pointers)."""
 
     def __call__(self, shape, dtype=float, buffer=None, offset=0, strides=None, order=None):
-        if buffer is not None and np.dtype(dtype).hasobject:
+        dtype = np.dtype(dtype)
+        _check_dtype(dtype)         # a spec such as "U1,i4" makes a record dtype here too
+        if buffer is not None and dtype.hasobject:
             raise pickle.UnpicklingError("an object array made over raw bytes is refused")
         # NumPy takes a negative offset as given and reads before the buffer (a segfault).
         if buffer is not None and operator.index(offset) < 0:
@@ -400,7 +415,7 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
         if module == "numpy" and name == "ndarray":
             return _NDARRAY_FOR_PICKLES
         if module == "numpy" and name == "dtype":
-            return np.dtype
+            return _dtype_for_pickles
         if module == "_codecs" and name == "encode":
             return _latin1_encode
         raise pickle.UnpicklingError(
