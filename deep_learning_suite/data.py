@@ -336,6 +336,25 @@ def _size_of_shape(shape):
     return np.broadcast_to(np.uint8(0), shape).size
 
 
+def _empty_bytes(*args):
+    # Python 3 pickles b"" at protocol 2 as bytes() (an empty array's data); nothing else.
+    if args:
+        raise pickle.UnpicklingError("bytes is only admitted with no arguments (b'')")
+    return b""
+
+
+def _frombuffer_for_pickles(buffer, dtype, shape, order):
+    # Protocol 5's form of an array: its bytes, then NumPy's frombuffer(...).reshape(...).
+    # The bytes are the file's own (never an object array's), and their count must match.
+    if not isinstance(buffer, (bytes, bytearray)):
+        raise pickle.UnpicklingError(f"an array over a {type(buffer).__name__} is refused")
+    dtype = np.dtype(dtype)
+    _check_dtype(dtype)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an object array made over raw bytes is refused")
+    return _check_text(np.frombuffer(buffer, dtype).reshape(shape, order=order))
+
+
 class _NdarrayForPickles:
     """What a pickle gets for ``numpy.ndarray``: ``_reconstruct``'s argument, or a call that
     refuses an object array over raw bytes (whose "items" would be forged pointers)."""
@@ -375,9 +394,11 @@ def _reconstruct_for_pickles(cls, shape, *args):
 class NumpyOnlyUnpickler(pickle._Unpickler):
     """Unpickler that admits only the names a pickled NumPy array needs.
 
-    Dicts, lists, strings and numbers need no names at all; anything else a pickle asks
-    for (``os.system``, a class with ``__reduce__``) is refused before it can run. ``what``
-    names the file in the refusal.
+    Those are ``_reconstruct``, ``ndarray`` and ``dtype`` (type strings only), latin-1
+    ``_codecs.encode`` and an empty ``bytes()`` (protocol 2), and ``_frombuffer``
+    (protocol 5), each wrapped to check what it is given. Dicts, lists, strings and numbers
+    need no names at all; anything else a pickle asks for (``os.system``, a class with
+    ``__reduce__``) is refused before it can run. ``what`` names the file in the refusal.
 
     It is the pure-Python unpickler (``pickle._Unpickler``), because the C one gives no way
     to look at an array's state before ``ndarray.__setstate__`` trusts it (see
@@ -418,6 +439,10 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
             return _dtype_for_pickles
         if module == "_codecs" and name == "encode":
             return _latin1_encode
+        if module in ("__builtin__", "builtins") and name == "bytes":
+            return _empty_bytes
+        if name == "_frombuffer" and module in ("numpy.core.numeric", "numpy._core.numeric"):
+            return _frombuffer_for_pickles
         raise pickle.UnpicklingError(
             f"refusing to load {module}.{name}: {self.what} holds only NumPy arrays, "
             f"lists, dicts and strings")

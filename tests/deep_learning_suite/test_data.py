@@ -482,6 +482,43 @@ def test_an_array_of_structured_objects_is_refused(spec, item):
         D.NumpyOnlyUnpickler(io.BytesIO(raw)).load()
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_empty_arrays_load_at_every_protocol(protocol):
+    # Python 3 pickles b"" at protocol 2 as a call of __builtin__.bytes with no arguments
+    # (an empty array's data), and protocol 5 every array as numpy's _frombuffer.
+    a = {"w": np.zeros((2, 0), np.float32), "b": np.zeros(0), "x": np.arange(3)}
+    b = D.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(a, protocol=protocol))).load()
+    assert {k: (v.dtype, v.shape, v.tolist()) for k, v in b.items()} == \
+        {k: (v.dtype, v.shape, v.tolist()) for k, v in a.items()}
+
+
+@pytest.mark.parametrize("args", [(b"x",), ("os",), ([1, 2],), (10 ** 12,)],
+                         ids=["bytes", "str", "list", "a size"])
+def test_bytes_is_admitted_only_for_the_empty_string(args):
+    payload = pickle.dumps(_Reduce(bytes, *args), protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="bytes"):
+        D.NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+
+
+@pytest.mark.parametrize("buffer, dtype, shape, order", [
+    (b"\x41" * 16, "O", (2,), "C"),                  # raw bytes as object pointers
+    (b"\x41" * 16, "<f8", (3,), "C"),                # more items than bytes
+    (b"\x41" * 16, "<f8", (10 ** 12,), "C"),         # a huge shape over a few bytes
+    (b"\x41" * 8, "<U2", (1,), "C"),                 # text past U+10FFFF
+    (b"\x41" * 16, "<f8", (2,), "K"),                # not an order a pickle gives
+    ([1.0, 2.0], "<f8", (2,), "C"),                  # not bytes at all
+], ids=["objects", "short", "huge", "bad text", "order", "list"])
+def test_protocol_5_arrays_are_checked_like_the_others(buffer, dtype, shape, order):
+    frombuffer = D.NumpyOnlyUnpickler(io.BytesIO(b"")).find_class("numpy._core.numeric", "_frombuffer")
+    payload = pickle.dumps(_Reduce(frombuffer, buffer, _Reduce(np.dtype, dtype), shape, order),
+                           protocol=2)
+    payload = payload.replace(b"cdeep_learning_suite.data\n_frombuffer_for_pickles\n",
+                              b"cnumpy._core.numeric\n_frombuffer\n")
+    assert b"deep_learning_suite" not in payload
+    with pytest.raises(D.UNPICKLE_ERRORS):
+        D.NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+
+
 @pytest.mark.parametrize("dtype", ["<U5", "<M8[s]", "<m8[ms]", "|S3", "<c16", "?", "O"])
 def test_arrays_of_every_plain_dtype_still_load(tmp_path, dtype):
     a = np.zeros(3, dtype)
