@@ -355,6 +355,16 @@ def _frombuffer_for_pickles(buffer, dtype, shape, order):
     return _check_text(np.frombuffer(buffer, dtype).reshape(shape, order=order))
 
 
+def _scalar_for_pickles(dtype, data):
+    # A NumPy scalar (np.float64(0.5), a course model's hyperparameter) is its dtype and its
+    # item's bytes: exactly one item's worth, never an object's.
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError(f"a NumPy scalar of {dtype!r} is refused")
+    if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError(f"a {dtype.str} scalar needs {dtype.itemsize} bytes")
+    return _check_text(np.frombuffer(data, dtype))[0]
+
+
 class _NdarrayForPickles:
     """What a pickle gets for ``numpy.ndarray``: ``_reconstruct``'s argument, or a call that
     refuses an object array over raw bytes (whose "items" would be forged pointers)."""
@@ -395,8 +405,8 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
     """Unpickler that admits only the names a pickled NumPy array needs.
 
     Those are ``_reconstruct``, ``ndarray`` and ``dtype`` (type strings only), latin-1
-    ``_codecs.encode`` and an empty ``bytes()`` (protocol 2), and ``_frombuffer``
-    (protocol 5), each wrapped to check what it is given. Dicts, lists, strings and numbers
+    ``_codecs.encode`` and an empty ``bytes()`` (protocol 2), ``_frombuffer`` (protocol 5)
+    and ``scalar`` (NumPy scalars), each wrapped to check what it is given. Dicts, lists, strings and numbers
     need no names at all; anything else a pickle asks for (``os.system``, a class with
     ``__reduce__``) is refused before it can run. ``what`` names the file in the refusal.
 
@@ -439,6 +449,8 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
             return _dtype_for_pickles
         if module == "_codecs" and name == "encode":
             return _latin1_encode
+        if name == "scalar" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            return _scalar_for_pickles
         if module in ("__builtin__", "builtins") and name == "bytes":
             return _empty_bytes
         if name == "_frombuffer" and module in ("numpy.core.numeric", "numpy._core.numeric"):

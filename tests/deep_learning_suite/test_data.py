@@ -519,6 +519,29 @@ def test_protocol_5_arrays_are_checked_like_the_others(buffer, dtype, shape, ord
         D.NumpyOnlyUnpickler(io.BytesIO(payload)).load()
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_numpy_scalars_load(protocol):
+    # A course model's hyperparameters are often NumPy scalars (reg = np.float64(...)).
+    values = [np.float64(0.5), np.float32(-2.25), np.int64(-7), np.bool_(True), np.str_("ab"),
+              np.complex128(1 - 2j), np.datetime64("2025-01-02", "D")]
+    loaded = D.NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(values, protocol=protocol))).load()
+    assert [(type(v), v) for v in loaded] == [(type(v), v) for v in values]
+
+
+@pytest.mark.parametrize("dtype, data", [
+    ("O", b"\x41" * 8),                     # bytes as an object pointer
+    ("<f8", b"\x41" * 4),                   # fewer bytes than the item
+    ("<f8", b"\x41" * 16),                  # more
+    ("<U1", b"\x41" * 4),                   # text past U+10FFFF
+    ("<f8", [1.0]),                         # not bytes
+], ids=["object", "short", "long", "bad text", "list"])
+def test_numpy_scalars_are_checked_like_arrays(dtype, data):
+    payload = pickle.dumps(_Reduce(np.float64(0).__reduce__()[0], _Reduce(np.dtype, dtype), data), protocol=2)
+    assert b"multiarray\nscalar\n" in payload
+    with pytest.raises(pickle.UnpicklingError):
+        D.NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+
+
 @pytest.mark.parametrize("dtype", ["<U5", "<M8[s]", "<m8[ms]", "|S3", "<c16", "?", "O"])
 def test_arrays_of_every_plain_dtype_still_load(tmp_path, dtype):
     a = np.zeros(3, dtype)
