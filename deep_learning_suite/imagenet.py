@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import check_int
-from .data import (COURSE_DATASETS_DIR, UNPICKLE_ERRORS, CorruptDataError, DatasetNotFoundError,
-                   NumpyOnlyUnpickler, cache_dir, download_url)
+from .data import COURSE_DATASETS_DIR, CorruptDataError, DatasetNotFoundError, cache_dir, download_url
+from .safe_unpickle import UNPICKLE_ERRORS, NumpyOnlyUnpickler
 
 SQUEEZENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 SQUEEZENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

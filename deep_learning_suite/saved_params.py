@@ -29,9 +29,9 @@ This module keeps that interface but not the pickle:
 * **What is read.** That format, parsed here with every header checked against the
   member's size before anything is allocated; and, so that files saved by the course's own
   code still load, an ``.npy`` holding a pickled 0-d object array of a dict of arrays. That
-  pickle is read by ``data.NumpyOnlyUnpickler``, which admits only the NumPy names an array
-  needs: a pickle that asks for anything else (``os.system``, ``builtins.eval``, a class
-  with ``__reduce__``) is refused before it can run.
+  pickle is read by ``safe_unpickle.NumpyOnlyUnpickler``, which admits only the NumPy
+  names an array needs: a pickle that asks for anything else (``os.system``,
+  ``builtins.eval``, a class with ``__reduce__``) is refused before it can run.
 
 Whatever the file, what comes back is checked to be a dict of ``str -> numeric ndarray``;
 anything else raises ``SavedParamsError`` (a ``ValueError``) naming the file.
@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import atomic_write
-from .data import UNPICKLE_ERRORS, NumpyOnlyUnpickler
+from .safe_unpickle import UNPICKLE_ERRORS, NumpyOnlyUnpickler
 
 DEFAULT_FOLDER = "saved"
 # The course's folder, under the assignment folder: cs231n/saved, as its save() and
@@ -74,8 +74,8 @@ class SavedParamsError(ValueError):
 
 
 class _ParamsUnpickler(NumpyOnlyUnpickler):
-    # The allow-list of data.py is all a dict of arrays needs (checked on NumPy 1.x and 2.x
-    # files: _reconstruct, ndarray, dtype); only the name in its refusal message changes.
+    # The allow-list of safe_unpickle.py is all a dict of arrays needs (checked on NumPy 1.x
+    # and 2.x files: _reconstruct, ndarray, dtype); only the name in its refusal changes.
     what = "a saved-parameters file"
 
 
@@ -368,9 +368,9 @@ def load_models(models_dir):
     """The course's ``load_models``: the model in each pickled file of a folder.
 
     Each model file is a pickled dict with a ``'model'`` entry, as the course's older
-    assignments wrote them. They are read with ``data.NumpyOnlyUnpickler``, so a model must
-    be made of NumPy arrays, dicts, lists, strings and numbers: a pickle that asks for
-    anything else (a class, ``os.system``) is refused before it can run.
+    assignments wrote them. They are read with ``safe_unpickle.NumpyOnlyUnpickler``, so a
+    model must be made of NumPy arrays, dicts, lists, strings and numbers: a pickle that
+    asks for anything else (a class, ``os.system``) is refused before it can run.
 
     Parameters
     ----------
