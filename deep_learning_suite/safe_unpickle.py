@@ -44,10 +44,6 @@ def _check_array_state(state):
     shape, dtype, _, items = state[-4:]
     if not (isinstance(dtype, np.dtype) and dtype.hasobject):
         return                      # raw bytes: NumPy checks their length against the shape
-    if dtype.fields is not None or dtype.subdtype is not None:
-        # NumPy drops the errors of filling records or subarrays from the items (returning
-        # with an exception set: SystemError), and genuine files hold plain "O" arrays only.
-        raise pickle.UnpicklingError(f"an array of structured objects ({dtype}) is refused")
     if isinstance(shape, tuple) and len(shape) > 64:
         # NumPy refuses these itself; math.prod of 100000 huge sizes would take minutes first.
         raise pickle.UnpicklingError(f"an array of {len(shape)} dimensions is refused")
@@ -71,6 +67,16 @@ def _check_dtype(dtype):
             (fresh.byteorder, fresh.flags, fresh.itemsize, fresh.alignment) or dtype != fresh:
         raise pickle.UnpicklingError(f"a pickled dtype ({dtype.str}) whose state does not match "
                                      f"its type is refused")
+    return dtype
+
+
+def _raw_dtype(spec):
+    # The dtype of items read from the file's bytes: checked, and never one of objects,
+    # whose "items" would be forged pointers.
+    dtype = _check_dtype(np.dtype(spec))
+    if dtype.hasobject:
+        raise pickle.UnpicklingError("an object array made over raw bytes is refused")
+    return dtype
 
 
 def _check_dtype_state(dtype, state):
@@ -99,9 +105,7 @@ def _dtype_for_pickles(spec, align=False, copy=False):
     if not isinstance(spec, str):
         raise pickle.UnpicklingError(f"a dtype made from a {type(spec).__name__} is refused: "
                                      f"a pickled dtype is named by its type string")
-    dtype = np.dtype(spec, align, copy)
-    _check_dtype(dtype)
-    return dtype
+    return _check_dtype(np.dtype(spec, align, copy))
 
 
 def _check_text(array):
@@ -131,18 +135,13 @@ def _frombuffer_for_pickles(buffer, dtype, shape, order):
     # The bytes are the file's own (never an object array's), and their count must match.
     if not isinstance(buffer, (bytes, bytearray)):
         raise pickle.UnpicklingError(f"an array over a {type(buffer).__name__} is refused")
-    dtype = np.dtype(dtype)
-    _check_dtype(dtype)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError("an object array made over raw bytes is refused")
-    return _check_text(np.frombuffer(buffer, dtype).reshape(shape, order=order))
+    return _check_text(np.frombuffer(buffer, _raw_dtype(dtype)).reshape(shape, order=order))
 
 
 def _scalar_for_pickles(dtype, data):
     # A NumPy scalar (np.float64(0.5), a course model's hyperparameter) is its dtype and its
     # item's bytes: exactly one item's worth, never an object's.
-    if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise pickle.UnpicklingError(f"a NumPy scalar of {dtype!r} is refused")
+    dtype = _raw_dtype(dtype)
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
         raise pickle.UnpicklingError(f"a {dtype.str} scalar needs {dtype.itemsize} bytes")
     return _check_text(np.frombuffer(data, dtype))[0]
@@ -150,22 +149,23 @@ def _scalar_for_pickles(dtype, data):
 
 class _NdarrayForPickles:
     """What a pickle gets for ``numpy.ndarray``: ``_reconstruct``'s argument, or a call that
-    refuses an object array over raw bytes (whose "items" would be forged pointers)."""
+    makes an empty array, or one over the file's own bytes (never objects, never before the
+    buffer's start, never over an object array's pointers)."""
 
     def __call__(self, shape, dtype=float, buffer=None, offset=0, strides=None, order=None):
-        dtype = np.dtype(dtype)
-        _check_dtype(dtype)         # a spec such as "U1,i4" makes a record dtype here too
-        if buffer is not None and dtype.hasobject:
-            raise pickle.UnpicklingError("an object array made over raw bytes is refused")
-        # NumPy takes a negative offset as given and reads before the buffer (a segfault).
-        if buffer is not None and operator.index(offset) < 0:
-            raise pickle.UnpicklingError("an array starting before its buffer is refused")
-        if isinstance(buffer, np.ndarray) and buffer.dtype.hasobject:
-            raise pickle.UnpicklingError("an array over an object array's pointers is refused")
-        # Without a buffer NumPy allocates the items itself: a few bytes of pickle would ask
-        # for gigabytes (and an object array's are all written).
-        if buffer is None and _size_of_shape(shape):
-            raise pickle.UnpicklingError("an array whose items are not in the file is refused")
+        if buffer is None:
+            # NumPy would allocate the items itself: a few bytes of pickle would ask for
+            # gigabytes (and an object array's are all written).
+            if _size_of_shape(shape):
+                raise pickle.UnpicklingError("an array whose items are not in the file is refused")
+            dtype = _check_dtype(np.dtype(dtype))      # "U1,i4" would make a record dtype
+        else:
+            dtype = _raw_dtype(dtype)
+            # NumPy takes a negative offset as given and reads before the buffer (a segfault).
+            if operator.index(offset) < 0:
+                raise pickle.UnpicklingError("an array starting before its buffer is refused")
+            if isinstance(buffer, np.ndarray) and buffer.dtype.hasobject:
+                raise pickle.UnpicklingError("an array over an object array's pointers is refused")
         return _check_text(np.ndarray(shape, dtype, buffer, offset, strides, order))
 
 
@@ -203,24 +203,23 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
     dispatch = dict(pickle._Unpickler.dispatch)
 
     def load_build(self):
-        target = self.stack[-2]
-        # BUILD fills in what _reconstruct or np.dtype made; on anything else (the admitted
-        # functions themselves, a list) it would only set attributes, which genuine files never do.
-        if not isinstance(target, (np.ndarray, np.dtype)):
-            raise pickle.UnpicklingError(f"BUILD on a {type(target).__name__} is refused")
+        target, state = self.stack[-2], self.stack[-1]
         if isinstance(target, np.ndarray):
             # ndarray.__setstate__ frees the array's memory under any view made of it (a
             # use-after-free, segfaulting), so only the empty array _reconstruct made is filled.
             if target.size or target.base is not None:
                 raise pickle.UnpicklingError("BUILD on an array that already holds items is refused")
-            _check_array_state(self.stack[-1])
-        elif isinstance(target, np.dtype):
-            _check_dtype_state(target, self.stack[-1])
-        super().load_build()
-        if isinstance(target, np.dtype):
-            _check_dtype(target)
-        else:
+            _check_array_state(state)
+            super().load_build()
             _check_text(target)
+        elif isinstance(target, np.dtype):
+            _check_dtype_state(target, state)       # tried on a copy: the same state, checked
+            super().load_build()
+        else:
+            # BUILD fills in what _reconstruct or np.dtype made; on anything else (the admitted
+            # functions themselves, a list) it would only set attributes, which genuine files
+            # never do.
+            raise pickle.UnpicklingError(f"BUILD on a {type(target).__name__} is refused")
 
     dispatch[pickle.BUILD[0]] = load_build
 
