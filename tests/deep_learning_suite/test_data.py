@@ -130,18 +130,9 @@ def test_find_cifar10_dir_order(tmp_path, monkeypatch):
         D.find_cifar10_dir(tmp_path / "empty", download=False)
 
 
-class Marker:
-    """Pickles to a call of ``func(arg)`` -- what a hostile file would do."""
-
-    def __init__(self, func, arg):
-        self.func, self.arg = func, arg
-
-    def __reduce__(self):
-        return (self.func, (self.arg,))
-
-
 class _Reduce:
-    """Pickles to a call of ``func(*args)`` (refused unless the unpickler admits ``func``)."""
+    """Pickles to a call of ``func(*args)``, what a hostile file does (refused unless the
+    unpickler admits ``func``)."""
 
     def __init__(self, func, *args):
         self.func, self.args = func, args
@@ -156,12 +147,12 @@ def test_hostile_pickle_is_refused_without_running(tmp_path, how):
     write_cifar(root)
     marker = tmp_path / "MARKER"
     if how == "os.system":
-        payload = {b"data": Marker(os.system, f"touch {marker}"), b"labels": []}
+        payload = {b"data": _Reduce(os.system, f"touch {marker}"), b"labels": []}
     elif how == "eval":
-        payload = {b"data": Marker(eval, f"open({str(marker)!r}, 'w').close()"), b"labels": []}
+        payload = {b"data": _Reduce(eval, f"open({str(marker)!r}, 'w').close()"), b"labels": []}
     else:
         payload = {b"data": np.zeros((1, 3072), np.uint8),
-                   b"labels": [Marker(os.system, f"touch {marker}")]}
+                   b"labels": [_Reduce(os.system, f"touch {marker}")]}
     with open(root / "data_batch_3", "wb") as f:
         pickle.dump(payload, f, protocol=2)
     with pytest.raises(CorruptDataError, match="data_batch_3 is not a genuine CIFAR-10 batch"):
