@@ -71,8 +71,17 @@ def _check_members(tar, target):
     Members are checked in extraction order, each path followed through the symlinks that
     earlier members create, so a chain of links that are harmless one by one (``c -> .``,
     ``a -> c/..``, then ``a/x``) is caught here rather than half-way through extraction.
+    The walk is only sound while it knows exactly which paths are links on disk, so the
+    members whose outcome on disk differs from what they say are refused as well: a link or
+    file over a directory (tarfile cannot unlink a directory and falls back to copying the
+    link's target there), and a hard link to anything but an earlier file of the archive
+    (tarfile would copy a symlink or directory in its place). A file where a folder is
+    needed is refused too, because tarfile would stop there half-way through.
     """
-    links = {}   # resolved location of each symlink seen so far -> its link text
+    links = {}      # resolved location of each symlink seen so far -> its link text
+    dirs = {()}     # resolved locations that are directories once the members so far are out
+    plain = set()   # resolved locations of the files (and hard links) so far
+    files = {}      # normalised member name -> whether its latest member is a file or hard link
 
     def resolve(member, parts, what):
         try:
@@ -86,6 +95,20 @@ def _check_members(tar, target):
                 f"(or in a loop) once the archive's own links are followed; refusing to "
                 f"extract the archive")
         return tuple(resolved)
+
+    def not_over_a_directory(member, where):
+        path = os.path.join(target, *where)
+        if where in dirs or (os.path.isdir(path) and not os.path.islink(path)):
+            raise UnsafeArchiveError(
+                f"archive member {member.name!r} is not a directory but would be written "
+                f"where the directory {path} is; refusing to extract the archive")
+
+    def not_through_a_file(member, where):
+        for k in range(1, len(where) + 1):
+            if where[:k] in plain:
+                raise UnsafeArchiveError(
+                    f"archive member {member.name!r} needs a folder where the archive put the "
+                    f"file {os.path.join(target, *where[:k])}; refusing to extract the archive")
 
     for m in tar.getmembers():
         name = PurePosixPath(m.name)
@@ -107,25 +130,41 @@ def _check_members(tar, target):
                                          f"names the target folder itself; refusing to "
                                          f"extract the archive")
             continue
-        if not (m.issym() or m.islnk()):
-            # tarfile writes files and directories *through* a link already at their path.
-            resolve(m, name.parts, "would be written")
-            continue
-        # tarfile replaces a link member's own path rather than following it, so only
-        # the folders above it are followed.
-        where = resolve(m, name.parts[:-1], "lies") + (name.parts[-1],)
-        links.pop(where, None)
-        kind = "symlink" if m.issym() else "hard link"
-        if PurePosixPath(m.linkname).is_absolute():
+        if not m.issym():
+            # tarfile writes files and directories, and a hard link whose path is taken,
+            # *through* a link already at their path.
+            where = resolve(m, name.parts, "would be written")
+        # tarfile creates the folders above every member; it does not follow a symlink
+        # member's own path, only the folders above it.
+        above = resolve(m, name.parts[:-1], "lies")
+        not_through_a_file(m, above)
+        dirs.update(above[:k] for k in range(len(above) + 1))
+        if (m.issym() or m.islnk()) and PurePosixPath(m.linkname).is_absolute():
             raise UnsafeArchiveError(
-                f"archive member {m.name!r} is a {kind} to {m.linkname!r} outside the "
-                f"target folder; refusing to extract the archive")
-        link = PurePosixPath(m.linkname).parts
-        if m.issym():   # read from the link's folder
-            resolve(m, where[:-1] + link, f"is a symlink to {m.linkname!r}, which is")
+                f"archive member {m.name!r} is a {'symlink' if m.issym() else 'hard link'} to "
+                f"{m.linkname!r} outside the target folder; refusing to extract the archive")
+        if m.islnk():
+            # Named from the top of the archive, and followed if it is a symlink.
+            resolve(m, PurePosixPath(m.linkname).parts, f"is a hard link to {m.linkname!r}, which is")
+            if not files.get(os.path.normpath(m.linkname)):
+                raise UnsafeArchiveError(
+                    f"archive member {m.name!r} is a hard link to {m.linkname!r}, which is not "
+                    f"a file earlier in the archive; refusing to extract the archive")
+        if m.issym():
+            where = above + (name.parts[-1],)
+            not_over_a_directory(m, where)
+            # read from the link's folder; it replaces whatever was at its own path
+            resolve(m, above + PurePosixPath(m.linkname).parts,
+                    f"is a symlink to {m.linkname!r}, which is")
             links[where] = m.linkname
-        else:           # named from the top of the archive, and followed if it is a symlink
-            resolve(m, link, f"is a hard link to {m.linkname!r}, which is")
+        elif m.isdir():
+            not_through_a_file(m, where)
+            dirs.add(where)
+        else:
+            not_through_a_file(m, where[:-1])
+            not_over_a_directory(m, where)
+            plain.add(where)
+        files[os.path.normpath(m.name)] = m.isfile() or m.islnk()
 
 
 def safe_extract(archive, target):
@@ -133,7 +172,9 @@ def safe_extract(archive, target):
 
     Members with absolute paths, ``..`` components, links pointing outside ``target``
     (followed through the links that earlier members create, as extraction would), devices
-    and FIFOs make the whole archive be refused (``UnsafeArchiveError``) before any file is
+    and FIFOs, and members tarfile could not place as the archive says (a link or file over a
+    directory, a file where a folder is needed, a hard link to anything but an earlier file)
+    make the whole archive be refused (``UnsafeArchiveError``) before any file is
     written.
     """
     target = str(target)
