@@ -208,3 +208,221 @@ def test_vis_grid_bad_shape():
         plots.vis_grid(np.zeros((3, 5, 5)))
     with pytest.raises(ValueError, match="N >= 1"):
         plots.vis_grid(np.zeros((0, 5, 5, 1)))
+
+
+# ----------------------------------------------------------------------------- what the saved figures show
+
+@pytest.fixture
+def saved(monkeypatch):
+    """The figures the plots save, in order, so a test can look at what they draw."""
+    Figure = pytest.importorskip("matplotlib.figure").Figure
+    figures, savefig = [], Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        figures.append(fig)
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures
+
+
+def _moving_average(loss, k):
+    return np.array([loss[i:i + k].mean() for i in range(len(loss) - k + 1)])
+
+
+@pytest.mark.parametrize("n, smooth, k", [(300, None, 6), (120, None, 2), (40, None, None), (30, 7, 7),
+                                          (5, 5, 5), (4, 5, None), (30, 1, None)])
+def test_plot_loss_draws_every_loss_and_its_moving_average(tmp_path, rng, saved, n, smooth, k):
+    # the window is `smooth`, else n // 50 (at least 1); a window of 1, or longer than the run, draws no average
+    loss = rng.random(n)
+    path = tmp_path / "loss.png"
+    assert plots.plot_loss(list(loss), path, smooth=smooth) == path
+    (ax,) = saved[0].axes
+    points, *average = ax.get_lines()
+    np.testing.assert_array_equal(points.get_xdata(), np.arange(1, n + 1))
+    np.testing.assert_array_equal(points.get_ydata(), loss)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    if k is None:
+        assert average == [] and labels == ["minibatch loss"]
+    else:
+        (avg,) = average
+        np.testing.assert_array_equal(avg.get_xdata(), np.arange(k, n + 1))
+        np.testing.assert_allclose(avg.get_ydata(), _moving_average(loss, k), rtol=1e-12)
+        assert labels == ["minibatch loss", f"moving average ({k})"]
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("iteration", "loss", "Training loss")
+
+
+def test_plot_accuracy_draws_train_and_val_per_epoch(tmp_path, saved):
+    train, val = [0.1, 0.5, 0.7, 0.8], [0.1, 0.45, 0.6, 0.65]
+    plots.plot_accuracy(train, val, tmp_path / "acc.png")
+    (ax,) = saved[0].axes
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["train", "val"]
+    for line, want in zip(lines, (train, val)):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(4))
+        np.testing.assert_array_equal(line.get_ydata(), want)
+    assert ax.get_ylim() == (0, 1)
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("epoch", "accuracy", "Classification accuracy")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "val"]
+
+
+@pytest.mark.parametrize("make, size", [
+    (lambda p, rng: plots.plot_loss(rng.random(100), p), (700, 400)),
+    (lambda p, rng: plots.plot_accuracy([0.2, 0.4], [0.1, 0.3], p), (700, 400)),
+    (lambda p, rng: plots.plot_filters(rng.standard_normal((4, 3, 3, 3)), p), (600, 600)),
+    (lambda p, rng: plots.plot_confusion([0, 1, 1], [0, 1, 0], p), (750, 650)),
+])
+def test_each_plot_is_saved_at_its_own_size(tmp_path, rng, make, size):
+    Image = pytest.importorskip("PIL.Image")
+    path = tmp_path / "p.png"
+    make(path, rng)
+    with Image.open(path) as img:
+        assert img.size == size
+
+
+def test_plots_keep_their_text_inside_the_figure(tmp_path, saved):
+    # long class names under 45-degree ticks, and the colour bar, fit once the layout is tightened
+    names = [f"a rather long class name {i}" for i in range(4)]
+    plots.plot_confusion([0, 1, 2, 3], [0, 1, 2, 2], tmp_path / "c.png", class_names=names)
+    fig = saved[0]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        box = ax.get_tightbbox(renderer)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+def test_plot_confusion_shows_row_fractions_counts_and_accuracy(tmp_path, saved):
+    y_true = [0, 0, 0, 0, 1, 2, 2]          # class 1 has one sample, class 3 none
+    y_pred = [0, 0, 0, 1, 1, 0, 2]
+    plots.plot_confusion(y_true, y_pred, tmp_path / "c.png", class_names=["w", "x", "y", "z"], title="Val")
+    fig = saved[0]
+    ax, bar = fig.axes
+    M = plots.confusion_matrix(y_true, y_pred, 4)
+    (im,) = ax.get_images()
+    want = np.array([[3 / 4, 1 / 4, 0, 0], [0, 1, 0, 0], [1 / 2, 0, 1 / 2, 0], [0, 0, 0, 0]])
+    np.testing.assert_allclose(im.get_array(), want, rtol=0, atol=1e-12)
+    assert im.get_clim() == (0, 1) and im.get_cmap().name == "Blues"
+    assert bar.get_ylabel() == "fraction of the true class"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["w", "x", "y", "z"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["w", "x", "y", "z"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert ax.get_title() == f"Val: accuracy {5 / 7:.1%}"
+    # one count per non-empty cell, white on the dark cells (fraction above one half)
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
+    assert sorted(texts) == [tuple(ij) for ij in np.argwhere(M)]
+    for (i, j), t in texts.items():
+        assert t.get_text() == str(M[i, j])
+        assert t.get_color() == ("white" if want[i, j] > 0.5 else "black")
+
+
+def test_plot_confusion_names_classes_by_number_without_class_names(tmp_path, saved):
+    plots.plot_confusion(np.array([0, 2, 1]), np.array([0, 1, 1]), tmp_path / "c.png")
+    ax = saved[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    assert ax.get_images()[0].get_array().shape == (3, 3)
+    assert ax.get_title() == f"Confusion matrix (test): accuracy {2 / 3:.1%}"
+    plots.plot_confusion([1], [1], tmp_path / "one.png")
+    assert saved[1].axes[0].get_title() == "Confusion matrix (test): accuracy 100.0%"
+
+
+@pytest.mark.parametrize("shape, max_filters, shown", [((150, 1, 3, 3), None, 100), ((12, 3, 3, 3), 5, 5),
+                                                       ((27, 12), 4, 4), ((27, 150), None, 100)])
+def test_plot_filters_draws_at_most_max_filters(tmp_path, rng, saved, shape, max_filters, shown):
+    W = rng.standard_normal(shape)
+    kwargs = {} if max_filters is None else {"max_filters": max_filters}
+    fc = len(shape) == 2
+    plots.plot_filters(W.tolist(), tmp_path / "f.png", input_shape=(3, 3, 3) if fc else None, title="W1", **kwargs)
+    (ax,) = saved[0].axes
+    (im,) = ax.get_images()
+    kept = W[:, :shown] if fc else W[:shown]
+    np.testing.assert_array_equal(im.get_array(), plots.filter_grid(kept, (3, 3, 3) if fc else None))
+    assert ax.get_title() == f"W1 ({shown} shown)"
+    assert not ax.axison
+    # one channel is drawn in grey; three in colour
+    assert (im.get_cmap().name == "gray") == (shape[1] == 1)
+
+
+def test_filter_grid_scales_every_filter_on_its_own_and_pads_with_white(rng):
+    W = rng.standard_normal((5, 1, 2, 3)) * np.array([0.01, 1, 100, 3, 0.2])[:, None, None, None]
+    g = plots.filter_grid(W.tolist())                         # n = 3 tiles a row, two rows
+    assert g.shape == (2 * 3 - 1, 3 * 4 - 1)
+    covered = np.zeros(g.shape, bool)
+    for i, f in enumerate(W[:, 0]):
+        y, x = 3 * (i // 3), 4 * (i % 3)
+        np.testing.assert_allclose(g[y:y + 2, x:x + 3], (f - f.min()) / (f.max() - f.min()), rtol=0, atol=1e-12)
+        covered[y:y + 2, x:x + 3] = True
+    assert np.all(g[~covered] == 1)
+
+
+def test_filter_grid_refuses_weights_that_are_not_filters():
+    with pytest.raises(ValueError, match=r"W must be \(F, C, HH, WW\) or \(D, H\), got shape \(2, 3, 4\)"):
+        plots.filter_grid(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"C\*H\*W = 48, got None"):
+        plots.filter_grid(np.zeros((48, 2)))
+
+
+def test_visualize_grid_defaults_and_images_of_small_range(rng):
+    # ubound defaults to 255 and padding to 1; an image spanning less than 1 is stretched too
+    Xs = 0.01 * rng.random((2, 2, 2, 1))
+    grid = plots.visualize_grid(Xs.tolist())
+    assert grid.shape == (2 * 2 + 1, 2 * 2 + 1, 1)
+    for i in range(2):
+        want = 255.0 * (Xs[i] - Xs[i].min()) / (Xs[i].max() - Xs[i].min())
+        np.testing.assert_allclose(grid[0:2, 3 * i:3 * i + 2], want, rtol=0, atol=1e-9)
+    assert grid.max() == pytest.approx(255.0)
+
+
+def test_confusion_matrix_of_one_class():
+    assert plots.confusion_matrix([0, 0], [0, 0], 1).tolist() == [[2]]
+
+
+def _png(tmp_path, rng):
+    Image = pytest.importorskip("PIL.Image")
+    pixels = rng.integers(256, size=(3, 4, 3), dtype=np.uint8)
+    path = tmp_path / "img.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+def test_image_from_url_reads_up_to_max_bytes_and_no_more(tmp_path, rng, capsys):
+    path, pixels = _png(tmp_path, rng)
+    size = path.stat().st_size
+    np.testing.assert_array_equal(plots.image_from_url(path.as_uri(), max_bytes=size), pixels)
+    assert plots.image_from_url(path.as_uri(), max_bytes=size - 1) is None   # whole file read, still refused
+    assert f"more than {size - 1} bytes" in capsys.readouterr().out
+
+
+def test_image_from_url_refuses_more_than_20_mib_by_default(tmp_path, capsys):
+    pytest.importorskip("PIL.Image")
+    path = tmp_path / "big.png"
+    path.write_bytes(PNG + bytes(20 * 2**20 - len(PNG)))     # 20 MiB: read, though it does not decode
+    assert plots.image_from_url(path.as_uri()) is None
+    out = capsys.readouterr().out
+    assert "Image Error" in out and "more than" not in out
+    path.write_bytes(PNG + bytes(20 * 2**20 + 1 - len(PNG)))
+    assert plots.image_from_url(path.as_uri()) is None
+    assert f"more than {20 * 2**20} bytes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs, timeout", [({}, 10), ({"timeout": 2.5}, 2.5)])
+def test_image_from_url_passes_its_timeout_to_the_download(tmp_path, rng, monkeypatch, kwargs, timeout):
+    import urllib.request
+
+    path, pixels = _png(tmp_path, rng)
+    seen, urlopen = [], urllib.request.urlopen
+
+    def spy(url, *args, **kw):
+        seen.append(kw.get("timeout"))
+        return urlopen(url, *args, **kw)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    np.testing.assert_array_equal(plots.image_from_url(path.as_uri(), **kwargs), pixels)
+    assert seen == [timeout]
+
+
+def test_plot_confusion_colours_on_a_fixed_zero_to_one_scale(tmp_path, saved):
+    # no cell is 0 or 1 here, so a scale fitted to the data would differ
+    plots.plot_confusion([0, 0, 0, 1, 1, 1], [0, 0, 1, 0, 1, 1], tmp_path / "c.png")
+    (im,) = saved[0].axes[0].get_images()
+    assert im.get_array().min() > 0 and im.get_array().max() < 1
+    assert im.get_clim() == (0, 1)
