@@ -256,6 +256,8 @@ def test_temporal_softmax_loss_verbose_prints_shape(capsys):
     temporal_softmax_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long),
                           torch.ones(2, 3, dtype=torch.bool), verbose=True)
     assert "(6, 4)" in capsys.readouterr().out
+    temporal_softmax_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool))
+    assert capsys.readouterr().out == ""       # quiet by default
 
 
 # ----------------------------------------------------------------------------- structure and dtypes
@@ -304,9 +306,11 @@ def test_float32_stays_float32(rng, kind):
     assert rel_error(out32.numpy(), out64.numpy()) < 1e-5
 
 
-def test_empty_sequence_gives_empty_hidden_states(rng):
-    x, h0, Wx, Wh, b = _t(*_cell_inputs(rng, 2, 3, 4, 1, T=0))
-    assert tuple(rnn_forward(x, h0, Wx, Wh, b).shape) == (2, 0, 4)
+@pytest.mark.parametrize("fwd, gates", [(rnn_forward, 1), (lstm_forward, 4)])
+def test_empty_sequence_gives_empty_hidden_states(rng, fwd, gates):
+    x, h0, Wx, Wh, b = _t(*_cell_inputs(rng, 2, 3, 4, gates, T=0))
+    h = fwd(x, h0, Wx, Wh, b)
+    assert tuple(h.shape) == (2, 0, 4) and h.dtype == torch.float64
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -361,3 +365,88 @@ def test_temporal_softmax_loss_refuses_a_mask_that_is_not_0_or_1(bad):
     with pytest.raises(ValueError, match="mask must be boolean .* or hold only 0 and 1"):
         temporal_softmax_loss(x, y, mask)
     assert float(temporal_softmax_loss(x, y, torch.ones(2, 3, dtype=torch.uint8))) > 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: rnn_step_forward([[0.0, 0.0, 0.0]], _z(1, 4), _z(3, 4), _z(4, 4), _z(4)),
+     r"x must be a torch.Tensor, got list; convert it with torch.tensor\(x\)"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(2, 4, dtype=torch.int32), _z(3, 4), _z(4, 4), _z(4)),
+     r"h has dtype torch.int32; .* convert it with h.double\(\) or h.float\(\)"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(4), _z(3, 4), _z(4, 4), _z(4)), r"h must be 2-D \(N, H\), got shape \(4,\)"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(2, 4), _z(12), _z(4, 4), _z(4)), r"Wx must be 2-D, got shape \(12,\)"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(2, 4), _z(3, 4), _z(16), _z(4)), r"Wh must be 2-D, got shape \(16,\)"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(2, 4), _z(3, 4), _z(4, 5), _z(4)), r"Wh must be \(H, H\) = \(4, 4\)"),
+    (lambda: lstm_step_forward(_z(2, 3), _z(2, 4), _z(2, 4), _z(3, 16), _z(4, 12), _z(16)),
+     r"Wh must be \(H, 4 \* H\) = \(4, 16\)"),
+    (lambda: lstm_forward(_z(2, 5, 3), _z(2, 4), _z(3, 16), _z(4, 16), _z(4)), r"b must be \(4 \* H,\) = \(16,\)"),
+    (lambda: rnn_forward(_z(2, 5, 3), _z(3, 4), _z(3, 4), _z(4, 4), _z(4)),
+     r"x holds 2 sequences but the hidden state \(3, 4\) holds 3; both need the same N"),
+    (lambda: rnn_step_forward(_z(2, 3), _z(2, 4), _z(3, 4, dtype=torch.float32), _z(4, 4), _z(4)),
+     r"Wx is torch.float32 but x is torch.float64; .* Wx.to\(torch.float64\)"),
+    (lambda: lstm_forward(_z(2, 5, 3), _z(2, 4), _z(3, 16), _z(4, 16, dtype=torch.float32), _z(16)),
+     "Wh is torch.float32 but x is torch.float64"),
+    (lambda: rnn_forward(_z(2, 5, 3), _z(2, 4), _z(3, 4), _z(4, 4), _z(4, dtype=torch.float32)),
+     "b is torch.float32 but x is torch.float64"),
+    (lambda: affine_forward(np.zeros((2, 3)), _z(3, 2), _z(2)), r"x must be a torch.Tensor, got ndarray"),
+    (lambda: affine_forward(torch.tensor(1.0, dtype=torch.float64), _z(1, 2), _z(2)), "leading batch axis N"),
+    (lambda: affine_forward(_z(2, 3), np.zeros((3, 2)), _z(2)), r"w must be a torch.Tensor, got ndarray"),
+    (lambda: affine_forward(_z(2, 3), _z(3, 2), [0.0, 0.0]), r"b must be a torch.Tensor, got list"),
+    (lambda: temporal_affine_forward(_z(2, 3, 4), _z(8), _z(2)), r"w must be 2-D \(D, M\), got shape \(8,\)"),
+    (lambda: temporal_affine_forward(_z(2, 3, 4), _z(4, 2, dtype=torch.float32), _z(2)),
+     "w is torch.float32 but x is torch.float64"),
+    (lambda: lstm_step_forward(_z(2, 3), _z(2, 4), np.zeros((2, 4)), _z(3, 16), _z(4, 16), _z(16)),
+     r"prev_c must be a torch.Tensor, got ndarray"),
+    (lambda: lstm_step_forward(_z(2, 3), _z(2, 4), _z(2, 4, dtype=torch.float32), _z(3, 16), _z(4, 16), _z(16)),
+     "prev_c is torch.float32 but x is torch.float64"),
+    (lambda: word_embedding_forward(torch.tensor([[0, 1]]), np.zeros((5, 2))),
+     r"W must be a torch.Tensor, got ndarray"),
+    (lambda: word_embedding_forward(torch.tensor([[0, 1]]), _z(5)), r"W must be 2-D \(V, D\), got shape \(5,\)"),
+    (lambda: temporal_affine_forward(np.zeros((2, 3, 4)), _z(4, 2), _z(2)), r"x must be a torch.Tensor, got ndarray"),
+    (lambda: temporal_affine_forward(_z(6, 4), _z(4, 2), _z(2)), r"x must be 3-D \(N, T, D\), got shape \(6, 4\)"),
+    (lambda: temporal_softmax_loss(np.zeros((2, 3, 4)), np.zeros((2, 3), int), np.ones((2, 3), bool)),
+     r"x must be a torch.Tensor, got ndarray"),
+    (lambda: temporal_softmax_loss(_z(6, 4), torch.zeros(6, dtype=torch.long), torch.ones(6, dtype=torch.bool)),
+     r"x must be 3-D \(N, T, V\) of scores, got shape \(6, 4\)"),
+])
+def test_cell_shape_errors_name_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_affine_forward_takes_a_batch_of_scalars(rng):
+    x, w, b = rng.standard_normal(4), rng.standard_normal((1, 3)), rng.standard_normal(3)
+    out = affine_forward(*_t(x, w, b))
+    np.testing.assert_allclose(out.numpy(), x[:, None] @ w + b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32])
+def test_word_indices_of_any_integer_dtype_are_looked_up(rng, dtype):
+    # a uint8 tensor used as an index would be a boolean mask in torch: the indices are cast to long first
+    x = rng.integers(5, size=(3, 4))
+    W = torch.from_numpy(rng.standard_normal((5, 2)))
+    out = word_embedding_forward(torch.from_numpy(x).to(dtype), W)
+    np.testing.assert_array_equal(out.numpy(), W.numpy()[x])
+    scores, mask = torch.from_numpy(rng.standard_normal((3, 4, 5))), torch.ones(3, 4, dtype=torch.bool)
+    y = torch.from_numpy(x)
+    assert temporal_softmax_loss(scores, y.to(dtype), mask) == temporal_softmax_loss(scores, y, mask)
+
+
+def test_out_of_range_indices_are_listed_five_at_most():
+    with pytest.raises(ValueError, match=r"out of range: \[5, 6, 7, -1, 9\] \(expected 0 <= index < 5"):
+        word_embedding_forward(torch.tensor([[0, 5, 6, 7, -1, 9, 10]]), _z(5, 2))
+
+
+@pytest.mark.parametrize("mask_dtype", [np.float64, np.int64, np.bool_])
+def test_temporal_softmax_loss_keeps_the_scores_dtype_whatever_the_mask(rng, mask_dtype):
+    x = torch.from_numpy(rng.standard_normal((2, 3, 4)).astype(np.float32))
+    y, mask = rng.integers(4, size=(2, 3)), rng.random((2, 3)) > 0.3
+    loss = temporal_softmax_loss(x, y, mask.astype(mask_dtype))
+    assert loss.dtype == torch.float32
+    want = temporal_softmax_loss(x.double(), y, mask)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_a_bad_mask_is_listed_five_values_at_most():
+    mask = torch.tensor([[2.0, 3, 4], [5, 6, 7]])
+    with pytest.raises(ValueError, match=r"got \[2\.0, 3\.0, 4\.0, 5\.0, 6\.0\]; use a boolean mask"):
+        temporal_softmax_loss(_z(2, 3, 4), torch.zeros(2, 3, dtype=torch.long), mask)
