@@ -86,8 +86,10 @@ def test_fooling_warns_when_it_runs_out_of_steps():
         nv.make_fooling_image(X, target, model, learning_rate=1e-6, max_iter=2)
     with pytest.raises(ValueError, match=r"class index in 0\.\.3"):
         nv.make_fooling_image(X, 9, model)
-    with pytest.raises(ValueError, match="one image"):
+    with pytest.raises(ValueError, match="one image, got a batch of 2"):
         nv.make_fooling_image(torch.cat([X, X]), 1, model)
+    with pytest.raises(ValueError, match=r"make_fooling_image: X must be a float tensor of shape \(N, 3, H, W\)"):
+        nv.make_fooling_image(X.numpy(), 1, model)
 
 
 def test_class_visualization_step_is_normalised_ascent_with_l2_penalty():
@@ -184,6 +186,7 @@ def test_class_visualization_takes_the_notebooks_tensor_type():
 @pytest.mark.parametrize("target, max_iter, message", [
     (9, 0, r"class index in 0\.\.3, got 9"),     # no step taken, still checked
     (-1, 0, r"class index in 0\.\.3, got -1"),
+    (4, 0, r"class index in 0\.\.3, got 4"),      # one past the last class
     (1.5, 3, r"class index in 0\.\.3, got 1\.5"),
     (1, -1, "max_iter must be a non-negative int"),
     (1, 2.0, "max_iter must be a non-negative int"),
@@ -253,3 +256,117 @@ def test_each_function_puts_the_model_in_eval_mode_as_the_course_does(call):
     else:
         nv.class_visualization_update_step(X.clone(), model, 0, 1e-3, 1.0)
     assert not model.training
+
+
+def test_preprocess_resizes_the_shorter_side_to_224_by_default():
+    pytest.importorskip("PIL.Image")
+    img = np.random.default_rng(0).integers(0, 256, (10, 15, 3), dtype=np.uint8)
+    assert nv.preprocess(img).shape == (1, 3, 224, 336)
+
+
+def _normalised(pixels):
+    return torch.from_numpy(((pixels / 255.0 - SQUEEZENET_MEAN) / SQUEEZENET_STD).transpose(2, 0, 1).copy())
+
+
+def test_deprocess_stretches_by_default_and_clips_without_stretching():
+    # pixels of 100..150 come back as they are without the stretch, and span 0..255 with it
+    pixels = np.random.default_rng(1).integers(100, 151, (4, 5, 3)).astype(np.float64)
+    pixels[0, 0], pixels[0, 1] = 100, 150
+    x = _normalised(pixels)
+    np.testing.assert_array_equal(nv.deprocess(x[None], should_rescale=False), pixels.astype(np.uint8))
+    lo, hi = pixels.min(), pixels.max()
+    want = np.round((pixels - lo) / (hi - lo) * 255)
+    np.testing.assert_allclose(nv.deprocess(x).astype(float), want, atol=1)
+    assert nv.deprocess(x).min() == 0 and nv.deprocess(x).max() == 255
+    # values outside an image's range are clipped to 0 and 255
+    wild = pixels.copy()
+    wild[1, 1], wild[2, 2] = -300, 900
+    out = nv.deprocess(_normalised(wild), should_rescale=False)
+    assert out.dtype == np.uint8 and out[1, 1].tolist() == [0, 0, 0] and out[2, 2].tolist() == [255, 255, 255]
+
+
+@pytest.mark.parametrize("shape, message", [((2, 3, 4, 4), "one image, got a batch of 2"),
+                                            ((1, 4, 4, 4), r"\(1, 3, H, W\) or \(3, H, W\) image, got \(1, 4, 4, 4\)"),
+                                            ((4, 4, 3), r"got \(4, 4, 3\)"), ((3, 4), r"got \(3, 4\)")])
+def test_deprocess_refuses_what_is_not_one_image(shape, message):
+    with pytest.raises(ValueError, match=message):
+        nv.deprocess(torch.zeros(*shape))
+
+
+def test_blur_image_sigma_defaults_to_one_and_needs_4d_images():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    X = torch.randn(1, 3, 6, 5, dtype=torch.float64)
+    want = ndimage.gaussian_filter1d(ndimage.gaussian_filter1d(X.numpy(), 1.0, axis=2), 1.0, axis=3)
+    np.testing.assert_allclose(nv.blur_image(X).numpy(), want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"blur_image expects \(N, C, H, W\), got shape \(3, 6, 5\)"):
+        nv.blur_image(X[0])
+
+
+def test_fooling_defaults_unit_steps_and_at_most_100_of_them():
+    model = linear_model()
+    X = torch.randn(1, 3, 6, 5, dtype=torch.float64)
+    target = (int(model(X).argmax(1)) + 1) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        X1 = nv.make_fooling_image(X, target, model, max_iter=1)    # one step of the default length 1
+    w = model[1].weight.detach()[target].view(1, 3, 6, 5)
+    torch.testing.assert_close(X1 - X, w / w.norm())
+    # a class no step can reach: its weights are zero and another class always wins
+    with torch.no_grad():
+        model[1].weight[target] = 0
+        model[1].bias[target] = -1e6
+    with pytest.warns(RuntimeWarning, match="after 100 steps"):
+        nv.make_fooling_image(X, target, model)
+
+
+@pytest.mark.parametrize("as_labels", [list, np.array])
+def test_saliency_takes_labels_as_a_list_or_array(as_labels):
+    model = linear_model()
+    X = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    torch.testing.assert_close(nv.compute_saliency_maps(X, as_labels([2, 0]), model),
+                               nv.compute_saliency_maps(X, torch.tensor([2, 0]), model))
+
+
+@pytest.mark.parametrize("img, target, message", [
+    (np.zeros((1, 3, 6, 5)), 1, r"class_visualization_update_step: X must be a float tensor"),
+    (torch.zeros(1, 3, 6, 5, dtype=torch.float64), 4,
+     r"class_visualization_update_step: target_y must be a class index in 0\.\.3, got 4"),
+    (torch.zeros(1, 3, 6, 5, dtype=torch.float64), 0.5, r"got 0\.5"),
+])
+def test_class_visualization_step_checks_its_arguments(img, target, message):
+    with pytest.raises(ValueError, match=message):
+        nv.class_visualization_update_step(img, linear_model(), target, 1e-3, 1.0)
+
+
+def test_class_visualization_defaults(monkeypatch):
+    # 100 steps of length 25 with l2_reg 1e-3, shifts of 0..16 pixels, a blur after steps 0, 10, ..., 90,
+    # and a 224-pixel image
+    calls, step = [], nv.class_visualization_update_step
+    shifts, jitter = [], nv.jitter
+
+    def spy_step(img, model, target_y, l2_reg, learning_rate):
+        calls.append(("step", l2_reg, learning_rate))
+        return step(img, model, target_y, l2_reg, learning_rate)
+
+    def spy_jitter(X, ox, oy):
+        shifts.extend([ox, oy])
+        return jitter(X, ox, oy)
+
+    monkeypatch.setattr(nv, "class_visualization_update_step", spy_step)
+    monkeypatch.setattr(nv, "jitter", spy_jitter)
+    monkeypatch.setattr(nv, "blur_image", lambda X, sigma: calls.append(("blur", sigma)) or X)
+    out = nv.create_class_visualization(1, linear_model(H=8, W=8), torch.float64, image_size=8, seed=0)
+    assert out.shape == (8, 8, 3)
+    steps = [c for c in calls if c[0] == "step"]
+    assert steps == [("step", 1e-3, 25)] * 100
+    blurred_after = [sum(c[0] == "step" for c in calls[:i]) - 1 for i, c in enumerate(calls) if c[0] == "blur"]
+    assert blurred_after == list(range(0, 100, 10)) and {c[1] for c in calls if c[0] == "blur"} == {0.5}
+    assert min(shifts[::4] + shifts[1::4]) == 0 and max(shifts[::4] + shifts[1::4]) == 16
+    noise = nv.create_class_visualization(1, conv_model(), torch.float64, num_iterations=0, seed=0)
+    assert noise.shape == (224, 224, 3)
+
+
+def test_class_visualization_of_a_model_without_parameters():
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())     # the scores are the channel means
+    out = nv.create_class_visualization(2, model, torch.float64, num_iterations=3, max_jitter=1, image_size=6, seed=0)
+    assert out.shape == (6, 6, 3) and out.dtype == np.uint8
