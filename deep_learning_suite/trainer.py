@@ -505,6 +505,7 @@ class Solver:
             raise CheckpointError(f"checkpoint {path} does not fit this model: {why}; build "
                                   f"the model with the checkpoint's settings")
         check_resumable(path, state)
+        _check_run_state(path, state, mine)
         # Another rule or schedule would continue from the checkpoint's optimizer state as if
         # it were its own: neither the run asked for here nor the one resumed.
         mine = {"batch_size": self.batch_size, "update_rule": _rule_name(self.update_rule),
@@ -551,6 +552,41 @@ class Solver:
         self.rng = rng
         np.random.set_state(legacy)
         return state
+
+
+def _check_run_state(path, state, layout):
+    """Refuse counters, histories and best parameters of the wrong kind in a Solver checkpoint.
+
+    ``load_checkpoint`` has checked the file, not what a hand-edited or foreign one holds in
+    it; these would otherwise fail (or quietly mislead: "True epochs") only later, in
+    ``train()``. ``layout`` is the model's ``{name: (shape, dtype)}``.
+    """
+    def refuse(what):
+        raise CheckpointError(f"checkpoint {path}: {what}; resume from a file written by "
+                              f"Solver.save_checkpoint")
+
+    def is_number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    for name in ("epoch", "iteration"):
+        v = state[name]
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            refuse(f"its {name} is {v!r}, not a count of 0 or more")
+    for name in ("loss_history", "train_acc_history", "val_acc_history"):
+        if not (isinstance(state[name], list) and all(is_number(v) for v in state[name])):
+            refuse(f"its {name} is not a list of numbers")
+    if not is_number(state["best_val_acc"]):
+        refuse(f"its best_val_acc is {state['best_val_acc']!r}, not a number")
+    best = state["best_params"]
+    if not (isinstance(best, dict) and all(isinstance(v, np.ndarray) for v in best.values())
+            and {k: (v.shape, v.dtype) for k, v in best.items()} == layout):
+        refuse("its best_params are not arrays of the model's parameters' names, shapes and dtypes")
+    configs = state["optim_configs"]
+    if not (isinstance(configs, dict) and set(configs) == set(layout)
+            and all(isinstance(c, dict) for c in configs.values())):
+        refuse("its optim_configs are not one dict per parameter of the model")
+    if not isinstance(state["model_state"], dict):
+        refuse("its model_state is not a dict")
 
 
 def _rule_name(update_rule):

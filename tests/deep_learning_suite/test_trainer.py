@@ -601,6 +601,52 @@ def test_resume_refuses_a_malformed_random_state(tmp_path, changes, match):
     assert np.array_equal(np.random.get_state()[1], legacy[1])
 
 
+def _params_like(path, **changes):
+    from deep_learning_suite.checkpoint import load_checkpoint
+
+    best = load_checkpoint(path)["best_params"]
+    return {**best, **changes}
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"epoch": "1"}, "its epoch is '1', not a count of 0 or more"),
+    ({"epoch": None}, "its epoch is None, not a count"),
+    ({"epoch": True}, "its epoch is True, not a count"),
+    ({"epoch": 1.0}, "its epoch is 1.0, not a count"),
+    ({"epoch": -5}, "its epoch is -5, not a count"),
+    ({"iteration": -1}, "its iteration is -1, not a count"),
+    ({"loss_history": "0.5"}, "its loss_history is not a list of numbers"),
+    ({"train_acc_history": [0.5, "x"]}, "its train_acc_history is not a list of numbers"),
+    ({"val_acc_history": [True]}, "its val_acc_history is not a list of numbers"),
+    ({"best_val_acc": None}, "its best_val_acc is None, not a number"),
+    ({"best_params": [1, 2]}, "its best_params are not arrays of the model's parameters"),
+    ({"best_params": {}}, "its best_params are not arrays"),
+    ("W1 as float32", "its best_params are not arrays"),
+    ("W1 transposed", "its best_params are not arrays"),
+    ({"optim_configs": {}}, "its optim_configs are not one dict per parameter"),
+    ({"optim_configs": [1]}, "its optim_configs are not one dict"),
+    ({"model_state": [1]}, "its model_state is not a dict"),
+])
+def test_resume_refuses_damaged_counters_histories_and_best_params(tmp_path, changes, match):
+    # A valid checksum over contents no Solver wrote: refused up front rather than failing,
+    # or printing "True epochs", in train().
+    name = str(tmp_path / "run")
+    run(checkpoint_name=name, num_epochs=1)
+    src = f"{name}_epoch_1.npz"
+    if changes == "W1 as float32":
+        changes = {"best_params": _params_like(src, W1=_params_like(src)["W1"].astype(np.float32))}
+    elif changes == "W1 transposed":
+        changes = {"best_params": _params_like(src, W1=_params_like(src)["W1"].T.copy())}
+    bad = _forge(src, tmp_path / "forged.npz", **changes)
+    model = TinyNet(seed=1)
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver = quiet(model, blobs(), **_recipe())
+    with pytest.raises(CheckpointError, match=f"forged.npz: {re.escape(match)}"):
+        solver.resume(bad)
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)    # nothing taken
+    assert solver.epoch == 0 and solver.loss_history == []
+
+
 def test_a_second_train_call_warns_and_more_epochs_train_further():
     s = quiet(TinyNet(), blobs(), update_rule="adam", num_epochs=2, batch_size=20, seed=0)
     with warnings.catch_warnings():
