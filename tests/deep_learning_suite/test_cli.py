@@ -1,4 +1,6 @@
+import contextlib
 import csv
+import io
 import re
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 
 from deep_learning_suite.checkpoint import load_checkpoint, save_checkpoint
-from deep_learning_suite.cli import main
+from deep_learning_suite.cli import build_parser, main
 
 SMALL = ["--dataset", "sample", "--num-train", "400", "--num-val", "100", "--num-test", "300",
          "--quiet"]
@@ -106,6 +108,48 @@ def test_adamw_from_the_cli_uses_its_weight_decay_and_resumes(tmp_path, capsys):
     assert all(np.array_equal(resumed["params"][k], ck["params"][k]) for k in ck["params"])
 
 
+def test_adamw_takes_a_weight_decay_of_zero(tmp_path, capsys):
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--update-rule", "adamw",
+                 "--weight-decay", "0", "--out", str(tmp_path)] + SMALL) == 0
+    ck = load_checkpoint(tmp_path / "model.npz")
+    assert {c["weight_decay"] for c in ck["optim_configs"].values()} == {0}
+    assert main(["train", "--resume", str(tmp_path / "checkpoint_epoch_1.npz"), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0                # a saved --weight-decay 0 is one `train` wrote
+
+
+def test_lr_decay_from_the_cli_decays_the_learning_rate_each_epoch(tmp_path, capsys):
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "2", "--lr", "1e-3",
+                 "--lr-decay", "0.5", "--out", str(tmp_path)] + SMALL) == 0
+    ck = load_checkpoint(tmp_path / "model.npz")
+    assert ck["lr_decay"] == 0.5
+    rates = [c["learning_rate"] for c in ck["optim_configs"].values()]
+    assert rates and rates == pytest.approx([1e-3 * 0.5 ** 2] * len(rates))     # after 2 epochs
+
+
+def test_train_keeps_the_newest_two_epoch_checkpoints(tmp_path, capsys):
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "3", "--out", str(tmp_path)]
+                + SMALL) == 0
+    assert sorted(p.name for p in tmp_path.glob("checkpoint_epoch_*.npz")) == \
+        ["checkpoint_epoch_2.npz", "checkpoint_epoch_3.npz"]
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_prints_only_the_summary_line(quiet, tmp_path, capsys):
+    argv = ["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--out", str(tmp_path)] + SMALL
+    assert main(argv if quiet else [a for a in argv if a != "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("fc on sample: test accuracy") and (len(lines) == 1) == quiet
+    right, total = map(int, re.search(r"test accuracy \d\.\d+ \((\d+)/(\d+)\)", lines[-1]).groups())
+    assert total == 300 and right / total == pytest.approx(summary_accuracy(lines[-1]), abs=1e-4)
+
+
+def test_train_without_out_writes_into_runs_model_dataset(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1"] + SMALL) == 0
+    assert (tmp_path / "runs" / "fc-sample" / "model.npz").is_file()
+    assert "wrote runs/fc-sample/" in capsys.readouterr().out
+
+
 def test_train_cnn_small_slice(tmp_path, capsys):
     assert main(["train", "--model", "cnn", "--epochs", "3", "--batch-size", "20", "--lr", "3e-3",
                  "--weight-scale", "0.1", "--num-filters", "4", "--filter-size", "3",
@@ -140,6 +184,7 @@ def test_gradcheck_reports_a_failure(monkeypatch, capsys):
     (["train", "--epochs", "0"], "must be positive"),
     (["train", "--dataset", "imagenet"], "invalid choice"),
     (["fly"], "invalid choice"),
+    ([], r"the following arguments are required: \{train,evaluate,gradcheck\}"),
 ])
 def test_bad_flags_exit_2_with_a_clear_message(argv, match, capsys):
     with pytest.raises(SystemExit) as e:
@@ -160,12 +205,30 @@ def test_incompatible_flags_give_an_error(argv, match, tmp_path, capsys):
     assert re.search(match, capsys.readouterr().err)
 
 
+def no_network(monkeypatch):
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("it downloaded despite --no-download")
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
 @pytest.mark.parametrize("dataset, env", [("cifar10", "CIFAR10_DIR"), ("mnist", "MNIST_DIR"),
                                           ("fashion-mnist", "FASHION_MNIST_DIR")])
-def test_missing_data_is_a_clear_error(dataset, env, tmp_path, capsys):
+def test_missing_data_is_a_clear_error(dataset, env, tmp_path, capsys, monkeypatch):
+    no_network(monkeypatch)                 # --no-download: not even a try
     rc = main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "none"),
                "--no-download", "--out", str(tmp_path / "o"), "--quiet"])
     assert rc == 2
+    err = capsys.readouterr().err
+    assert env in err and str(tmp_path / "none") in err
+
+
+@pytest.mark.parametrize("dataset, env", [("cifar10", "CIFAR10_DIR"), ("mnist", "MNIST_DIR")])
+def test_evaluate_with_missing_data_is_a_clear_error(bn_run, dataset, env, tmp_path, capsys, monkeypatch):
+    no_network(monkeypatch)
+    assert main(["evaluate", str(bn_run), "--dataset", dataset, "--data-dir", str(tmp_path / "none"),
+                 "--no-download"]) == 2
     err = capsys.readouterr().err
     assert env in err and str(tmp_path / "none") in err
 
@@ -234,6 +297,8 @@ def _pop(*keys):
                                                           r"checkpoint, \(784, 16\) float32"),
     (lambda s: s["params"].__setitem__("W1", s["params"]["W1"].astype(np.float64)), "float64"),
     (lambda s: s["params"]["W1"].__setitem__((0, 0), np.nan), "W1 hold NaN"),
+    (_pop("meta"), "does not say which model it holds"),     # e.g. saved from Python
+    (_pop("meta", "model"), "does not say which model it holds"),
     (_set("meta", "model", "rnn"), "'rnn' model"),
     # unhashable: these used to end in TypeError: unhashable type
     (_set("meta", "model", ["fc"]), r"\['fc'\] model"),
@@ -261,9 +326,21 @@ def _pop(*keys):
     (_set("model_state", "bn_params", [{"mode": "test"}]), "sets 'bn_params'"),
     (lambda s: s["model_state"]["bn_params"][0].__setitem__("running_mean",
                                                             np.zeros(1, np.float32)),
-     "running_mean of layer 1"),
+     r"running_mean of layer 1 is not a finite float32 vector of \(16,\)"),
     (lambda s: s["model_state"]["bn_params"][1].__setitem__("running_var", -np.ones(8, np.float32)),
      "running_var of layer 2"),
+    # the keep probability is in (0, 1], as --dropout takes it
+    (_set("meta", "model_kwargs", "dropout_keep_ratio", 0), "dropout_keep_ratio=0 must be"),
+    (_set("meta", "model_kwargs", "dropout_keep_ratio", 1.5), "dropout_keep_ratio=1.5 must be"),
+    (_set("meta", "model_kwargs", "seed", -1), "seed=-1 must be null or 0 .. 4294967295"),
+    (_set("meta", "model_kwargs", "hidden_dims", [8] * 1001), "hidden_dims=.* must be a list of at most 1000"),
+    # 1000 layers is a setting `train` writes: refused only because these parameters are not its
+    (_set("meta", "model_kwargs", "hidden_dims", [8] * 1000), "parameters do not fit"),
+    (_set("meta", "normalization", "mean", [2e6]), "finite mean"),
+    (_set("meta", "normalization", "std", [2e6]), "std >= 1e-8"),
+    # model_state must have the layout of the model's own state, down to the values in its dicts
+    (_set("model_state", "bn_params", {"0": {"mode": "train"}}), "sets 'bn_params'"),
+    (lambda s: s["model_state"]["bn_params"][0].__setitem__("mode", 1), "sets 'bn_params'"),
 ])
 def test_evaluate_refuses_a_checkpoint_whose_contents_do_not_fit(bn_run, edit, match, tmp_path,
                                                                  capsys, monkeypatch):
@@ -275,10 +352,137 @@ def test_evaluate_refuses_a_checkpoint_whose_contents_do_not_fit(bn_run, edit, m
     assert re.search(match, err), err
 
 
-def test_evaluate_still_takes_an_untouched_copy(bn_run, tmp_path, capsys):
-    same = _edited(bn_run / "model.npz", tmp_path / "same.npz", lambda s: None)
+@pytest.mark.parametrize("edit", [
+    lambda s: None,
+    _set("meta", "model_kwargs", "seed", None),     # a model built from Python
+    # the edges of what `train` stores: std is the channel's std + 1e-8, so 1e-8 for a constant one
+    _set("meta", "normalization", "std", [1e-8]), _set("meta", "normalization", "std", [1e6]),
+    _set("meta", "normalization", "mean", [-1e6]),
+    # a unit that is constant on the training set (a dead ReLU) has a running variance of 0
+    lambda s: s["model_state"]["bn_params"][0]["running_var"].__setitem__(slice(None), 0),
+])
+def test_evaluate_still_takes_an_untouched_copy(bn_run, edit, tmp_path, capsys):
+    same = _edited(bn_run / "model.npz", tmp_path / "same.npz", edit)
     assert main(["evaluate", str(same), "--num-test", "50"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spare, status", [(0, 0), (-1, 2)])
+def test_evaluate_loads_a_model_of_exactly_max_params(bn_run, spare, status, monkeypatch, capsys):
+    from deep_learning_suite import trained_model
+    meta = load_checkpoint(bn_run / "model.npz")["meta"]
+    monkeypatch.setattr(trained_model, "MAX_PARAMS",
+                        trained_model.num_params("fc", meta["model_kwargs"]) + spare)
+    assert main(["evaluate", str(bn_run), "--num-test", "50"]) == status
+    assert ("more than the" in capsys.readouterr().err) == (status == 2)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    """A finished cnn run, tiny, and the test accuracy its summary printed."""
+    out = tmp_path_factory.mktemp("cnn")
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        assert main(CNN_ARGV + ["--out", str(out)]) == 0
+    return out, summary_accuracy(text.getvalue())
+
+
+CNN_ARGV = ["train", "--model", "cnn", "--num-filters", "2", "--filter-size", "3", "--hidden-dim", "8",
+            "--epochs", "1"] + SMALL
+
+
+def test_a_cnn_run_with_the_same_seed_has_the_same_weights(cnn_run, tmp_path, capsys):
+    # the ThreeLayerConvNet takes no seed: its weights come from NumPy's global RNG, seeded by --seed
+    np.random.rand(3)                           # wherever that RNG happens to be
+    assert main(CNN_ARGV + ["--out", str(tmp_path)]) == 0
+    a = load_checkpoint(cnn_run[0] / "model.npz")["params"]
+    b = load_checkpoint(tmp_path / "model.npz")["params"]
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_evaluate_a_cnn_run_scores_what_train_scored(cnn_run, capsys):
+    out, acc = cnn_run
+    assert main(["evaluate", str(out), "--num-test", "300"]) == 0
+    assert float(re.search(r"accuracy (\d\.\d+)", capsys.readouterr().out).group(1)) == \
+        pytest.approx(acc, abs=1e-4)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_set("meta", "model_kwargs", "input_dim", [1, 28]), r"input_dim=\[1, 28\] must be \[C, H, W\]"),
+    (_set("meta", "model_kwargs", "input_dim", [1, 28, 0]), r"input_dim=\[1, 28, 0\] must be"),
+    (_set("meta", "model_kwargs", "num_filters", 0), "num_filters=0 must be a positive integer"),
+    (_set("meta", "model_kwargs", "filter_size", 2), "filter_size=2 must be an odd positive integer"),
+    (_set("meta", "model_kwargs", "filter_size", 4), "filter_size=4 must be an odd"),
+    # an odd size is a setting `train` writes: refused only because the weights are 3x3
+    (_set("meta", "model_kwargs", "filter_size", 5), r"W1 is \(2, 1, 3, 3\) float32 in the checkpoint"),
+    (_set("meta", "model_kwargs", "input_dim", [1, 28, 10 ** 9]), "parameters, more than the"),
+    (_set("meta", "normalization", {"mean": [0.5, 0.5], "std": [0.5, 0.5]}), r"per input channel \(1\)"),
+])
+def test_evaluate_refuses_a_cnn_checkpoint_whose_settings_do_not_fit(cnn_run, edit, match, tmp_path, capsys):
+    bad = _edited(cnn_run[0] / "model.npz", tmp_path / "edited.npz", edit)
+    assert main(["evaluate", str(bad), "--num-test", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}") and "Traceback" not in err
+    assert re.search(match, err), err
+
+
+def _fake_dataset(monkeypatch, shape, num_classes, labels=None):
+    """Stand in for a dataset that is not here (cifar10 is 3-channel 32x32); returns the loads asked for."""
+    from deep_learning_suite import cli
+    X = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    y = np.arange(shape[0]) % num_classes if labels is None else np.asarray(labels)
+    asked = []
+
+    def load(name, data_dir=None, download=True):
+        asked.append(name)
+        return X, y, X, y, [f"class{i}" for i in range(num_classes)]
+    monkeypatch.setattr(cli, "load_dataset", load)
+    return asked
+
+
+@pytest.mark.parametrize("run, shape, num_classes, match", [
+    ("bn_run", (20, 32, 32, 3), 10, r"cifar10 images have 3 channel\(s\) but the model was trained on 1"),
+    ("bn_run", (20, 32, 32), 10, "cifar10 images give inputs of 1024 but the model takes 784"),
+    ("bn_run", (20, 28, 28), 5, "the model predicts 10 classes but cifar10 has 5"),
+    ("cnn_run", (20, 32, 32), 10, r"give inputs of \(1, 32, 32\) but the model takes \(1, 28, 28\)"),
+])
+def test_evaluate_on_a_dataset_unlike_the_training_one_is_refused(run, shape, num_classes, match, request,
+                                                                  monkeypatch, capsys):
+    out = request.getfixturevalue(run)
+    asked = _fake_dataset(monkeypatch, shape, num_classes)
+    assert main(["evaluate", str(out if run == "bn_run" else out[0]), "--dataset", "cifar10"]) == 2
+    assert asked == ["cifar10"]
+    err = capsys.readouterr().err
+    assert re.search(match, err) and "evaluate it on the dataset it was trained on" in err, err
+
+
+def test_evaluate_lists_only_the_classes_its_test_images_have(bn_run, monkeypatch, capsys):
+    asked = _fake_dataset(monkeypatch, (12, 28, 28), 10, labels=[3, 7] * 6)
+    assert main(["evaluate", str(bn_run), "--num-test", "8"]) == 0
+    assert asked == ["sample"]                      # the dataset it was trained on
+    text = capsys.readouterr().out
+    assert "(8 images)" in text
+    rows = re.findall(r"^(class\d)\s+(\d\.\d{4})\s+(\d+)$", text, re.M)
+    assert [(name, count) for name, _, count in rows] == [("class3", "4"), ("class7", "4")]
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("cnn", dict(input_dim=[3, 8, 6], num_filters=4, filter_size=3, hidden_dim=5, num_classes=7)),
+    ("cnn", dict(input_dim=[2, 5, 9], num_filters=3, filter_size=5, hidden_dim=6, num_classes=4)),
+])
+def test_num_params_counts_a_cnn_s_parameters(kind, kwargs):
+    from deep_learning_suite.cli import build_model
+    from deep_learning_suite.trained_model import num_params
+    model = build_model(kind, kwargs)
+    assert num_params(kind, kwargs) == sum(v.size for v in model.params.values())
+
+
+@pytest.mark.parametrize("hidden_dims", [[5], [6, 4], [3, 9, 2]])
+def test_num_params_bounds_an_fc_net_by_at_most_the_output_layer_s_gamma_and_beta(hidden_dims):
+    from deep_learning_suite.cli import build_model
+    from deep_learning_suite.trained_model import num_params
+    kwargs = dict(hidden_dims=hidden_dims, input_dim=11, num_classes=7, normalization="batchnorm")
+    have = sum(v.size for v in build_model("fc", kwargs).params.values())
+    assert have <= num_params("fc", kwargs) <= have + 2 * 7
 
 
 @pytest.mark.parametrize("flag, value, match", [
@@ -367,6 +571,14 @@ def test_resume_takes_flags_that_agree_with_the_checkpoint(stopped_run, flags, t
     (_set("meta", "args", "hidden_dims", 16), "--hidden-dims is 16"),
     (_set("meta", "args", "reg", -0.5), "--reg is -0.5"),
     (_set("meta", "args", "num_test", 0), "--num-test is 0"),
+    # each saved setting is held to the range its flag takes
+    (_set("meta", "args", "lr", 0), "--lr is 0"), (_set("meta", "args", "lr_decay", -0.5), "--lr-decay is -0.5"),
+    (_set("meta", "args", "update_rule", "nope"), "--update-rule is 'nope'"),
+    (_set("meta", "args", "weight_decay", -1), "--weight-decay is -1"),
+    (_set("meta", "args", "dropout", 0), "--dropout is 0"), (_set("meta", "args", "dropout", 1.5), "--dropout is 1.5"),
+    (_set("meta", "args", "seed", -1), "--seed is -1"), (_set("meta", "args", "seed", True), "--seed is True"),
+    (_set("meta", "args", "num_train", 0), "--num-train is 0"),
+    (_pop("meta", "args"), "holds no CLI settings; resume it from Python"),   # a Solver's own checkpoint
     (_set("meta", "args", "surprise", 1), "unknown setting 'surprise'"),
     (_pop("meta", "args", "epochs"), "no --epochs"),
 ])
@@ -377,6 +589,36 @@ def test_resume_refuses_damaged_saved_settings(stopped_run, edit, match, tmp_pat
     assert main(["train", "--resume", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad}") and re.search(match, err), err
+
+
+@pytest.mark.parametrize("epoch", ["1", None, True, 1.0, -5])
+def test_resume_refuses_a_damaged_epoch_count(stopped_run, epoch, tmp_path, capsys):
+    # It used to end in a TypeError traceback and exit 1 ("diverged"), or print "True epochs".
+    bad = _edited(stopped_run, tmp_path / "edited.npz", _set("epoch", epoch))
+    assert main(["train", "--resume", str(bad), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: checkpoint {bad}: its epoch is {epoch!r}, not a count"), err
+
+
+def test_cmd_train_called_from_python_checks_resume_flags_too(stopped_run, tmp_path, capsys):
+    # not through main(), which records the flags typed: a flag off its default counts as given
+    from deep_learning_suite.cli import CLIError, cmd_train
+    args = build_parser().parse_args(["train", "--resume", str(stopped_run), "--lr", "0.5", "--out",
+                                      str(tmp_path / "o"), "--quiet"])
+    with pytest.raises(CLIError, match="--lr 0.5 but the checkpoint was trained with --lr 0.002"):
+        cmd_train(args)
+    args = build_parser().parse_args(["train", "--resume", str(stopped_run), "--out", str(tmp_path / "o"), "--quiet"])
+    assert cmd_train(args) == 0
+
+
+@pytest.mark.parametrize("edit", [
+    _set("meta", "args", "reg", 0), _set("meta", "args", "seed", 2 ** 32 - 1),
+    # from before a flag existed: the run had the flag's default
+    _pop("meta", "args", "dropout"), _pop("meta", "args", "num_val"),
+])
+def test_resume_takes_saved_settings_train_could_have_written(stopped_run, edit, tmp_path, capsys):
+    ok = _edited(stopped_run, tmp_path / "edge.npz", edit)
+    assert main(["train", "--resume", str(ok), "--out", str(tmp_path / "o"), "--quiet"]) == 0
 
 
 def test_a_bad_flag_gets_one_line_not_the_usage_block(capsys):
@@ -407,6 +649,29 @@ def test_evaluate_accepts_every_model_train_writes(tmp_path, capsys):
     assert main(["evaluate", str(out), "--num-test", "50"]) == 0
 
 
+@pytest.mark.parametrize("flag, value, match", [
+    ("--hidden-dims", "16,0", "hidden sizes must be positive"),
+    ("--hidden-dims", "-3", "hidden sizes must be positive"), ("--dropout", "0", "KEEPING"),
+])
+def test_values_just_outside_a_flag_s_range_are_refused(flag, value, match, capsys):
+    # parse only: a check that let them through would not then start a long default run
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["train", flag, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and match in err
+
+
+@pytest.mark.parametrize("flag, value, parsed", [
+    ("--hidden-dims", "1", [1]), ("--hidden-dims", ",".join(["4"] * 1000), [4] * 1000),
+    ("--dropout", "1", 1.0), ("--reg", "0", 0.0), ("--seed", "0", 0), ("--seed", "4294967295", 2 ** 32 - 1),
+    ("--lr", "1e-9", 1e-9), ("--epochs", "1", 1),
+])
+def test_the_edge_values_of_a_flag_s_range_are_taken(flag, value, parsed):
+    args = build_parser().parse_args(["train", flag, value])
+    assert getattr(args, flag[2:].replace("-", "_")) == parsed
+
+
 def test_train_refuses_more_hidden_layers_than_evaluate_loads(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--model", "fc", "--hidden-dims", ",".join(["4"] * 1001)] + SMALL)
@@ -418,6 +683,16 @@ def test_train_refuses_more_parameters_than_evaluate_loads(tmp_path, capsys):
     assert main(["train", "--model", "fc", "--hidden-dims", "200000,200000", "--out",
                  str(tmp_path / "x")] + SMALL) == 2
     assert "the command line trains and evaluates at most 100,000,000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spare, status", [(0, 0), (-1, 2)])
+def test_train_takes_a_model_of_exactly_max_params(spare, status, tmp_path, monkeypatch, capsys):
+    from deep_learning_suite import trained_model
+    size = trained_model.num_params("fc", dict(input_dim=28 * 28, hidden_dims=[8], num_classes=10))
+    monkeypatch.setattr(trained_model, "MAX_PARAMS", size + spare)
+    assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--out", str(tmp_path)]
+                + SMALL) == status
+    assert ("the command line trains and evaluates at most" in capsys.readouterr().err) == (status == 2)
 
 
 def test_resume_from_model_npz_is_refused_naming_the_latest_checkpoint(stopped_run, tmp_path,
@@ -458,15 +733,19 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_training(tmp_pat
 
     from deep_learning_suite import trainer
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    out = tmp_path / "o"
+    writable = tempfile.TemporaryFile
+
+    def refuse(*args, dir=None, **kwargs):      # only --out is read-only: it is --out that is probed
+        if dir is not None and str(dir) == str(out):
+            raise PermissionError(13, "Permission denied")
+        return writable(*args, dir=dir, **kwargs)
 
     def no_training(self):
         raise AssertionError("trained into a folder it cannot write")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     monkeypatch.setattr(trainer.Solver, "train", no_training)
-    out = tmp_path / "o"
     assert main(["train", "--model", "fc", "--hidden-dims", "8", "--epochs", "1", "--out",
                  str(out)] + SMALL) == 2
     err = capsys.readouterr().err
