@@ -1,3 +1,4 @@
+import random
 import warnings
 
 import numpy as np
@@ -361,7 +362,7 @@ def test_class_visualization_defaults(monkeypatch):
     assert steps == [("step", 1e-3, 25)] * 100
     blurred_after = [sum(c[0] == "step" for c in calls[:i]) - 1 for i, c in enumerate(calls) if c[0] == "blur"]
     assert blurred_after == list(range(0, 100, 10)) and {c[1] for c in calls if c[0] == "blur"} == {0.5}
-    assert min(shifts[::4] + shifts[1::4]) == 0 and max(shifts[::4] + shifts[1::4]) == 16
+    assert min(shifts[::4]) == min(shifts[1::4]) == 0 and max(shifts[::4]) == max(shifts[1::4]) == 16
     noise = nv.create_class_visualization(1, conv_model(), torch.float64, num_iterations=0, seed=0)
     assert noise.shape == (224, 224, 3)
 
@@ -370,3 +371,43 @@ def test_class_visualization_of_a_model_without_parameters():
     model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())     # the scores are the channel means
     out = nv.create_class_visualization(2, model, torch.float64, num_iterations=3, max_jitter=1, image_size=6, seed=0)
     assert out.shape == (6, 6, 3) and out.dtype == np.uint8
+
+
+def test_class_visualization_undoes_each_jitter_and_clamps_to_the_image_range(monkeypatch):
+    # No gradient and no L2 term leave the noise alone: what comes out is the starting noise,
+    # unshifted, clamped to the range a real image normalises to.
+    model = linear_model(H=8, W=8)
+    with torch.no_grad():
+        model[1].weight.zero_()
+    seen, deprocess = [], nv.deprocess
+    monkeypatch.setattr(nv, "deprocess",
+                        lambda img, *a, **k: seen.append(img.detach().clone()) or deprocess(img, *a, **k))
+    nv.create_class_visualization(1, model, torch.float64, l2_reg=0, num_iterations=3, blur_every=0, max_jitter=4,
+                                  image_size=8, seed=0)
+    noise = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)).double()
+    lo = torch.as_tensor(-SQUEEZENET_MEAN / SQUEEZENET_STD).view(1, 3, 1, 1)
+    hi = torch.as_tensor((1 - SQUEEZENET_MEAN) / SQUEEZENET_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(seen[-1], torch.maximum(torch.minimum(noise, hi), lo))
+    assert (noise > hi).any() and (noise < lo).any()            # the clamp had work to do
+    rng = random.Random(0)
+    assert any(rng.randint(0, 4) for _ in range(6))             # and so did the jitter
+
+
+@pytest.mark.parametrize("class_names, name", [(["a", "b", "c", "d"], "b"), (None, "class 1")])
+def test_class_visualization_shows_the_first_every_show_every_th_and_the_last_step(monkeypatch, class_names, name):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    shown = []
+
+    def show():
+        ax = plt.gca()
+        shown.append((ax.get_title(), tuple(plt.gcf().get_size_inches()), ax.axison,
+                      ax.get_images()[-1].get_array().shape))
+        plt.close("all")
+
+    monkeypatch.setattr(plt, "show", show)
+    nv.create_class_visualization(1, linear_model(H=8, W=8), torch.float64, class_names, num_iterations=7,
+                                  show_every=3, image_size=8, seed=0)
+    assert shown == [(f"{name}\nIteration {t} / 7", (4.0, 4.0), False, (8, 8, 3)) for t in (1, 3, 6, 7)]
+    shown.clear()
+    nv.create_class_visualization(1, linear_model(H=8, W=8), torch.float64, num_iterations=3, image_size=8, seed=0)
+    assert shown == []
