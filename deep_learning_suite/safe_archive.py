@@ -84,7 +84,7 @@ def _check_members(tar, target):
         last = m.name.rstrip("/").rsplit("/", 1)[-1]
         if m.name.endswith("/") or last in ("", "."):
             _refuse(m, "is a file but its name ends in a folder ('/' or '.')")
-        if parts in dirs or (os.path.isdir(path) and not os.path.islink(path)):
+        if parts in dirs or os.path.isdir(path):     # a link there is written through
             _refuse(m, f"is a file but would be written where the folder {path} is")
         dirs.update(parts[:k] for k in range(len(parts)))
         files.add(parts)

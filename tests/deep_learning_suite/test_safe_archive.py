@@ -167,20 +167,24 @@ def test_a_link_already_on_disk_that_leads_out_is_refused(tmp_path, stdlib_filte
 
 @pytest.mark.parametrize("left, member, message", [
     ("dir", _member("d"), "'d' is a file but would be written where the folder"),
+    ("link to a dir", _member("d"), "'d' is a file but would be written where the folder"),   # through the link
     ("file", _member("d/x"), "'d/x' needs a folder where there is a file"),
     ("file", _member("d", DIR), "'d' needs a folder where there is a file"),
-], ids=["file over a folder", "file under a file", "folder over a file"])
+], ids=["file over a folder", "file over a link to a folder", "file under a file", "folder over a file"])
 def test_what_an_earlier_run_left_counts_as_well(tmp_path, stdlib_filter, left, member, message):
     t = tmp_path / "t"
     t.mkdir()
     if left == "dir":
         (t / "d").mkdir()
+    elif left == "link to a dir":
+        (t / "real").mkdir()
+        (t / "d").symlink_to("real")
     else:
         (t / "d").write_bytes(b"left")
     archive = _tar(tmp_path / "a.tar", [_member("first", payload=b"written first"), member])
     with pytest.raises(UnsafeArchiveError, match=re.escape(message)):
         safe_extract(archive, t)
-    assert os.listdir(t) == ["d"]
+    assert sorted(os.listdir(t)) == ["d"] + (["real"] if left == "link to a dir" else [])
 
 
 def test_extracted_files_get_safe_permissions(tmp_path, stdlib_filter):
