@@ -784,3 +784,15 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(stopped_run, tmp
                      "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "already trained all 1 epochs" in err and "--epochs" in err
+
+
+def test_resuming_a_finished_run_writes_its_best_parameters(stopped_run, tmp_path, capsys):
+    # as train() would end: with the best-validation parameters in model.npz, not the last
+    # iteration's (here the best ones are made to differ from the last)
+    def halve_best(state):
+        state["best_params"] = {k: v * 0.5 for k, v in state["best_params"].items()}
+    ck = _edited(stopped_run, tmp_path / "ck.npz", halve_best)
+    assert main(["train", "--resume", str(ck), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    best = load_checkpoint(ck)["best_params"]
+    written = load_checkpoint(tmp_path / "o" / "model.npz")["params"]
+    assert set(written) == set(best) and all(np.array_equal(written[k], best[k]) for k in best)
